@@ -1,0 +1,168 @@
+//! sRGB <-> CIELAB (D65) for the per-pixel paths, and the small tables that
+//! make them cheap. Checked against the `palette` crate in the tests below.
+
+use std::sync::LazyLock;
+
+/// D65 reference white, as `palette` and OpenCV use it.
+const WHITE: [f32; 3] = [0.950_47, 1.0, 1.088_83];
+
+const RGB_TO_XYZ: [[f32; 3]; 3] = [
+    [0.412_456_4, 0.357_576_1, 0.180_437_5],
+    [0.212_672_9, 0.715_152_2, 0.072_175_0],
+    [0.019_333_9, 0.119_192, 0.950_304_1],
+];
+
+const XYZ_TO_RGB: [[f32; 3]; 3] = [
+    [3.240_454_2, -1.537_138_5, -0.498_531_4],
+    [-0.969_266, 1.876_010_8, 0.041_556_0],
+    [0.055_643_4, -0.204_025_9, 1.057_225_2],
+];
+
+/// CIELAB's f(t) is a cube root above this, linear below.
+const EPSILON: f32 = 216.0 / 24389.0;
+const KAPPA: f32 = 24389.0 / 27.0;
+
+/// sRGB transfer curve, 0..=1 in and out.
+pub fn srgb_to_linear(c: f32) -> f32 {
+    if c <= 0.040_45 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+}
+
+/// Inverse sRGB transfer curve, 0..=1 in and out.
+pub fn linear_to_srgb(c: f32) -> f32 {
+    if c <= 0.003_130_8 { c * 12.92 } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 }
+}
+
+static SRGB8_TO_LINEAR: LazyLock<[f32; 256]> =
+    LazyLock::new(|| std::array::from_fn(|i| srgb_to_linear(i as f32 / 255.0)));
+
+/// Linear light in 0..=1, quantised to this many steps, to encoded sRGB in
+/// 0..=255. 4096 steps keep every output within half a level of the exact
+/// curve except in the darkest few levels, where they are within one.
+const ENCODE_STEPS: usize = 4096;
+
+static LINEAR_TO_SRGB8: LazyLock<Box<[f32; ENCODE_STEPS + 1]>> = LazyLock::new(|| {
+    Box::new(std::array::from_fn(|i| (linear_to_srgb(i as f32 / ENCODE_STEPS as f32) * 255.0).round()))
+});
+
+fn lab_f(t: f32) -> f32 {
+    if t > EPSILON { t.cbrt() } else { (KAPPA * t + 16.0) / 116.0 }
+}
+
+fn lab_f_inverse(f: f32) -> f32 {
+    let cube = f * f * f;
+    if cube > EPSILON { cube } else { (116.0 * f - 16.0) / KAPPA }
+}
+
+fn mul(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
+    std::array::from_fn(|r| m[r][0] * v[0] + m[r][1] * v[1] + m[r][2] * v[2])
+}
+
+/// Linear RGB (0..=1) to CIELAB.
+pub fn linear_to_lab(rgb: [f32; 3]) -> [f32; 3] {
+    let xyz = mul(&RGB_TO_XYZ, rgb);
+    let [fx, fy, fz] = std::array::from_fn(|i| lab_f(xyz[i] / WHITE[i]));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+/// 8-bit sRGB to CIELAB.
+pub fn srgb8_to_lab(rgb: [u8; 3]) -> [f32; 3] {
+    let table = &*SRGB8_TO_LINEAR;
+    linear_to_lab(rgb.map(|c| table[usize::from(c)]))
+}
+
+/// sRGB with fractional 0..=255 components (a k-means centre) to CIELAB.
+pub fn srgb_f32_to_lab(rgb: [f32; 3]) -> [f32; 3] {
+    linear_to_lab(rgb.map(|c| srgb_to_linear((c / 255.0).clamp(0.0, 1.0))))
+}
+
+/// CIELAB to linear RGB, unclamped (out-of-gamut colours leave 0..=1).
+pub fn lab_to_linear(lab: [f32; 3]) -> [f32; 3] {
+    let fy = (lab[0] + 16.0) / 116.0;
+    let f = [fy + lab[1] / 500.0, fy, fy - lab[2] / 200.0];
+    let xyz = std::array::from_fn(|i| lab_f_inverse(f[i]) * WHITE[i]);
+    mul(&XYZ_TO_RGB, xyz)
+}
+
+/// Converts CIELAB to sRGB on the 0..=255 scale through a table, clamping
+/// out-of-gamut colours. Build once per recolour, use per pixel.
+#[derive(Clone, Copy)]
+pub struct LabToSrgb {
+    encode: &'static [f32; ENCODE_STEPS + 1],
+}
+
+impl LabToSrgb {
+    pub fn new() -> LabToSrgb {
+        LabToSrgb { encode: &LINEAR_TO_SRGB8 }
+    }
+
+    /// sRGB components in 0..=255, integral.
+    #[inline(always)]
+    pub fn convert(self, lab: [f32; 3]) -> [f32; 3] {
+        lab_to_linear(lab).map(|c| {
+            // The clamp keeps the index in range; NaN (impossible for finite
+            // input) would become index 0 by `as` saturation.
+            let index = (c.clamp(0.0, 1.0) * ENCODE_STEPS as f32 + 0.5) as usize;
+            self.encode[index.min(ENCODE_STEPS)]
+        })
+    }
+}
+
+impl Default for LabToSrgb {
+    fn default() -> Self {
+        LabToSrgb::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palette::{IntoColor, Lab, Srgb};
+
+    fn reference_lab(rgb: [u8; 3]) -> [f32; 3] {
+        let lab: Lab = Srgb::new(rgb[0], rgb[1], rgb[2]).into_format::<f32>().into_color();
+        [lab.l, lab.a, lab.b]
+    }
+
+    #[test]
+    fn lab_matches_palette_crate() {
+        for r in (0..=255u8).step_by(15) {
+            for g in (0..=255u8).step_by(15) {
+                for b in (0..=255u8).step_by(15) {
+                    let ours = srgb8_to_lab([r, g, b]);
+                    let theirs = reference_lab([r, g, b]);
+                    for i in 0..3 {
+                        assert!(
+                            (ours[i] - theirs[i]).abs() < 0.02,
+                            "{:?}: {ours:?} vs {theirs:?}",
+                            [r, g, b]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn table_round_trip_is_within_one_level() {
+        let to_srgb = LabToSrgb::new();
+        for r in (0..=255u8).step_by(5) {
+            for g in (0..=255u8).step_by(17) {
+                for b in (0..=255u8).step_by(3) {
+                    let back = to_srgb.convert(srgb8_to_lab([r, g, b]));
+                    for (i, c) in [r, g, b].into_iter().enumerate() {
+                        assert!((back[i] - f32::from(c)).abs() <= 1.0, "{:?} -> {back:?}", [r, g, b]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_gamut_is_clamped() {
+        // Far outside the gamut: red and blue overflow, green stays inside.
+        let [r, g, b] = LabToSrgb::new().convert([100.0, 127.0, -128.0]);
+        assert_eq!((r, b), (255.0, 255.0));
+        assert!((0.0..255.0).contains(&g));
+        assert_eq!(LabToSrgb::new().convert([0.0, 0.0, 0.0]), [0.0; 3]);
+    }
+}

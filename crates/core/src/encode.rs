@@ -1,0 +1,142 @@
+//! Encoding finished pixels, and the buffers that carry the result.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{ExtendedColorType, ImageEncoder};
+
+use crate::source::Channels;
+
+/// The file format variations are written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutputFormat {
+    /// PNG with fast deflate and adaptive filtering: about 30x faster than
+    /// zlib's default level for files about 6% larger.
+    #[default]
+    Png,
+}
+
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "PNG",
+        }
+    }
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "image/png",
+        }
+    }
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "png",
+        }
+    }
+
+    /// Encodes `pixels` (`width * height` pixels of `channels`) into `out`.
+    pub(crate) fn encode(
+        self,
+        pixels: &[u8],
+        width: u32,
+        height: u32,
+        channels: Channels,
+        out: &mut Vec<u8>,
+    ) -> Result<(), image::ImageError> {
+        let color = match channels {
+            Channels::Rgb => ExtendedColorType::Rgb8,
+            Channels::Rgba => ExtendedColorType::Rgba8,
+        };
+        match self {
+            OutputFormat::Png => {
+                PngEncoder::new_with_quality(out, CompressionType::Fast, FilterType::Adaptive)
+                    .write_image(pixels, width, height, color)
+            }
+        }
+    }
+}
+
+/// One encoded variation. Counted by the engine's [`BufferGauge`] from the
+/// moment it is encoded until it is dropped.
+#[derive(Debug)]
+pub struct EncodedImage {
+    bytes: Vec<u8>,
+    format: OutputFormat,
+    width: u32,
+    height: u32,
+    _alive: LiveBuffer,
+}
+
+impl EncodedImage {
+    pub(crate) fn new(
+        bytes: Vec<u8>,
+        format: OutputFormat,
+        width: u32,
+        height: u32,
+        gauge: &BufferGauge,
+    ) -> Self {
+        EncodedImage { bytes, format, width, height, _alive: gauge.track() }
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+    pub fn content_type(&self) -> &'static str {
+        self.format.content_type()
+    }
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    /// Takes the bytes out; the buffer stops being counted.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+impl AsRef<[u8]> for EncodedImage {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Counts encoded buffers alive (made and not yet dropped) and the most
+/// there ever were at once: the measure of the engine's backpressure.
+#[derive(Clone, Debug, Default)]
+pub struct BufferGauge {
+    counts: Arc<GaugeCounts>,
+}
+
+#[derive(Debug, Default)]
+struct GaugeCounts {
+    alive: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl BufferGauge {
+    pub fn alive(&self) -> usize {
+        self.counts.alive.load(Ordering::SeqCst)
+    }
+    pub fn peak(&self) -> usize {
+        self.counts.peak.load(Ordering::SeqCst)
+    }
+    fn track(&self) -> LiveBuffer {
+        let alive = self.counts.alive.fetch_add(1, Ordering::SeqCst) + 1;
+        self.counts.peak.fetch_max(alive, Ordering::SeqCst);
+        LiveBuffer(self.counts.clone())
+    }
+}
+
+#[derive(Debug)]
+struct LiveBuffer(Arc<GaugeCounts>);
+
+impl Drop for LiveBuffer {
+    fn drop(&mut self) {
+        self.0.alive.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,57 @@
+//! Recolour one image into many palette variations, in parallel, and stream
+//! each finished image out as soon as it is encoded.
+//!
+//! Data flows one way:
+//!
+//! 1. **Decode** ([`SourceImage`]): PNG, JPEG or WebP into 8-bit RGB or RGBA,
+//!    refusing images over the pixel budget before allocating pixels.
+//! 2. **Analyse once** ([`Look::prepare`]): a downscaled copy feeds a seeded
+//!    k-means for each distinct cluster count the palettes need, and every
+//!    per-pixel quantity that does not depend on a palette is computed here.
+//! 3. **Recolour** ([`PreparedLook::recolour`]): one pass over the pixels per
+//!    palette, palettes in parallel in the engine's rayon pool, and bands of
+//!    one image in parallel when there are fewer palettes than threads.
+//! 4. **Encode** ([`OutputFormat`]) and **send** each [`Variation`] down a
+//!    bounded `crossbeam-channel`. A full channel blocks the workers, so a
+//!    slow consumer throttles the pool and memory stays bounded.
+//!
+//! The pool's thread count is the only concurrency limit. A palette that
+//! fails, even by panicking, becomes a failed [`Variation`] and never stops
+//! the others. Output is deterministic: the same input and options give the
+//! same bytes at any thread count. This crate knows nothing of async,
+//! networks or storage; `variegate-uploader` takes it from the channel.
+//!
+//! ```no_run
+//! use variegate_core::{Engine, Palette};
+//!
+//! let engine = Engine::builder().threads(2).build()?;
+//! let image = engine.open("coffee.png")?;
+//! let palettes = Palette::load_list("palettes.json")?;
+//! let job = engine.start(image, palettes)?;
+//! for variation in job.variations() {
+//!     match &variation.result {
+//!         Ok(encoded) => println!("{}: {} bytes", variation.palette.name, encoded.bytes().len()),
+//!         Err(error) => eprintln!("{error}"),
+//!     }
+//! }
+//! job.wait()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod analysis;
+pub mod colour;
+mod encode;
+mod engine;
+mod error;
+mod kmeans;
+pub mod look;
+mod palette;
+mod source;
+
+pub use analysis::AnalysisOptions;
+pub use encode::{BufferGauge, EncodedImage, OutputFormat};
+pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTimings};
+pub use error::{BuildError, DecodeError, Error, PaletteError, VariationError};
+pub use look::{Look, LookError, PreparedLook, ShiftLook, ShiftOptions};
+pub use palette::{Palette, Rgb8};
+pub use source::{Channels, DEFAULT_MAX_PIXELS, SourceImage};

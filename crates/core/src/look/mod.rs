@@ -1,0 +1,64 @@
+//! Looks: the ways a palette can recolour an image.
+//!
+//! A look works in two steps. [`Look::prepare`] runs once per image and does
+//! everything that does not depend on a palette (clustering, per-pixel
+//! colour conversions). [`PreparedLook::recolour`] then runs once per
+//! palette, in parallel, and should cost one pass over the pixels.
+
+mod shift;
+
+pub use shift::{ShiftLook, ShiftOptions};
+
+use rayon::prelude::*;
+
+use crate::analysis::AnalysisOptions;
+use crate::palette::Palette;
+use crate::source::SourceImage;
+
+/// Why a look could not recolour an image with a palette.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LookError(pub String);
+
+/// A way of recolouring an image with a palette.
+pub trait Look: Send + Sync + std::fmt::Debug {
+    /// The name the CLI knows it by, e.g. `shift`.
+    fn name(&self) -> &str;
+
+    /// Per-image work shared by every palette. `palettes` are all the
+    /// palettes of the run (some may be empty), so that a look can prepare
+    /// exactly what they need and no more.
+    fn prepare(
+        &self,
+        image: &SourceImage,
+        palettes: &[Palette],
+        analysis: &AnalysisOptions,
+    ) -> Result<Box<dyn PreparedLook>, LookError>;
+}
+
+/// A look prepared for one image.
+pub trait PreparedLook: Send + Sync {
+    /// Writes the image recoloured with `palette` into `out`, which has the
+    /// source's size and layout. Alpha, where present, must be copied as is.
+    /// `palette` has at least one colour. Runs inside the engine's pool, so
+    /// rayon parallelism here shares its threads.
+    fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError>;
+}
+
+/// Pixels per parallel band: large enough that scheduling costs nothing,
+/// small enough that two threads can share a single palette's image.
+const BAND_PIXELS: usize = 1 << 16;
+
+/// Runs `kernel` over matching bands of source and output pixels, in
+/// parallel. The kernel gets the index of the band's first pixel. Bands are
+/// independent, so the result does not depend on the number of threads.
+pub(crate) fn for_each_band<F>(src: &[u8], out: &mut [u8], channels: usize, kernel: F)
+where
+    F: Fn(usize, &[u8], &mut [u8]) + Sync,
+{
+    let band_bytes = BAND_PIXELS * channels;
+    out.par_chunks_mut(band_bytes)
+        .zip(src.par_chunks(band_bytes))
+        .enumerate()
+        .for_each(|(band, (out, src))| kernel(band * BAND_PIXELS, src, out));
+}

@@ -1,0 +1,153 @@
+//! Palettes in the JSON format of the service this engine replaces:
+//! `[{"name": "...", "colors": ["#RRGGBB", ...], "description": "..."}, ...]`.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::error::PaletteError;
+
+/// One 8-bit sRGB colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rgb8(pub [u8; 3]);
+
+impl Rgb8 {
+    /// Parses `#RGB` or `#RRGGBB`, in any case.
+    pub fn parse_hex(text: &str) -> Option<Rgb8> {
+        let digits = text.strip_prefix('#')?;
+        // Checked here rather than left to `palette`, which slices by byte and
+        // would panic on a multi-byte character.
+        if !matches!(digits.len(), 3 | 6) || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let rgb = palette::Srgb::<u8>::from_str(digits).ok()?;
+        Some(Rgb8([rgb.red, rgb.green, rgb.blue]))
+    }
+
+    /// The sum R+G+B, by which the shift look orders colours from dark to light.
+    pub fn brightness(self) -> u32 {
+        self.0.iter().map(|&c| u32::from(c)).sum()
+    }
+}
+
+impl fmt::Display for Rgb8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [r, g, b] = self.0;
+        write!(f, "#{r:02X}{g:02X}{b:02X}")
+    }
+}
+
+/// A named list of colours to recolour an image with.
+///
+/// A palette may have no colours: it parses, and the engine reports its
+/// variation as failed while the others go on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Palette {
+    pub name: String,
+    pub colors: Vec<Rgb8>,
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaletteRecord {
+    name: String,
+    colors: Vec<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+impl Palette {
+    /// A palette from hex colours, e.g. `Palette::from_hex("Dusk", &["#2B1B3D", "#F0544F"])`.
+    pub fn from_hex<S: AsRef<str>>(name: &str, colors: &[S]) -> Result<Palette, PaletteError> {
+        let colors = colors
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let text = text.as_ref();
+                Rgb8::parse_hex(text).ok_or_else(|| PaletteError::BadColour {
+                    origin: "palette".into(),
+                    position: 1,
+                    name: name.into(),
+                    colour_position: i + 1,
+                    colour: text.into(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Palette { name: name.into(), colors, description: None })
+    }
+
+    /// Reads and parses a palettes file. See [`Palette::parse_list`].
+    pub fn load_list(path: impl AsRef<Path>) -> Result<Vec<Palette>, PaletteError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| PaletteError::Read { origin: origin.clone(), source })?;
+        Palette::parse_list(&text, &origin)
+    }
+
+    /// Parses a JSON array of palettes; `origin` names the source in errors.
+    ///
+    /// The list must hold at least one palette; every colour must be `#RGB`
+    /// or `#RRGGBB`.
+    pub fn parse_list(json: &str, origin: &str) -> Result<Vec<Palette>, PaletteError> {
+        let origin = origin.to_string();
+        if json.trim().is_empty() {
+            return Err(PaletteError::Empty { origin });
+        }
+        let records: Vec<PaletteRecord> = serde_json::from_str(json).map_err(|error| {
+            let is_list = json.trim_start().starts_with('[');
+            if !is_list && error.is_data() {
+                PaletteError::NotAList { origin: origin.clone() }
+            } else {
+                PaletteError::Syntax {
+                    origin: origin.clone(),
+                    line: error.line(),
+                    column: error.column(),
+                    message: error.to_string(),
+                }
+            }
+        })?;
+        if records.is_empty() {
+            return Err(PaletteError::Empty { origin });
+        }
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(index, record)| {
+                let colors = record
+                    .colors
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| {
+                        Rgb8::parse_hex(text).ok_or_else(|| PaletteError::BadColour {
+                            origin: origin.clone(),
+                            position: index + 1,
+                            name: record.name.clone(),
+                            colour_position: i + 1,
+                            colour: text.clone(),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(Palette { name: record.name, colors, description: record.description })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_short_and_long_hex_in_any_case() {
+        assert_eq!(Rgb8::parse_hex("#fA0"), Some(Rgb8([0xFF, 0xAA, 0x00])));
+        assert_eq!(Rgb8::parse_hex("#2b1B3d"), Some(Rgb8([0x2B, 0x1B, 0x3D])));
+        for bad in ["", "#", "2B1B3D", "#11223G", "#1234", "#+f+f+f", "#ééé", "#12345678"] {
+            assert_eq!(Rgb8::parse_hex(bad), None, "{bad:?}");
+        }
+        assert_eq!(Rgb8([0x2B, 0x1B, 0x3D]).to_string(), "#2B1B3D");
+    }
+}

@@ -1,0 +1,222 @@
+//! Decoding: bytes or a file into 8-bit RGB or RGBA pixels, refusing images
+//! over the pixel budget before any pixel memory is allocated.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use sha2::{Digest, Sha256};
+
+use crate::error::DecodeError;
+
+/// The default pixel budget: 100 megapixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+
+/// Whether pixels carry an alpha channel. Alpha is passed through untouched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channels {
+    Rgb,
+    Rgba,
+}
+
+impl Channels {
+    pub fn count(self) -> usize {
+        match self {
+            Channels::Rgb => 3,
+            Channels::Rgba => 4,
+        }
+    }
+}
+
+/// A decoded source image: interleaved 8-bit pixels, row after row, plus
+/// what storage needs to name its variations (file stem and content hash).
+#[derive(Clone)]
+pub struct SourceImage {
+    name: String,
+    width: u32,
+    height: u32,
+    channels: Channels,
+    pixels: Vec<u8>,
+    format: ImageFormat,
+    sha256: [u8; 32],
+    decode_time: Duration,
+}
+
+impl std::fmt::Debug for SourceImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceImage")
+            .field("name", &self.name)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("channels", &self.channels)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SourceImage {
+    /// Reads and decodes a PNG, JPEG or WebP file (the format is taken from the content).
+    pub fn open(path: impl AsRef<Path>, max_pixels: u64) -> Result<SourceImage, DecodeError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let bytes =
+            std::fs::read(path).map_err(|source| DecodeError::Read { origin: origin.clone(), source })?;
+        SourceImage::decode(&bytes, &origin, max_pixels)
+    }
+
+    /// Decodes an encoded image held in memory; `origin` names it in errors
+    /// and its file stem names the stored variations.
+    pub fn decode(bytes: &[u8], origin: &str, max_pixels: u64) -> Result<SourceImage, DecodeError> {
+        let _span = tracing::info_span!("decode", origin).entered();
+        let started = Instant::now();
+        let origin_owned = || origin.to_string();
+        if bytes.is_empty() {
+            return Err(DecodeError::Empty { origin: origin_owned() });
+        }
+        let format = image::guess_format(bytes)
+            .ok()
+            .filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP))
+            .ok_or_else(|| DecodeError::UnknownFormat { origin: origin_owned() })?;
+        let corrupt =
+            |source| DecodeError::Corrupt { origin: origin_owned(), format: format_name(format), source };
+
+        // Read the header alone first: the budget is checked before a single
+        // pixel is allocated, whatever the header claims.
+        let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
+            .into_dimensions()
+            .map_err(|source| zero_sized_or(corrupt(source), bytes, origin))?;
+        if width == 0 || height == 0 {
+            return Err(DecodeError::ZeroSized { origin: origin_owned(), width, height });
+        }
+        if u64::from(width) * u64::from(height) > max_pixels {
+            return Err(DecodeError::TooLarge { origin: origin_owned(), width, height, max_pixels });
+        }
+
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+        let mut limits = Limits::no_limits();
+        // Room for the largest layout a decoder may use (16-bit RGBA) plus its
+        // working buffers; the pixel budget above is the real limit.
+        limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
+        reader.limits(limits);
+        let decoded = reader.decode().map_err(corrupt)?;
+        let (channels, pixels) = into_rgb_or_rgba(decoded);
+
+        let decode_time = started.elapsed();
+        tracing::debug!(width, height, ?channels, ms = decode_time.as_secs_f64() * 1e3, "decoded");
+        Ok(SourceImage {
+            name: origin.to_string(),
+            width,
+            height,
+            channels,
+            pixels,
+            format,
+            sha256: Sha256::digest(bytes).into(),
+            decode_time,
+        })
+    }
+
+    /// Wraps pixels already in memory (`width * height * channels` bytes).
+    /// `name` stands in for a file name; the hash is taken over the pixels.
+    pub fn from_pixels(
+        name: &str,
+        width: u32,
+        height: u32,
+        channels: Channels,
+        pixels: Vec<u8>,
+    ) -> Result<SourceImage, DecodeError> {
+        if width == 0 || height == 0 {
+            return Err(DecodeError::ZeroSized { origin: name.into(), width, height });
+        }
+        let expected = width as usize * height as usize * channels.count();
+        if pixels.len() != expected {
+            return Err(DecodeError::Corrupt {
+                origin: name.into(),
+                format: "raw",
+                source: image::ImageError::Parameter(image::error::ParameterError::from_kind(
+                    image::error::ParameterErrorKind::DimensionMismatch,
+                )),
+            });
+        }
+        Ok(SourceImage {
+            name: name.into(),
+            width,
+            height,
+            channels,
+            sha256: Sha256::digest(&pixels).into(),
+            pixels,
+            format: ImageFormat::Png,
+            decode_time: Duration::ZERO,
+        })
+    }
+
+    /// What the image was called: its path, or the name it was given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The file name without directories and extension, e.g. `coffee`.
+    pub fn stem(&self) -> &str {
+        Path::new(&self.name).file_stem().and_then(|s| s.to_str()).unwrap_or("image")
+    }
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    pub fn channels(&self) -> Channels {
+        self.channels
+    }
+    /// Interleaved pixels, `width * channels` bytes a row.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+    /// The format the image was decoded from.
+    pub fn format(&self) -> ImageFormat {
+        self.format
+    }
+    /// SHA-256 of the encoded input (of the pixels for [`SourceImage::from_pixels`]).
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+    /// The SHA-256 as lower-case hex.
+    pub fn sha256_hex(&self) -> String {
+        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    pub fn decode_time(&self) -> Duration {
+        self.decode_time
+    }
+}
+
+pub(crate) fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Png => "PNG",
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::WebP => "WebP",
+        _ => "image",
+    }
+}
+
+fn into_rgb_or_rgba(image: DynamicImage) -> (Channels, Vec<u8>) {
+    match image {
+        DynamicImage::ImageRgb8(rgb) => (Channels::Rgb, rgb.into_raw()),
+        DynamicImage::ImageRgba8(rgba) => (Channels::Rgba, rgba.into_raw()),
+        other if other.color().has_alpha() => (Channels::Rgba, other.to_rgba8().into_raw()),
+        other => (Channels::Rgb, other.to_rgb8().into_raw()),
+    }
+}
+
+/// PNG decoders reject a zero width or height in the header as corrupt; say
+/// what is really wrong. IHDR is always the first chunk: width and height are
+/// big-endian at bytes 16..24.
+fn zero_sized_or(error: DecodeError, bytes: &[u8], origin: &str) -> DecodeError {
+    if let (Some(w), Some(h)) = (bytes.get(16..20), bytes.get(20..24)) {
+        let is_png_ihdr = bytes.get(12..16) == Some(b"IHDR".as_slice());
+        let width = u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
+        let height = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        if is_png_ihdr && (width == 0 || height == 0) {
+            return DecodeError::ZeroSized { origin: origin.into(), width, height };
+        }
+    }
+    error
+}
