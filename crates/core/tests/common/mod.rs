@@ -27,3 +27,33 @@ pub fn run_all(engine: &Engine, image: SourceImage, palettes: Vec<Palette>) -> V
 pub fn decode_rgba(bytes: &[u8]) -> image::RgbaImage {
     image::load_from_memory(bytes).expect("variation decodes").to_rgba8()
 }
+
+/// A small PNG file whose header declares the given size: signature, IHDR,
+/// an IDAT with a few bytes of data and IEND. Enough for a decoder to read
+/// the header; far too little for the pixels it claims.
+pub fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &[0x78, 0x9C, 0x03, 0x00][..]), (b"IEND", &[][..])] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}

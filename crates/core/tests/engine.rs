@@ -1,0 +1,196 @@
+//! The engine end to end on real photos: alpha, determinism across thread
+//! counts, failure isolation, one analysis per run, and backpressure.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{decode_rgba, fixture, palettes, run_all};
+use variegate_core::{
+    AnalysisOptions, Channels, Engine, Look, LookError, Palette, PreparedLook, ShiftLook, SourceImage,
+    VariationError,
+};
+
+#[test]
+fn alpha_passes_through_byte_for_byte() {
+    let engine = Engine::builder().build().unwrap();
+    let logo = engine.open(fixture("logo.png")).unwrap();
+    // logo.png is RGBA but fully opaque; a copy with an alpha ramp (and fully
+    // transparent corners) checks every alpha value survives, not just 255.
+    let mut ramped = logo.pixels().to_vec();
+    for (i, px) in ramped.chunks_exact_mut(4).enumerate() {
+        let (x, y) = (i % 500, i / 500);
+        px[3] = if x < 50 && y < 50 { 0 } else { ((x + y) * 255 / 998) as u8 };
+    }
+    let ramped = SourceImage::from_pixels("ramped-logo", 500, 500, Channels::Rgba, ramped).unwrap();
+
+    for source in [logo, ramped] {
+        let variations = run_all(&engine, source.clone(), palettes());
+        assert_eq!(variations.len(), 7);
+        for variation in variations {
+            let encoded = variation.result.unwrap();
+            let decoded = image::load_from_memory(encoded.bytes()).unwrap();
+            assert_eq!(decoded.color(), image::ColorType::Rgba8, "RGBA in, RGBA out");
+            let out = decoded.to_rgba8().into_raw();
+            let alpha = |px: &[u8]| px.chunks_exact(4).map(|p| p[3]).collect::<Vec<u8>>();
+            assert_eq!(alpha(&out), alpha(source.pixels()), "{}: alpha changed", variation.palette.name);
+            assert_ne!(out, source.pixels(), "{}: colours were recoloured", variation.palette.name);
+        }
+    }
+}
+
+#[test]
+fn rgb_stays_rgb() {
+    let engine = Engine::builder().build().unwrap();
+    let variations = run_all(&engine, engine.open(fixture("rocket.jpg")).unwrap(), palettes());
+    for variation in variations {
+        let decoded = image::load_from_memory(variation.result.unwrap().bytes()).unwrap();
+        assert_eq!(decoded.color(), image::ColorType::Rgb8);
+        assert_eq!(decoded.width(), 640);
+    }
+}
+
+#[test]
+fn same_bytes_at_one_two_and_four_threads() {
+    let image = SourceImage::open(fixture("retina.jpg"), 1 << 30).unwrap();
+    let outputs: Vec<Vec<Vec<u8>>> = [1, 2, 4]
+        .into_iter()
+        .map(|threads| {
+            let engine = Engine::builder().threads(threads).seed(3).build().unwrap();
+            run_all(&engine, image.clone(), palettes())
+                .into_iter()
+                .map(|v| v.result.unwrap().into_vec())
+                .collect()
+        })
+        .collect();
+    assert_eq!(outputs[0].len(), 7);
+    assert_eq!(outputs[0], outputs[1], "1 vs 2 threads");
+    assert_eq!(outputs[0], outputs[2], "1 vs 4 threads");
+
+    // One palette, so the image itself is split between threads.
+    let single = |threads| {
+        let engine = Engine::builder().threads(threads).build().unwrap();
+        run_all(&engine, image.clone(), palettes()[..1].to_vec()).remove(0).result.unwrap().into_vec()
+    };
+    assert_eq!(single(1), single(4));
+}
+
+#[test]
+fn an_empty_palette_fails_alone() {
+    let engine = Engine::builder().threads(2).build().unwrap();
+    let mut palettes = palettes();
+    palettes.insert(3, Palette { name: "Nothing".into(), colors: vec![], description: None });
+    let variations = run_all(&engine, engine.open(fixture("coffee.png")).unwrap(), palettes);
+    assert_eq!(variations.len(), 8);
+    for variation in &variations {
+        if variation.index == 3 {
+            let error = variation.result.as_ref().unwrap_err();
+            assert_eq!(*error, VariationError::EmptyPalette { name: "Nothing".into() });
+            assert_eq!(error.to_string(), r#"palette "Nothing" has no colours"#);
+        } else {
+            assert!(variation.result.is_ok(), "{}", variation.palette.name);
+        }
+    }
+}
+
+/// The shift look, except that it panics for a palette named "boom" and
+/// counts how often it prepares.
+#[derive(Debug, Default)]
+struct Booby {
+    prepared: Arc<AtomicUsize>,
+}
+
+struct PreparedBooby(Box<dyn PreparedLook>);
+
+impl Look for Booby {
+    fn name(&self) -> &str {
+        "booby"
+    }
+    fn prepare(
+        &self,
+        image: &SourceImage,
+        palettes: &[Palette],
+        analysis: &AnalysisOptions,
+    ) -> Result<Box<dyn PreparedLook>, LookError> {
+        self.prepared.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(PreparedBooby(ShiftLook::default().prepare(image, palettes, analysis)?)))
+    }
+}
+
+impl PreparedLook for PreparedBooby {
+    fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
+        if palette.name == "boom" {
+            panic!("the look blew up on purpose");
+        }
+        self.0.recolour(image, palette, out)
+    }
+}
+
+#[test]
+fn a_panicking_palette_fails_alone_and_analysis_runs_once() {
+    let prepared = Arc::new(AtomicUsize::new(0));
+    let engine = Engine::builder().threads(2).look(Booby { prepared: prepared.clone() }).build().unwrap();
+    let mut palettes = palettes();
+    palettes.insert(2, Palette::from_hex("boom", &["#000000", "#FFFFFF"]).unwrap());
+    let variations = run_all(&engine, engine.open(fixture("coffee.png")).unwrap(), palettes);
+    assert_eq!(prepared.load(Ordering::SeqCst), 1, "one analysis for eight palettes");
+    assert_eq!(variations.len(), 8);
+    let failed: Vec<_> = variations.iter().filter(|v| v.result.is_err()).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].index, 2);
+    assert_eq!(
+        failed[0].result.as_ref().unwrap_err().to_string(),
+        r#"palette "boom" panicked: the look blew up on purpose"#
+    );
+}
+
+#[test]
+fn a_slow_consumer_bounds_the_buffers_alive() {
+    let (threads, capacity) = (2, 1);
+    let engine = Engine::builder().threads(threads).channel_capacity(capacity).build().unwrap();
+    let many: Vec<Palette> = palettes().into_iter().cycle().take(12).collect();
+    let job = engine.start(engine.open(fixture("rocket.jpg")).unwrap(), many).unwrap();
+    let mut received = 0;
+    for variation in job.variations() {
+        assert!(variation.result.is_ok());
+        received += 1;
+        // Hold each one a while, as a slow upload would; the workers catch
+        // up, fill the channel and wait.
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    let summary = job.wait().unwrap();
+    assert_eq!((received, summary.succeeded, summary.failed), (12, 12, 0));
+    let peak = engine.buffer_gauge().peak();
+    // In the channel, in each blocked worker's hand, and the one the consumer holds.
+    assert!(peak <= capacity + threads + 1, "{peak} buffers were alive at once");
+    assert!(peak >= capacity + 1, "the consumer was slow enough to fill the channel (peak {peak})");
+    assert_eq!(engine.buffer_gauge().alive(), 0, "every buffer was freed");
+}
+
+#[test]
+fn timings_and_summary() {
+    let engine = Engine::builder().build().unwrap();
+    let job = engine.start(engine.open(fixture("coffee.png")).unwrap(), palettes()).unwrap();
+    let variations: Vec<_> = job.variations().iter().collect();
+    let summary = job.wait().unwrap();
+    assert_eq!((summary.succeeded, summary.failed), (7, 0));
+    assert!(summary.analyse > Duration::ZERO && summary.total >= summary.analyse);
+    for variation in variations {
+        assert!(variation.timings.recolour > Duration::ZERO);
+        assert!(variation.timings.encode > Duration::ZERO);
+        assert_eq!(variation.result.unwrap().content_type(), "image/png");
+    }
+}
+
+#[test]
+fn variations_decode_to_the_source_size() {
+    let engine = Engine::builder().build().unwrap();
+    let variations = run_all(&engine, engine.open(fixture("coffee.png")).unwrap(), palettes());
+    let names: Vec<_> = variations.iter().map(|v| v.palette.name.as_str()).collect();
+    assert_eq!(names[0], "Sunset Coral");
+    for variation in variations {
+        assert_eq!(decode_rgba(variation.result.unwrap().bytes()).dimensions(), (600, 400));
+    }
+}
