@@ -268,7 +268,7 @@ impl Engine {
                     let variation = self.variation(image, &*prepared, index, palette);
                     let failed = usize::from(variation.result.is_err());
                     if let Err(error) = &variation.result {
-                        tracing::warn!(index, %error, "variation failed");
+                        tracing::debug!(index, %error, "variation failed");
                     }
                     // A closed channel means nobody wants the rest: not an error here.
                     let _ = sink.send(variation);

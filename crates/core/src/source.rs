@@ -175,6 +175,14 @@ impl SourceImage {
     pub fn format(&self) -> ImageFormat {
         self.format
     }
+    /// That format's usual name in lower case: `png`, `jpeg` or `webp`.
+    pub fn format_name(&self) -> &'static str {
+        match self.format {
+            ImageFormat::Jpeg => "jpeg",
+            ImageFormat::WebP => "webp",
+            _ => "png",
+        }
+    }
     /// SHA-256 of the encoded input (of the pixels for [`SourceImage::from_pixels`]).
     pub fn sha256(&self) -> [u8; 32] {
         self.sha256

@@ -223,7 +223,7 @@ async fn put_variation(
         .await
         .map(drop)
         .map_err(|e| format!("storing {key}: {e}"));
-    timings_ms.insert("store".into(), started.elapsed().as_secs_f64() * 1e3);
+    timings_ms.insert("store".into(), (started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
     tracing::debug!(bytes, ok = result.is_ok(), "stored");
     let mut outcome = Outcome::new(index, palette, result, timings_ms);
     outcome.key = Some(key);
