@@ -1,0 +1,51 @@
+//! Throughput of the engine on a 2048x2048 photo.
+//!
+//! - `kernel/shift`: one palette's recolour on one thread (Mpixel/s).
+//! - `run/7-palettes`: decode a 2048x2048 PNG, analyse, recolour and encode
+//!   seven palettes on the default pool, into a consumer that drains the channel.
+//!
+//! `cargo bench -p variegate-benches --bench engine`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use variegate_benches::{frame_2048, frame_2048_png, palettes};
+use variegate_core::{AnalysisOptions, Engine, Look, ShiftLook};
+
+fn kernel(c: &mut Criterion) {
+    let frame = frame_2048();
+    let palettes = palettes();
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let prepared = one_thread
+        .install(|| ShiftLook::default().prepare(&frame, &palettes, &AnalysisOptions::default()))
+        .unwrap();
+    let mut out = vec![0u8; frame.pixels().len()];
+
+    let mut group = c.benchmark_group("kernel");
+    group.throughput(Throughput::Elements(u64::from(frame.width() * frame.height())));
+    group.sample_size(20);
+    group.bench_function("shift", |b| {
+        b.iter(|| one_thread.install(|| prepared.recolour(&frame, &palettes[0], &mut out)).unwrap())
+    });
+    group.finish();
+}
+
+fn run(c: &mut Criterion) {
+    let png = frame_2048_png();
+    let palettes = palettes();
+    let engine = Engine::builder().build().unwrap();
+
+    let mut group = c.benchmark_group("run");
+    group.sample_size(10);
+    group.bench_function(format!("7-palettes/{}-threads", engine.threads()), |b| {
+        b.iter(|| {
+            let image = engine.decode(&png, "frame.png").unwrap();
+            let job = engine.start(image, palettes.clone()).unwrap();
+            let bytes: usize = job.variations().iter().map(|v| v.result.unwrap().bytes().len()).sum();
+            job.wait().unwrap();
+            bytes
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, kernel, run);
+criterion_main!(benches);
