@@ -7,6 +7,9 @@
 //! `cargo bench -p variegate-benches --bench engine`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use image::{ExtendedColorType, ImageEncoder};
+use rayon::prelude::*;
 use variegate_benches::{frame_2048, frame_2048_png, palettes};
 use variegate_core::{AnalysisOptions, Engine, Look, ShiftLook};
 
@@ -47,5 +50,33 @@ fn run(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, kernel, run);
+/// The codec floor: what any engine must spend on this job, decoding the
+/// frame once and PNG-encoding it seven times with the same fast settings.
+fn codec(c: &mut Criterion) {
+    let frame = frame_2048();
+    let png = frame_2048_png();
+    let encode = || {
+        let mut out = Vec::with_capacity(frame.pixels().len() / 2);
+        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+            .write_image(frame.pixels(), 2048, 2048, ExtendedColorType::Rgb8)
+            .unwrap();
+        out.len()
+    };
+    let mut group = c.benchmark_group("codec");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(2048 * 2048));
+    group.bench_function("png-encode/1-thread", |b| b.iter(encode));
+    group.throughput(Throughput::Elements(7 * 2048 * 2048));
+    let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
+    group.bench_function(format!("floor-7/{}-threads", pool.current_num_threads()), |b| {
+        b.iter(|| {
+            let decoded = image::load_from_memory(&png).unwrap();
+            pool.install(|| (0..7).into_par_iter().map(|_| encode()).sum::<usize>())
+                + decoded.width() as usize
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, kernel, run, codec);
 criterion_main!(benches);

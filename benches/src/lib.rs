@@ -20,7 +20,8 @@ pub fn palettes() -> Vec<Palette> {
 pub fn frame_2048() -> SourceImage {
     let photo = image::open(fixture("retina.jpg")).expect("testdata/retina.jpg decodes").to_rgb8();
     let frame = image::imageops::resize(&photo, 2048, 2048, FilterType::CatmullRom);
-    SourceImage::from_pixels("retina-2048", 2048, 2048, Channels::Rgb, frame.into_raw()).expect("2048x2048 RGB")
+    SourceImage::from_pixels("retina-2048", 2048, 2048, Channels::Rgb, frame.into_raw())
+        .expect("2048x2048 RGB")
 }
 
 /// The frame encoded as a PNG file, as a job would receive it.

@@ -1,12 +1,12 @@
 //! Seeded, deterministic k-means (k-means++ start, then Lloyd's iterations)
-//! over RGB colours. [`kmeans`] clusters the small analysis image, single-
-//! threaded, in a few milliseconds; [`refine`] then takes a couple of Lloyd
+//! over RGB colours. [`kmeans`] clusters the small analysis image, its
+//! independent starts in parallel; [`refine`] then takes a couple of Lloyd
 //! steps over the full-resolution pixels, in parallel, so that every pixel,
 //! not just the sample, has its say in where the centres end up.
 
 use rayon::prelude::*;
 
-/// Lloyd's iterations stop here at the latest (they usually settle in 10-30).
+/// Lloyd's iterations stop here at the latest (they usually settle sooner).
 const MAX_ITERATIONS: usize = 100;
 
 /// Independent k-means++ starts; the tightest clustering wins. One start can
@@ -60,12 +60,20 @@ pub fn kmeans(points: &[[f32; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
     if points.is_empty() || k == 0 {
         return vec![[0.0; 3]; k];
     }
+    // The starts are independent, so they run in parallel; the best is then
+    // chosen in start order, so the result does not depend on the threads.
+    let runs: Vec<(f64, Vec<[f32; 3]>)> = (0..ATTEMPTS)
+        .into_par_iter()
+        .map(|attempt| {
+            let centres = lloyd(points, kmeans_plus_plus(points, k, seed.wrapping_add(attempt)));
+            let inertia =
+                points.iter().map(|&p| f64::from(distance2(p, centres[nearest(&centres, p)]))).sum();
+            (inertia, centres)
+        })
+        .collect();
     let mut best: Option<(f64, Vec<[f32; 3]>)> = None;
-    for attempt in 0..ATTEMPTS {
-        let centres = lloyd(points, kmeans_plus_plus(points, k, seed.wrapping_add(attempt)));
-        let inertia: f64 =
-            points.iter().map(|&p| f64::from(distance2(p, centres[nearest(&centres, p)]))).sum();
-        // Strictly better only: ties keep the earlier attempt, deterministically.
+    for (inertia, centres) in runs {
+        // Strictly better only: ties keep the earlier attempt.
         if best.as_ref().is_none_or(|(least, _)| inertia < *least) {
             best = Some((inertia, centres));
         }
