@@ -48,6 +48,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = uploader.store_all(&source, total, uploads);
     job.wait()?;
 
-    println!("{} stored, {} failed, in {}", report.manifest.stored, report.manifest.failed, report.manifest.folder);
+    println!(
+        "{} stored, {} failed, in {}",
+        report.manifest.stored, report.manifest.failed, report.manifest.folder
+    );
     Ok(())
 }
