@@ -1,5 +1,6 @@
-//! sRGB <-> CIELAB (D65) for the per-pixel paths, and the small tables that
-//! make them cheap. Checked against the `palette` crate in the tests below.
+//! sRGB <-> CIELAB (D65). The per-pixel paths are our own, with small tables
+//! that make them cheap, and are checked against the `palette` crate in the
+//! tests below; the once-per-cluster conversions use `palette` itself.
 
 use std::sync::LazyLock;
 
@@ -73,9 +74,14 @@ pub fn srgb8_to_lab(rgb: [u8; 3]) -> [f32; 3] {
     linear_to_lab(rgb.map(|c| table[usize::from(c)]))
 }
 
-/// sRGB with fractional 0..=255 components (a k-means centre) to CIELAB.
+/// sRGB with fractional 0..=255 components (a k-means centre, a palette
+/// colour) to CIELAB, through the `palette` crate: for the few conversions
+/// made once per cluster, where clarity beats speed.
 pub fn srgb_f32_to_lab(rgb: [f32; 3]) -> [f32; 3] {
-    linear_to_lab(rgb.map(|c| srgb_to_linear((c / 255.0).clamp(0.0, 1.0))))
+    use palette::{IntoColor, Lab, Srgb};
+    let [r, g, b] = rgb.map(|c| (c / 255.0).clamp(0.0, 1.0));
+    let lab: Lab = Srgb::new(r, g, b).into_linear::<f32>().into_color();
+    [lab.l, lab.a, lab.b]
 }
 
 /// CIELAB to linear RGB, unclamped (out-of-gamut colours leave 0..=1).

@@ -145,7 +145,7 @@ impl PreparedShift {
         let mut shifts = Box::new([[0.0; 3]; 256]);
         for (&centre, colour) in centre_order.iter().zip(colours) {
             let from = srgb_f32_to_lab(clustering.centres[centre]);
-            let to = srgb8_to_lab(colour.0);
+            let to = srgb_f32_to_lab(colour.0.map(f32::from));
             shifts[centre] = [(to[0] - from[0]) * self.options.lightness, to[1] - from[1], to[2] - from[2]];
         }
         shifts
