@@ -16,6 +16,7 @@ use crate::encode::{BufferGauge, EncodedImage, OutputFormat};
 use crate::error::{BuildError, DecodeError, VariationError};
 use crate::look::{Look, LookError, PreparedLook, ShiftLook};
 use crate::palette::Palette;
+use crate::preview::{Preview, Thumbnail};
 use crate::source::{DEFAULT_MAX_PIXELS, SourceImage};
 
 /// One palette's result, sent down the channel the moment it is done.
@@ -25,6 +26,8 @@ pub struct Variation {
     pub index: usize,
     pub palette: Palette,
     pub result: Result<EncodedImage, VariationError>,
+    /// A small copy, when the engine was asked for thumbnails.
+    pub thumbnail: Option<Thumbnail>,
     pub timings: VariationTimings,
 }
 
@@ -55,6 +58,7 @@ pub struct EngineBuilder {
     channel_capacity: Option<usize>,
     max_pixels: u64,
     format: OutputFormat,
+    thumbnail: Option<u32>,
 }
 
 impl Default for EngineBuilder {
@@ -66,6 +70,7 @@ impl Default for EngineBuilder {
             channel_capacity: None,
             max_pixels: DEFAULT_MAX_PIXELS,
             format: OutputFormat::default(),
+            thumbnail: None,
         }
     }
 }
@@ -109,7 +114,20 @@ impl EngineBuilder {
         self
     }
 
+    /// Also make a thumbnail of each variation, its longest side at most
+    /// this many pixels, encoded in the same format. Default: none.
+    pub fn thumbnail(mut self, max_side: Option<u32>) -> Self {
+        self.thumbnail = max_side;
+        self
+    }
+
     pub fn build(self) -> Result<Engine, BuildError> {
+        if self.thumbnail == Some(0) {
+            return Err(BuildError::Option {
+                option: "thumbnail",
+                reason: "must be at least 1 pixel".into(),
+            });
+        }
         if self.analysis.max_side == 0 {
             return Err(BuildError::Option { option: "analysis size", reason: "must be at least 1".into() });
         }
@@ -130,6 +148,7 @@ impl EngineBuilder {
                 channel_capacity: self.channel_capacity.unwrap_or(threads),
                 max_pixels: self.max_pixels,
                 format: self.format,
+                thumbnail: self.thumbnail,
                 gauge: BufferGauge::default(),
             }),
         })
@@ -151,6 +170,7 @@ struct EngineInner {
     channel_capacity: usize,
     max_pixels: u64,
     format: OutputFormat,
+    thumbnail: Option<u32>,
     gauge: BufferGauge,
 }
 
@@ -287,15 +307,14 @@ impl Engine {
         palette: &Palette,
     ) -> Variation {
         let mut timings = VariationTimings::default();
-        let result =
-            catch_unwind(AssertUnwindSafe(|| self.recolour_and_encode(image, look, palette, &mut timings)))
-                .unwrap_or_else(|payload| {
-                    Err(VariationError::Panicked {
-                        name: palette.name.clone(),
-                        reason: panic_message(&*payload),
-                    })
-                });
-        Variation { index, palette: palette.clone(), result, timings }
+        let mut thumbnail = None;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.recolour_and_encode(image, look, palette, &mut timings, &mut thumbnail)
+        }))
+        .unwrap_or_else(|payload| {
+            Err(VariationError::Panicked { name: palette.name.clone(), reason: panic_message(&*payload) })
+        });
+        Variation { index, palette: palette.clone(), result, thumbnail, timings }
     }
 
     fn recolour_and_encode(
@@ -304,6 +323,7 @@ impl Engine {
         look: &dyn PreparedLook,
         palette: &Palette,
         timings: &mut VariationTimings,
+        thumbnail: &mut Option<Thumbnail>,
     ) -> Result<EncodedImage, VariationError> {
         let name = || palette.name.clone();
         if palette.colors.is_empty() {
@@ -331,6 +351,21 @@ impl Engine {
             let _span = tracing::info_span!("encode", palette = %palette.name).entered();
             inner.format.encode(&frame, image.width(), image.height(), image.channels(), &mut bytes)
         };
+        let encode_error = |error: image::ImageError| VariationError::Encode {
+            name: name(),
+            format: inner.format.name(),
+            reason: error.to_string(),
+        };
+        if let (Ok(()), Some(side)) = (&encoded, inner.thumbnail) {
+            let size = (image.width(), image.height());
+            let preview = Preview::fitting(&frame, size, image.channels(), side);
+            let mut small = Vec::new();
+            inner
+                .format
+                .encode(&preview.pixels, preview.width, preview.height, preview.channels, &mut small)
+                .map_err(encode_error)?;
+            *thumbnail = Some(Thumbnail { preview, encoded: small });
+        }
         timings.encode = started.elapsed();
         FRAME.set(frame);
         tracing::debug!(
@@ -340,11 +375,7 @@ impl Engine {
             bytes = bytes.len(),
             "variation done"
         );
-        encoded.map_err(|error| VariationError::Encode {
-            name: name(),
-            format: inner.format.name(),
-            reason: error.to_string(),
-        })?;
+        encoded.map_err(encode_error)?;
         Ok(EncodedImage::new(bytes, inner.format, image.width(), image.height(), &inner.gauge))
     }
 }

@@ -46,6 +46,8 @@ mod error;
 mod kmeans;
 pub mod look;
 mod palette;
+mod preview;
+mod resize;
 mod source;
 
 pub use analysis::AnalysisOptions;
@@ -54,4 +56,5 @@ pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTim
 pub use error::{BuildError, DecodeError, Error, PaletteError, VariationError};
 pub use look::{Look, LookError, PreparedLook, ShiftLook, ShiftOptions};
 pub use palette::{Palette, Rgb8};
+pub use preview::{Preview, SheetTile, Thumbnail, contact_sheet_png};
 pub use source::{Channels, DEFAULT_MAX_PIXELS, SourceImage};

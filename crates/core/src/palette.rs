@@ -79,6 +79,27 @@ impl Palette {
         Ok(Palette { name: name.into(), colors, description: None })
     }
 
+    /// A palette from a comma-separated list of hex colours, as given on a
+    /// command line: `"#112233,#445566"`, named `Palette {position}`.
+    pub fn parse_inline(text: &str, position: usize) -> Result<Palette, PaletteError> {
+        let name = format!("Palette {position}");
+        let colors = text
+            .split(',')
+            .map(str::trim)
+            .enumerate()
+            .map(|(i, colour)| {
+                Rgb8::parse_hex(colour).ok_or_else(|| PaletteError::BadColour {
+                    origin: "--palette".into(),
+                    position,
+                    name: name.clone(),
+                    colour_position: i + 1,
+                    colour: colour.into(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Palette { name, colors, description: None })
+    }
+
     /// Reads and parses a palettes file. See [`Palette::parse_list`].
     pub fn load_list(path: impl AsRef<Path>) -> Result<Vec<Palette>, PaletteError> {
         let path = path.as_ref();

@@ -9,6 +9,7 @@ use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
 use crate::error::DecodeError;
+use crate::resize::{Filter, fit, resize};
 
 /// The default pixel budget: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
@@ -148,6 +149,25 @@ impl SourceImage {
             format: ImageFormat::Png,
             decode_time: Duration::ZERO,
         })
+    }
+
+    /// A copy whose longest side is at most `max_side`, resized with a
+    /// Lanczos3 filter (alpha-aware); the image itself if it already fits.
+    /// Name, format and hash stay those of the original file.
+    pub fn downscaled(self, max_side: u32) -> SourceImage {
+        let (width, height) = fit(self.width, self.height, max_side);
+        if (width, height) == (self.width, self.height) {
+            return self;
+        }
+        let _span = tracing::info_span!("downscale", width, height).entered();
+        let pixels =
+            resize(&self.pixels, (self.width, self.height), self.channels, (width, height), Filter::Sharp);
+        SourceImage { width, height, pixels, ..self }
+    }
+
+    /// A small copy for looking at (a contact sheet), longest side `max_side`.
+    pub fn preview(&self, max_side: u32) -> crate::Preview {
+        crate::Preview::fitting(&self.pixels, (self.width, self.height), self.channels, max_side)
     }
 
     /// What the image was called: its path, or the name it was given.

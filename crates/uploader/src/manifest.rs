@@ -37,10 +37,16 @@ pub struct Outcome {
     pub description: Option<String>,
     /// Key relative to the store's prefix; `None` if nothing was made to store.
     pub key: Option<String>,
+    /// Where to fetch it: a `file://` URL for local stores.
+    pub url: Option<String>,
     pub bytes: u64,
     pub content_type: Option<String>,
     pub status: Status,
     pub error: Option<String>,
+    /// Where the bytes were saved locally when they could not be stored.
+    pub spill_path: Option<String>,
+    /// Key of the thumbnail, when one was stored.
+    pub thumbnail: Option<String>,
     /// Milliseconds per stage: those the producer reported, plus `store`.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -63,10 +69,13 @@ impl Outcome {
             colors: palette.colors,
             description: palette.description,
             key: None,
+            url: None,
             bytes: 0,
             content_type: None,
             status,
             error,
+            spill_path: None,
+            thumbnail: None,
             timings_ms,
         }
     }
@@ -83,4 +92,7 @@ pub struct Manifest {
     pub variations: Vec<Outcome>,
     pub stored: usize,
     pub failed: usize,
+    /// Milliseconds per stage of the whole run (decode, analyse, total), as
+    /// the caller reports them.
+    pub timings_ms: BTreeMap<String, f64>,
 }

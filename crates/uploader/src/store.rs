@@ -24,9 +24,13 @@ pub struct Store {
     objects: Arc<dyn ObjectStore>,
     prefix: Path,
     url: String,
-    /// Whether puts may carry attributes (content type, metadata); the local
-    /// file system refuses them.
-    attributes: bool,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Local,
+    Memory,
 }
 
 impl Store {
@@ -64,7 +68,7 @@ impl Store {
         let prefix = Path::from_absolute_path(&dir)?;
         let url =
             Url::from_directory_path(&dir).map(String::from).unwrap_or_else(|()| dir.display().to_string());
-        Ok(Store { objects: Arc::new(LocalFileSystem::new()), prefix, url, attributes: false })
+        Ok(Store { objects: Arc::new(LocalFileSystem::new()), prefix, url, kind: Kind::Local })
     }
 
     /// A store in this process's memory, for tests and dry runs.
@@ -73,7 +77,7 @@ impl Store {
             objects: Arc::new(InMemory::new()),
             prefix: Path::default(),
             url: "memory://".into(),
-            attributes: true,
+            kind: Kind::Memory,
         }
     }
 
@@ -89,9 +93,23 @@ impl Store {
     pub fn url(&self) -> &str {
         &self.url
     }
+    /// Whether puts may carry attributes (content type, metadata): the
+    /// local file system refuses them.
     pub(crate) fn takes_attributes(&self) -> bool {
-        self.attributes
+        self.kind != Kind::Local
     }
+    /// A URL for a stored key: `file:///abs/path` for local folders,
+    /// `memory:///path` in memory.
+    pub fn url_of(&self, key: &str) -> String {
+        let path = self.path_of(key);
+        match self.kind {
+            Kind::Memory => format!("memory:///{path}"),
+            Kind::Local => Url::from_file_path(format!("/{path}"))
+                .map(String::from)
+                .unwrap_or_else(|()| format!("file:///{path}")),
+        }
+    }
+
     /// The full object path of a key relative to the prefix.
     pub fn path_of(&self, key: &str) -> Path {
         key.split('/').fold(self.prefix.clone(), |path, part| path.join(part))

@@ -41,6 +41,8 @@ pub struct Upload {
     pub index: usize,
     pub palette: PaletteInfo,
     pub file: Result<EncodedFile, String>,
+    /// A small copy to store under `thumbs/` beside it.
+    pub thumbnail: Option<EncodedFile>,
     /// Milliseconds per stage so far, carried into the manifest.
     pub timings_ms: BTreeMap<String, f64>,
 }
@@ -106,8 +108,11 @@ impl Uploader {
 
     /// Stores every upload as it comes out of `uploads` (typically a
     /// channel's blocking iterator, so that this drains the channel while
-    /// the producer works), then writes the manifest. `total` is the number
+    /// the producer works) and returns the report; `on_outcome` sees each
+    /// outcome as soon as it is known (for progress). `total` is the number
     /// of variations expected, which fixes the width of the key numbers.
+    /// The manifest is written by [`Uploader::write_manifest`], once the
+    /// caller has added what it knows (run timings).
     ///
     /// While `max_in_flight` puts are pending, no more are taken from
     /// `uploads`: a slow store holds the producer back rather than piling
@@ -117,29 +122,47 @@ impl Uploader {
         source: &SourceInfo,
         total: usize,
         uploads: impl IntoIterator<Item = Upload>,
+        mut on_outcome: impl FnMut(&Outcome),
     ) -> StoreReport {
         let folder = run_folder(&source.stem, &source.sha256);
         let mut outcomes = Vec::with_capacity(total);
+        let mut finished = |outcome: Option<Outcome>, outcomes: &mut Vec<Outcome>| {
+            if let Some(outcome) = outcome {
+                on_outcome(&outcome);
+                outcomes.push(outcome);
+            }
+        };
         let mut in_flight = InFlight::default();
         for upload in uploads {
             while in_flight.tasks.len() >= self.max_in_flight {
-                outcomes.extend(self.runtime.block_on(in_flight.next()));
+                finished(self.runtime.block_on(in_flight.next()), &mut outcomes);
             }
-            let Upload { index, palette, file, timings_ms } = upload;
+            let Upload { index, palette, file, thumbnail, timings_ms } = upload;
             match file {
                 Ok(file) => {
                     let key = variation_key(&folder, index, total, &palette.name, &file.extension);
-                    let store = self.store.clone();
-                    let task = put_variation(store, index, key.clone(), palette.clone(), file, timings_ms)
-                        .instrument(tracing::info_span!("store", key));
+                    let thumbnail = thumbnail.map(|thumbnail| {
+                        let name = variation_key("thumbs", index, total, &palette.name, &thumbnail.extension);
+                        (format!("{folder}/{name}"), thumbnail)
+                    });
+                    let put = PutVariation {
+                        store: self.store.clone(),
+                        index,
+                        key: key.clone(),
+                        palette: palette.clone(),
+                    };
+                    let task =
+                        put.run(file, thumbnail, timings_ms).instrument(tracing::info_span!("store", key));
                     let handle = in_flight.tasks.spawn_on(task, self.runtime.handle());
                     in_flight.meta.insert(handle.id(), (index, palette, key));
                 }
-                Err(error) => outcomes.push(Outcome::new(index, palette, Err(error), timings_ms)),
+                Err(error) => {
+                    finished(Some(Outcome::new(index, palette, Err(error), timings_ms)), &mut outcomes)
+                }
             }
         }
         while !in_flight.tasks.is_empty() {
-            outcomes.extend(self.runtime.block_on(in_flight.next()));
+            finished(self.runtime.block_on(in_flight.next()), &mut outcomes);
         }
         outcomes.sort_by_key(|o| o.index);
 
@@ -151,10 +174,15 @@ impl Uploader {
             failed: outcomes.len() - stored,
             stored,
             variations: outcomes,
+            timings_ms: BTreeMap::new(),
         };
-        let manifest_key = manifest_key(&folder);
-        let manifest_error = self.put_manifest(&manifest, &manifest_key).err();
-        StoreReport { manifest, manifest_key, manifest_error }
+        StoreReport { manifest, manifest_key: manifest_key(&folder), manifest_error: None }
+    }
+
+    /// Stores `report.manifest` as `manifest.json` in the run folder and
+    /// records any failure in `report.manifest_error`.
+    pub fn write_manifest(&self, report: &mut StoreReport) {
+        report.manifest_error = self.put_manifest(&report.manifest, &report.manifest_key).err();
     }
 
     fn put_manifest(&self, manifest: &Manifest, key: &str) -> Result<(), String> {
@@ -206,28 +234,46 @@ fn put_options(store: &Store, content_type: &str) -> PutOptions {
     PutOptions { attributes, ..Default::default() }
 }
 
-async fn put_variation(
+/// One variation's puts: the image, then its thumbnail if it has one.
+struct PutVariation {
     store: Store,
     index: usize,
     key: String,
     palette: PaletteInfo,
-    file: EncodedFile,
-    mut timings_ms: BTreeMap<String, f64>,
-) -> Outcome {
-    let started = Instant::now();
-    let bytes = file.bytes.len() as u64;
-    let options = put_options(&store, &file.content_type);
-    let result = store
-        .objects()
-        .put_opts(&store.path_of(&key), PutPayload::from(file.bytes), options)
-        .await
-        .map(drop)
-        .map_err(|e| format!("storing {key}: {e}"));
-    timings_ms.insert("store".into(), (started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
-    tracing::debug!(bytes, ok = result.is_ok(), "stored");
-    let mut outcome = Outcome::new(index, palette, result, timings_ms);
-    outcome.key = Some(key);
-    outcome.bytes = bytes;
-    outcome.content_type = Some(file.content_type);
-    outcome
+}
+
+impl PutVariation {
+    async fn run(
+        self,
+        file: EncodedFile,
+        thumbnail: Option<(String, EncodedFile)>,
+        mut timings_ms: BTreeMap<String, f64>,
+    ) -> Outcome {
+        let started = Instant::now();
+        let bytes = file.bytes.len() as u64;
+        let content_type = file.content_type.clone();
+        let mut result = self.put(&self.key, file).await;
+        if let (Ok(()), Some((key, thumbnail))) = (&result, &thumbnail) {
+            result = self.put(key, thumbnail.clone()).await;
+        }
+        timings_ms.insert("store".into(), (started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
+        tracing::debug!(bytes, ok = result.is_ok(), "stored");
+        let mut outcome = Outcome::new(self.index, self.palette, result, timings_ms);
+        outcome.url = Some(self.store.url_of(&self.key));
+        outcome.key = Some(self.key);
+        outcome.bytes = bytes;
+        outcome.content_type = Some(content_type);
+        outcome.thumbnail = thumbnail.map(|(key, _)| key);
+        outcome
+    }
+
+    async fn put(&self, key: &str, file: EncodedFile) -> Result<(), String> {
+        let options = put_options(&self.store, &file.content_type);
+        self.store
+            .objects()
+            .put_opts(&self.store.path_of(key), PutPayload::from(file.bytes), options)
+            .await
+            .map(drop)
+            .map_err(|e| format!("storing {key}: {e}"))
+    }
 }

@@ -41,18 +41,21 @@ fn uploads() -> Vec<Upload> {
             index: 0,
             palette: palette("Sunset Coral"),
             file: Ok(png("reference/coffee/00.png")),
+            thumbnail: None,
             timings_ms: BTreeMap::from([("encode".into(), 12.5)]),
         },
         Upload {
             index: 1,
             palette: palette("Nothing"),
             file: Err("palette \"Nothing\" has no colours".into()),
+            thumbnail: None,
             timings_ms: BTreeMap::new(),
         },
         Upload {
             index: 2,
             palette: palette("Forest Floor"),
             file: Ok(png("reference/coffee/02.png")),
+            thumbnail: Some(png("logo.png")),
             timings_ms: BTreeMap::new(),
         },
     ]
@@ -63,7 +66,7 @@ fn local_folder_gets_files_and_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("variations/nested");
     let uploader = Uploader::new(Store::from_location(out.to_str().unwrap()).unwrap(), 2).unwrap();
-    let report = uploader.store_all(&source(), 3, uploads());
+    let report = store(&uploader, 3);
 
     assert!(report.manifest_error.is_none(), "{:?}", report.manifest_error);
     assert_eq!((report.manifest.stored, report.manifest.failed), (2, 1));
@@ -72,8 +75,9 @@ fn local_folder_gets_files_and_manifest() {
     let first = std::fs::read(folder.join("00-sunset-coral.png")).unwrap();
     assert_eq!(first, std::fs::read(fixture("reference/coffee/00.png")).unwrap());
     assert!(folder.join("02-forest-floor.png").is_file());
+    assert!(folder.join("thumbs/02-forest-floor.png").is_file());
     let files: Vec<_> = std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(files.len(), 3, "two images and the manifest, no temporary files: {files:?}");
+    assert_eq!(files.len(), 4, "two images, thumbs/ and the manifest, no temporary files: {files:?}");
 
     let manifest: Manifest =
         serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
@@ -81,6 +85,9 @@ fn local_folder_gets_files_and_manifest() {
     let v = &manifest.variations;
     assert_eq!(v.iter().map(|o| o.index).collect::<Vec<_>>(), [0, 1, 2]);
     assert_eq!(v[0].key.as_deref(), Some("coffee-8f3a9c1d/00-sunset-coral.png"));
+    let url = format!("file://{}/coffee-8f3a9c1d/00-sunset-coral.png", out.display());
+    assert_eq!(v[0].url.as_deref(), Some(url.as_str()));
+    assert_eq!(v[2].thumbnail.as_deref(), Some("coffee-8f3a9c1d/thumbs/02-forest-floor.png"));
     assert_eq!(v[0].bytes, first.len() as u64);
     assert_eq!(v[0].status, Status::Stored);
     assert_eq!(v[0].description.as_deref(), Some("Sunset Coral tones"));
@@ -97,13 +104,22 @@ fn same_job_same_keys() {
     let dir = tempfile::tempdir().unwrap();
     let keys = || {
         let uploader = Uploader::new(Store::local(dir.path()).unwrap(), 8).unwrap();
-        let report = uploader.store_all(&source(), 3, uploads());
+        let report = store(&uploader, 3);
         report.manifest.variations.into_iter().map(|o| o.key).collect::<Vec<_>>()
     };
     let first = keys();
     assert_eq!(first, keys());
     let count = walk(dir.path());
-    assert_eq!(count, 3, "the second run overwrote the first");
+    assert_eq!(count, 4, "the second run overwrote the first");
+}
+
+/// Stores the uploads and the manifest, counting the progress callbacks.
+fn store(uploader: &Uploader, total: usize) -> variegate_uploader::StoreReport {
+    let mut seen = 0;
+    let mut report = uploader.store_all(&source(), total, uploads(), |_| seen += 1);
+    assert_eq!(seen, 3, "one progress call per variation");
+    uploader.write_manifest(&mut report);
+    report
 }
 
 fn walk(dir: &std::path::Path) -> usize {
@@ -116,10 +132,10 @@ fn walk(dir: &std::path::Path) -> usize {
 
 #[test]
 fn memory_store_keeps_content_types() {
-    let store = Store::from_location("memory://bucket/runs").unwrap();
-    let objects = store.objects().clone();
-    let uploader = Uploader::new(store, 1).unwrap();
-    let report = uploader.store_all(&source(), 3, uploads());
+    let memory = Store::from_location("memory://bucket/runs").unwrap();
+    let objects = memory.objects().clone();
+    let uploader = Uploader::new(memory, 1).unwrap();
+    let report = store(&uploader, 3);
     assert!(report.manifest_error.is_none());
 
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -138,7 +154,7 @@ fn memory_store_keeps_content_types() {
 #[test]
 fn key_numbers_widen_with_the_palette_count() {
     let uploader = Uploader::new(Store::memory(), 4).unwrap();
-    let report = uploader.store_all(&source(), 150, uploads());
+    let report = store(&uploader, 150);
     assert_eq!(report.manifest.variations[2].key.as_deref(), Some("coffee-8f3a9c1d/002-forest-floor.png"));
 }
 

@@ -1,0 +1,122 @@
+//! Small pictures: per-variation thumbnails, and the contact sheet that
+//! shows the original and every variation at a glance.
+
+use image::codecs::png::PngEncoder;
+use image::{ExtendedColorType, ImageEncoder, Rgba, RgbaImage};
+
+use crate::palette::Rgb8;
+use crate::resize::{Filter, fit, resize};
+use crate::source::Channels;
+
+/// Raw pixels of a small image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    pub width: u32,
+    pub height: u32,
+    pub channels: Channels,
+    pub pixels: Vec<u8>,
+}
+
+impl Preview {
+    /// `pixels` (of `size`) resized to fit `max_side`.
+    pub(crate) fn fitting(pixels: &[u8], size: (u32, u32), channels: Channels, max_side: u32) -> Preview {
+        let (width, height) = fit(size.0, size.1, max_side);
+        let pixels = resize(pixels, size, channels, (width, height), Filter::Sharp);
+        Preview { width, height, channels, pixels }
+    }
+
+    fn rgba_at(&self, x: u32, y: u32) -> Rgba<u8> {
+        let n = self.channels.count();
+        let at = (y as usize * self.width as usize + x as usize) * n;
+        match self.pixels.get(at..at + n) {
+            Some([r, g, b]) => Rgba([*r, *g, *b, 255]),
+            Some([r, g, b, a]) => Rgba([*r, *g, *b, *a]),
+            _ => Rgba([0, 0, 0, 0]),
+        }
+    }
+}
+
+/// A variation's thumbnail: its pixels, and the same encoded for storing.
+#[derive(Clone, Debug)]
+pub struct Thumbnail {
+    pub preview: Preview,
+    pub encoded: Vec<u8>,
+}
+
+/// One cell of a contact sheet: a picture (none for a failed variation)
+/// and the palette drawn beneath it.
+#[derive(Clone, Copy, Debug)]
+pub struct SheetTile<'a> {
+    pub picture: Option<&'a Preview>,
+    pub colors: &'a [Rgb8],
+}
+
+const CELL: u32 = 256;
+const GAP: u32 = 12;
+const SWATCH_HEIGHT: u32 = 28;
+const COLUMNS: u32 = 4;
+const BACKGROUND: Rgba<u8> = Rgba([32, 32, 36, 255]);
+const EMPTY_CELL: Rgba<u8> = Rgba([64, 24, 24, 255]);
+
+/// A PNG contact sheet: `tiles` in a grid of up to four columns, each
+/// picture fitted into a 256-pixel cell with its palette as a strip of
+/// equal swatches beneath. Pass the original first, with no colours.
+pub fn contact_sheet_png(tiles: &[SheetTile<'_>]) -> Result<Vec<u8>, image::ImageError> {
+    let count = tiles.len().max(1) as u32;
+    let columns = count.min(COLUMNS);
+    let rows = count.div_ceil(COLUMNS);
+    let (cell_w, cell_h) = (CELL + GAP, CELL + SWATCH_HEIGHT + 2 * GAP);
+    let mut sheet = RgbaImage::from_pixel(columns * cell_w + GAP, rows * cell_h + GAP, BACKGROUND);
+
+    for (i, tile) in tiles.iter().enumerate() {
+        let (left, top) = (GAP + (i as u32 % COLUMNS) * cell_w, GAP + (i as u32 / COLUMNS) * cell_h);
+        match tile.picture {
+            Some(picture) => {
+                let fitted = Preview::fitting(
+                    &picture.pixels,
+                    (picture.width, picture.height),
+                    picture.channels,
+                    CELL,
+                );
+                // Centred in the cell, alpha blended over the background.
+                let (dx, dy) = (left + (CELL - fitted.width) / 2, top + (CELL - fitted.height) / 2);
+                for y in 0..fitted.height {
+                    for x in 0..fitted.width {
+                        let px = fitted.rgba_at(x, y);
+                        sheet.put_pixel(dx + x, dy + y, over(px, BACKGROUND));
+                    }
+                }
+            }
+            None => fill(&mut sheet, left, top, CELL, CELL, EMPTY_CELL),
+        }
+        let n = tile.colors.len() as u32;
+        for (j, colour) in tile.colors.iter().enumerate() {
+            let j = j as u32;
+            let (x0, x1) = (left + j * CELL / n, left + (j + 1) * CELL / n);
+            let [r, g, b] = colour.0;
+            fill(&mut sheet, x0, top + CELL + GAP / 2, x1 - x0, SWATCH_HEIGHT, Rgba([r, g, b, 255]));
+        }
+    }
+    let mut png = Vec::new();
+    PngEncoder::new(&mut png).write_image(
+        sheet.as_raw(),
+        sheet.width(),
+        sheet.height(),
+        ExtendedColorType::Rgba8,
+    )?;
+    Ok(png)
+}
+
+fn fill(sheet: &mut RgbaImage, x: u32, y: u32, width: u32, height: u32, colour: Rgba<u8>) {
+    for yy in y..y + height {
+        for xx in x..x + width {
+            sheet.put_pixel(xx, yy, colour);
+        }
+    }
+}
+
+fn over(px: Rgba<u8>, background: Rgba<u8>) -> Rgba<u8> {
+    let a = u32::from(px[3]);
+    let mix = |c: usize| ((u32::from(px[c]) * a + u32::from(background[c]) * (255 - a) + 127) / 255) as u8;
+    Rgba([mix(0), mix(1), mix(2), 255])
+}

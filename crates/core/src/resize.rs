@@ -1,0 +1,86 @@
+//! Resizing with `fast_image_resize`: the analysis image, `--max-side`
+//! downscaling of sources, and thumbnails.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+use crate::source::Channels;
+
+/// How to resample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Filter {
+    /// Pick one source pixel per output pixel: a fair sample of real colours.
+    Nearest,
+    /// Lanczos3 with alpha-aware (premultiplied) filtering: for images people look at.
+    Sharp,
+}
+
+/// The size that fits `width` x `height` within `max_side` on its longest
+/// side, keeping the aspect ratio; the same size if it already fits.
+pub(crate) fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
+    let longest = width.max(height);
+    if longest <= max_side {
+        return (width, height);
+    }
+    let scale = f64::from(max_side.max(1)) / f64::from(longest);
+    let side = |s: u32| ((f64::from(s) * scale).round() as u32).clamp(1, max_side.max(1));
+    (side(width), side(height))
+}
+
+/// Resizes interleaved 8-bit pixels to `to` (width, height).
+pub(crate) fn resize(
+    pixels: &[u8],
+    from: (u32, u32),
+    channels: Channels,
+    to: (u32, u32),
+    filter: Filter,
+) -> Vec<u8> {
+    if from == to {
+        return pixels.to_vec();
+    }
+    let pixel_type = match channels {
+        Channels::Rgb => PixelType::U8x3,
+        Channels::Rgba => PixelType::U8x4,
+    };
+    let (algorithm, alpha) = match filter {
+        Filter::Nearest => (ResizeAlg::Nearest, false),
+        Filter::Sharp => (ResizeAlg::Convolution(FilterType::Lanczos3), true),
+    };
+    let options = ResizeOptions::new().resize_alg(algorithm).use_alpha(alpha);
+    let mut dst = Image::new(to.0, to.1, pixel_type);
+    // The callers pass whole images of the stated size, so neither step can
+    // fail; if one ever did, nearest-neighbour by hand is a safe answer.
+    let resized = ImageRef::new(from.0, from.1, pixels, pixel_type)
+        .ok()
+        .and_then(|src| Resizer::new().resize(&src, &mut dst, &options).ok());
+    match resized {
+        Some(()) => dst.into_vec(),
+        None => nearest_by_hand(pixels, from, channels.count(), to),
+    }
+}
+
+fn nearest_by_hand(pixels: &[u8], from: (u32, u32), channels: usize, to: (u32, u32)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(to.0 as usize * to.1 as usize * channels);
+    for y in 0..to.1 as usize {
+        let sy = y * from.1 as usize / to.1 as usize;
+        for x in 0..to.0 as usize {
+            let sx = x * from.0 as usize / to.0 as usize;
+            let at = (sy * from.0 as usize + sx) * channels;
+            out.extend_from_slice(pixels.get(at..at + channels).unwrap_or(&[0; 4][..channels]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_longest_side() {
+        assert_eq!(fit(600, 400, 256), (256, 171));
+        assert_eq!(fit(400, 600, 256), (171, 256));
+        assert_eq!(fit(100, 50, 256), (100, 50));
+        assert_eq!(fit(10_000, 1, 100), (100, 1));
+    }
+}
