@@ -43,9 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 bytes: Bytes::from_owner(encoded),
             })
             .map_err(|error| error.to_string()),
+        thumbnail: None,
         timings_ms: Default::default(),
     });
-    let report = uploader.store_all(&source, total, uploads);
+    let mut report = uploader.store_all(&source, total, uploads, |_outcome| {});
+    uploader.write_manifest(&mut report);
     job.wait()?;
 
     println!(

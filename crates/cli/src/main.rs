@@ -1,19 +1,31 @@
 //! `variegate`: recolour an image into palette variations and store them.
 //!
-//! A thin binary: it parses options, builds a `variegate_core::Engine` and a
-//! `variegate_uploader::Uploader`, connects the engine's channel to the
-//! uploader (`pipeline`), and reports. Exit codes: 0 every variation stored,
-//! 1 fatal (nothing stored), 2 usage error, 3 partial.
+//! A thin binary: it parses options (`Args`), builds a
+//! `variegate_core::Engine` and a `variegate_uploader::Uploader`, connects
+//! the engine's channel to the uploader (`pipeline`), and reports progress
+//! and results (`progress`).
 
 mod pipeline;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use variegate_core::{Engine, Palette, ShiftLook, ShiftOptions};
-use variegate_uploader::{DEFAULT_UPLOADS, Status, Store, Uploader};
+use variegate_core::{
+    DEFAULT_MAX_PIXELS, Engine, OutputFormat, Palette, ShiftLook, ShiftOptions, contact_sheet_png,
+};
+use variegate_uploader::{DEFAULT_UPLOADS, Store, Uploader};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every variation stored
+  1  fatal: unreadable image, bad palettes, unusable store; nothing stored
+  2  usage error
+  3  partial: some variations failed; the rest were stored
+
+RUST_LOG (e.g. RUST_LOG=variegate_core=debug) turns on tracing output on stderr.";
 
 #[derive(Parser)]
 #[command(
@@ -21,8 +33,7 @@ use variegate_uploader::{DEFAULT_UPLOADS, Status, Store, Uploader};
     version,
     about = "Recolour one image into many palette variations and store them."
 )]
-#[command(after_help = "Exit codes: 0 every variation stored; 1 fatal error, nothing stored; \
-2 usage error; 3 partial: some variations failed, the rest were stored.")]
+#[command(after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,17 +41,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Recolour IMAGE with every palette in the palettes file and store the results.
-    Run(RunArgs),
+    /// Recolour IMAGE with every palette and store the results.
+    #[command(after_help = EXIT_CODES)]
+    Run(Box<RunArgs>),
 }
 
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("palette-source").required(true).multiple(false))]
 struct RunArgs {
     /// The image to recolour: PNG, JPEG or WebP.
     image: PathBuf,
     /// JSON palettes file: [{"name": ..., "colors": ["#RRGGBB", ...], "description": ...}, ...].
-    #[arg(long, value_name = "FILE")]
-    palettes: PathBuf,
+    #[arg(long, value_name = "FILE", group = "palette-source")]
+    palettes: Option<PathBuf>,
+    /// A palette given inline, e.g. "#112233,#445566,#FFEEDD"; repeat for more (named Palette 1, 2, ...).
+    #[arg(long, value_name = "COLOURS", group = "palette-source")]
+    palette: Vec<String>,
     /// Where to store the variations: a folder, file:///dir or memory://.
     #[arg(long, value_name = "DIR|URL", default_value = "./variations")]
     out: String,
@@ -53,6 +69,42 @@ struct RunArgs {
     /// Seed of the clustering; the same seed gives the same bytes.
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
+    /// File format of the variations.
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    format: Format,
+    /// JPEG quality, 1-100.
+    #[arg(long, value_name = "Q", default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: u8,
+    /// Refuse images with more pixels than this.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+    /// Downscale the image so its longest side is at most N pixels before recolouring.
+    #[arg(long, value_name = "N")]
+    max_side: Option<u32>,
+    /// Also store a thumbnail of each variation (longest side N) under thumbs/.
+    #[arg(long, value_name = "N")]
+    thumbnail: Option<u32>,
+    /// Shift look: most clusters, and so palette colours, used.
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    max_k: usize,
+    /// Shift look: share of the lightness difference applied.
+    #[arg(long, value_name = "X", default_value_t = 0.7)]
+    lightness: f32,
+    /// Shift look: weight of the recoloured image against the original, 0-1.
+    #[arg(long, value_name = "X", default_value_t = 0.75)]
+    blend: f32,
+    /// Shift look: HSV saturation multiplier applied last.
+    #[arg(long, value_name = "X", default_value_t = 1.2)]
+    saturation: f32,
+    /// Write the JSON report (the same document as the stored manifest.json) to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print the JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write a PNG contact sheet: the original and every variation, each with its palette beneath.
+    #[arg(long, value_name = "FILE")]
+    contact_sheet: Option<PathBuf>,
     /// Print only errors.
     #[arg(long, short)]
     quiet: bool,
@@ -63,6 +115,16 @@ enum LookName {
     /// Move each colour cluster towards its palette colour in CIELAB (the original service's look).
     Shift,
 }
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Png,
+    Jpeg,
+    Webp,
+}
+
+/// Side of the thumbnails drawn on a contact sheet when none are stored.
+const SHEET_THUMBNAIL: u32 = 256;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -84,38 +146,65 @@ fn main() -> ExitCode {
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let look = match args.look {
-        LookName::Shift => ShiftLook::new(ShiftOptions::default())?,
+        LookName::Shift => ShiftLook::new(ShiftOptions {
+            max_k: args.max_k,
+            lightness: args.lightness,
+            blend: args.blend,
+            saturation: args.saturation,
+        })?,
     };
-    let engine = Engine::builder().threads(args.threads.unwrap_or(0)).seed(args.seed).look(look).build()?;
+    let format = match args.format {
+        Format::Png => OutputFormat::Png,
+        Format::Jpeg => OutputFormat::Jpeg { quality: args.quality },
+        Format::Webp => OutputFormat::WebP,
+    };
+    let thumbnail = args.thumbnail.or(args.contact_sheet.as_ref().map(|_| SHEET_THUMBNAIL));
+    let engine = Engine::builder()
+        .threads(args.threads.unwrap_or(0))
+        .seed(args.seed)
+        .look(look)
+        .format(format)
+        .max_pixels(args.max_pixels)
+        .thumbnail(thumbnail)
+        .build()?;
+
     // Everything that can be wrong with the input is found before any work
     // starts or anything is written.
-    let palettes = Palette::load_list(&args.palettes)?;
-    let image = engine.open(&args.image)?;
-    let store = Store::from_location(&args.out)?;
-    let uploader = Uploader::new(store, DEFAULT_UPLOADS)?;
+    let palettes = match &args.palettes {
+        Some(path) => Palette::load_list(path)?,
+        None => args
+            .palette
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Palette::parse_inline(text, i + 1))
+            .collect::<Result<_, _>>()?,
+    };
+    let mut image = engine.open(&args.image)?;
+    if let Some(max_side) = args.max_side {
+        anyhow::ensure!(max_side > 0, "--max-side must be at least 1");
+        image = image.downscaled(max_side);
+    }
+    let uploader = Uploader::new(Store::from_location(&args.out)?, DEFAULT_UPLOADS)?;
+    let original = args.contact_sheet.as_ref().map(|_| image.preview(SHEET_THUMBNAIL));
 
-    let report = pipeline::run(&engine, &uploader, image, palettes).context("recolouring")?;
-    let manifest = &report.manifest;
-    for outcome in &manifest.variations {
-        match (outcome.status, &outcome.error) {
-            (Status::Stored, _) if !args.quiet => {
-                println!("stored {} ({} bytes)", outcome.key.as_deref().unwrap_or_default(), outcome.bytes)
-            }
-            (Status::Failed, Some(error)) => eprintln!("error: variation {} failed: {error}", outcome.index),
-            _ => {}
-        }
+    let mut progress = progress::Progress::new(palettes.len(), args.quiet || args.json);
+    let run = pipeline::run(&engine, &uploader, image, palettes, args.thumbnail.is_some(), &mut progress)
+        .context("recolouring")?;
+    progress.finish();
+    let report = &run.report;
+
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report.manifest)?;
+        std::fs::write(path, json).with_context(|| format!("{}: cannot write report", path.display()))?;
     }
-    if let Some(error) = &report.manifest_error {
-        eprintln!("error: manifest not stored: {error}");
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.manifest)?);
     }
-    if !args.quiet {
-        println!(
-            "{} of {} variations stored in {}{}",
-            manifest.stored,
-            manifest.variations.len(),
-            uploader.store().url(),
-            manifest.folder
-        );
+    if let (Some(path), Some(original)) = (&args.contact_sheet, &original) {
+        let sheet = contact_sheet_png(&run.sheet_tiles(original))?;
+        std::fs::write(path, sheet)
+            .with_context(|| format!("{}: cannot write contact sheet", path.display()))?;
     }
+    progress.summary(report, uploader.store().url());
     Ok(if report.all_stored() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }

@@ -2,21 +2,46 @@
 //! straight from the engine's bounded channel.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use variegate_core::{Engine, LookError, Palette, SourceImage, Variation};
+use variegate_core::{EncodedImage, Engine, LookError, Palette, Preview, SheetTile, SourceImage, Variation};
 use variegate_uploader::{EncodedFile, PaletteInfo, SourceInfo, StoreReport, Upload, Uploader};
 
+use crate::progress::Progress;
+
+/// A finished run: the store report, and what a contact sheet needs.
+pub struct Run {
+    pub report: StoreReport,
+    /// Per palette, in order: its colours and its thumbnail, if it has one.
+    pub previews: Vec<(Palette, Option<Preview>)>,
+}
+
+impl Run {
+    /// The original first, then every variation with its palette.
+    pub fn sheet_tiles<'a>(&'a self, original: &'a Preview) -> Vec<SheetTile<'a>> {
+        let mut tiles = vec![SheetTile { picture: Some(original), colors: &[] }];
+        tiles.extend(
+            self.previews
+                .iter()
+                .map(|(palette, preview)| SheetTile { picture: preview.as_ref(), colors: &palette.colors }),
+        );
+        tiles
+    }
+}
+
 /// Recolours `image` with every palette and stores each variation as it is
-/// finished. Returns the store report, or the error that stopped the run
-/// before any variation was made.
+/// finished, then the manifest with the run's timings. Fails only if the
+/// run stopped before any variation was made.
 pub fn run(
     engine: &Engine,
     uploader: &Uploader,
     image: SourceImage,
     palettes: Vec<Palette>,
-) -> Result<StoreReport, LookError> {
+    store_thumbnails: bool,
+    progress: &mut Progress,
+) -> Result<Run, LookError> {
+    let started = Instant::now();
     let source = SourceInfo {
         path: image.name().to_string(),
         stem: image.stem().to_string(),
@@ -25,28 +50,38 @@ pub fn run(
         height: image.height(),
         format: image.format_name().to_string(),
     };
+    let decode = image.decode_time();
+    let mut previews: Vec<(Palette, Option<Preview>)> = palettes.iter().map(|p| (p.clone(), None)).collect();
     let total = palettes.len();
     let job = engine.start(image, palettes).map_err(|e| LookError(format!("cannot start the run: {e}")))?;
-    let report = uploader.store_all(&source, total, job.variations().iter().map(upload));
-    job.wait()?;
-    Ok(report)
+    let uploads = job.variations().iter().map(|mut variation| {
+        let thumbnail = variation.thumbnail.take();
+        let encoded_thumbnail = thumbnail.as_ref().filter(|_| store_thumbnails).map(|t| EncodedFile {
+            bytes: Bytes::from(t.encoded.clone()),
+            content_type: engine.format().content_type().into(),
+            extension: engine.format().extension().into(),
+        });
+        if let Some(slot) = previews.get_mut(variation.index) {
+            slot.1 = thumbnail.map(|t| t.preview);
+        }
+        upload(variation, encoded_thumbnail)
+    });
+    let mut report = uploader.store_all(&source, total, uploads, |outcome| progress.outcome(outcome));
+    let summary = job.wait()?;
+    report.manifest.timings_ms = BTreeMap::from([
+        ("decode".to_string(), millis(decode)),
+        ("analyse".to_string(), millis(summary.analyse)),
+        ("total".to_string(), millis(decode + started.elapsed())),
+    ]);
+    uploader.write_manifest(&mut report);
+    Ok(Run { report, previews })
 }
 
-fn upload(variation: Variation) -> Upload {
+fn upload(variation: Variation, thumbnail: Option<EncodedFile>) -> Upload {
     let timings_ms = BTreeMap::from([
         ("recolour".to_string(), millis(variation.timings.recolour)),
         ("encode".to_string(), millis(variation.timings.encode)),
     ]);
-    let file = variation
-        .result
-        .map(|encoded| EncodedFile {
-            content_type: encoded.content_type().to_string(),
-            extension: encoded.format().extension().to_string(),
-            // Zero-copy, and the engine's buffer gauge keeps counting the
-            // buffer until the put is done with it.
-            bytes: Bytes::from_owner(encoded),
-        })
-        .map_err(|error| error.to_string());
     let palette = variation.palette;
     Upload {
         index: variation.index,
@@ -55,8 +90,19 @@ fn upload(variation: Variation) -> Upload {
             colors: palette.colors.iter().map(|c| c.to_string()).collect(),
             description: palette.description,
         },
-        file,
+        file: variation.result.map(encoded_file).map_err(|error| error.to_string()),
+        thumbnail,
         timings_ms,
+    }
+}
+
+fn encoded_file(encoded: EncodedImage) -> EncodedFile {
+    EncodedFile {
+        content_type: encoded.content_type().to_string(),
+        extension: encoded.format().extension().to_string(),
+        // Zero-copy, and the engine's buffer gauge keeps counting the
+        // buffer until the put is done with it.
+        bytes: Bytes::from_owner(encoded),
     }
 }
 

@@ -1,10 +1,14 @@
-//! The real `variegate` binary on real files.
+//! The real `variegate` binary on real files: the main job, the report,
+//! formats, the contact sheet, exit codes, and every kind of bad input.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)
+use serde_json::Value;
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name);
+    path.to_str().unwrap().to_string()
 }
 
 fn variegate(args: &[&str], dir: &Path) -> Output {
@@ -15,80 +19,308 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Every file below `dir`, relative to it, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_str().unwrap().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
 #[test]
 fn runs_the_bundled_example_into_variations() {
     let dir = tempfile::tempdir().unwrap();
-    let image = fixture("coffee.png");
-    let palettes = fixture("palettes.json");
     let output =
-        variegate(&["run", image.to_str().unwrap(), "--palettes", palettes.to_str().unwrap()], dir.path());
+        variegate(&["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json")], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let folder = dir.path().join("variations");
-    let run = std::fs::read_dir(&folder).unwrap().next().unwrap().unwrap().path();
-    assert!(run.file_name().unwrap().to_str().unwrap().starts_with("coffee-"));
-    let mut files: Vec<String> =
-        std::fs::read_dir(&run).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    files.sort();
-    assert_eq!(files.len(), 8);
-    assert_eq!(files[0], "00-sunset-coral.png");
-    assert_eq!(files[7], "manifest.json");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("7 of 7 variations stored"), "{stdout}");
+    let files = files(&dir.path().join("variations"));
+    assert_eq!(files.len(), 8, "{files:?}");
+    assert!(files[0].starts_with("coffee-") && files[0].ends_with("/00-sunset-coral.png"), "{files:?}");
+    assert!(files[7].ends_with("/manifest.json"));
+    // Not a terminal here: one line per stored variation, then the tally.
+    let stderr = stderr(&output);
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("stored ")).count(), 7, "{stderr}");
+    assert!(stderr.contains("7 of 7 variations stored in file://"), "{stderr}");
 }
 
 #[test]
-fn bad_palette_file_is_fatal_and_writes_nothing() {
+fn report_json_and_manifest_are_the_same_document() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.json"), r##"[{"name": "Neon", "colors": ["#112233", "#11223G"]}]"##)
-        .unwrap();
-    let image = fixture("coffee.png");
-    let output = variegate(&["run", image.to_str().unwrap(), "--palettes", "bad.json"], dir.path());
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        stderr(&output),
-        "error: bad.json: palette 1 (\"Neon\"): colour 2 \"#11223G\" is not a hex colour (#RGB or #RRGGBB)\n"
-    );
-    assert!(!dir.path().join("variations").exists());
-}
-
-#[test]
-fn unreadable_image_is_fatal() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("notes.png"), "not an image").unwrap();
-    let palettes = fixture("palettes.json");
-    let output = variegate(&["run", "notes.png", "--palettes", palettes.to_str().unwrap()], dir.path());
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(stderr(&output), "error: notes.png: not a PNG, JPEG or WebP image\n");
-    assert!(!dir.path().join("variations").exists());
-}
-
-#[test]
-fn an_empty_palette_is_partial() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("palettes.json"),
-        r##"[{"name": "Good", "colors": ["#102030", "#F0E0D0"]}, {"name": "Empty", "colors": []}]"##,
-    )
-    .unwrap();
-    let image = fixture("rocket.jpg");
     let output = variegate(
-        &["run", image.to_str().unwrap(), "--palettes", "palettes.json", "--out", "out"],
+        &[
+            "run",
+            &fixture("rocket.jpg"),
+            "--palettes",
+            &fixture("palettes.json"),
+            "--report",
+            "report.json",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON alone on stdout");
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    let folder = printed["folder"].as_str().unwrap();
+    let manifest_path = dir.path().join("variations").join(folder).join("manifest.json");
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(manifest_path).unwrap()).unwrap();
+    assert_eq!(manifest, printed);
+
+    let source = &printed["source"];
+    assert_eq!(source["width"], 640);
+    assert_eq!(source["height"], 427);
+    assert_eq!(source["format"], "jpeg");
+    assert_eq!(source["sha256"].as_str().unwrap().len(), 64);
+    assert!(source["path"].as_str().unwrap().ends_with("rocket.jpg"));
+    assert!(printed["store"].as_str().unwrap().starts_with("file://"));
+    assert_eq!((printed["stored"].as_u64(), printed["failed"].as_u64()), (Some(7), Some(0)));
+    for stage in ["decode", "analyse", "total"] {
+        assert!(printed["timings_ms"][stage].as_f64().unwrap() > 0.0, "{stage}");
+    }
+    let first = &printed["variations"][0];
+    assert_eq!(first["index"], 0);
+    assert_eq!(first["name"], "Sunset Coral");
+    assert_eq!(first["colors"][0], "#2B1B3D");
+    assert_eq!(first["description"], "Warm dusk tones");
+    assert_eq!(first["key"], format!("{folder}/00-sunset-coral.png"));
+    assert!(first["url"].as_str().unwrap().starts_with("file:///"));
+    assert_eq!(first["content_type"], "image/png");
+    assert_eq!(first["status"], "stored");
+    assert_eq!(first["error"], Value::Null);
+    assert_eq!(first["spill_path"], Value::Null);
+    let stored = std::fs::read(dir.path().join("variations").join(first["key"].as_str().unwrap())).unwrap();
+    assert_eq!(first["bytes"].as_u64(), Some(stored.len() as u64));
+    for stage in ["recolour", "encode", "store"] {
+        assert!(first["timings_ms"][stage].as_f64().is_some(), "{stage}");
+    }
+}
+
+#[test]
+fn formats_thumbnails_and_max_side() {
+    let dir = tempfile::tempdir().unwrap();
+    for (format, magic, extension) in [
+        ("jpeg", &[0xFF, 0xD8, 0xFF][..], "jpg"),
+        ("webp", &b"RIFF"[..], "webp"),
+        ("png", &b"\x89PNG"[..], "png"),
+    ] {
+        let out = format!("out-{format}");
+        let output = variegate(
+            &[
+                "run",
+                &fixture("logo.png"),
+                "--palette",
+                "#102030,#F0E0D0",
+                "--palette",
+                "#FF0000,#00FF00,#0000FF",
+                "--format",
+                format,
+                "--quality",
+                "80",
+                "--max-side",
+                "200",
+                "--thumbnail",
+                "64",
+                "--out",
+                &out,
+                "--json",
+            ],
+            dir.path(),
+        );
+        assert_eq!(output.status.code(), Some(0), "{format}: {}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["variations"][1]["name"], "Palette 2");
+        assert_eq!(report["variations"][1]["colors"][2], "#0000FF");
+        let key = report["variations"][0]["key"].as_str().unwrap();
+        assert!(key.ends_with(&format!("00-palette-1.{extension}")), "{key}");
+        let bytes = std::fs::read(dir.path().join(&out).join(key)).unwrap();
+        assert!(bytes.starts_with(magic), "{format}");
+        let decoded = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (200, 200), "--max-side 200");
+        assert_eq!(decoded.color().has_alpha(), format != "jpeg", "alpha kept where the format has it");
+        let thumbnail = report["variations"][0]["thumbnail"].as_str().unwrap();
+        assert!(thumbnail.contains("/thumbs/00-palette-1."), "{thumbnail}");
+        let thumb = image::open(dir.path().join(&out).join(thumbnail)).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (64, 64));
+    }
+}
+
+#[test]
+fn contact_sheet_shows_original_and_variations() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = variegate(
+        &[
+            "run",
+            &fixture("coffee.png"),
+            "--palettes",
+            &fixture("palettes.json"),
+            "--contact-sheet",
+            "sheet.png",
+            "-q",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stderr.is_empty() && output.stdout.is_empty(), "--quiet prints nothing on success");
+    let sheet = image::open(dir.path().join("sheet.png")).unwrap().to_rgb8();
+    // 8 cells (original + 7) in 4 columns, 2 rows, each 256 + gaps.
+    assert_eq!((sheet.width(), sheet.height()), (4 * 268 + 12, 2 * (256 + 28 + 24) + 12));
+    // The first swatch under the second cell is palette 1's first colour.
+    let swatch = sheet.get_pixel(12 + 268 + 10, 12 + 256 + 6 + 10);
+    assert_eq!(swatch.0, [0x2B, 0x1B, 0x3D]);
+    // No thumbnails were asked for, so none were stored.
+    assert!(!files(&dir.path().join("variations")).iter().any(|f| f.contains("thumbs/")));
+}
+
+#[test]
+fn an_empty_palette_among_good_ones_is_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = variegate(
+        &["run", &fixture("rocket.jpg"), "--palettes", &fixture("bad/empty-palette.json"), "--json"],
         dir.path(),
     );
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert!(stderr(&output).contains("error: variation 1 failed: palette \"Empty\" has no colours"));
-    let run = std::fs::read_dir(dir.path().join("out")).unwrap().next().unwrap().unwrap().path();
-    assert!(run.join("00-good.png").is_file());
-    let manifest = std::fs::read_to_string(run.join("manifest.json")).unwrap();
-    assert!(manifest.contains("\"status\": \"failed\""));
+    assert_eq!(stderr(&output), "error: variation 1 failed: palette \"Nothing\" has no colours\n");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["stored"].as_u64(), report["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(report["variations"][1]["status"], "failed");
+    assert_eq!(report["variations"][1]["error"], "palette \"Nothing\" has no colours");
+    let files = files(&dir.path().join("variations"));
+    assert_eq!(files.len(), 3, "two images and the manifest: {files:?}");
+}
+
+/// Each bad input: exit 1, exactly one line naming the file and the problem,
+/// and no store folder created.
+#[test]
+fn bad_inputs_are_fatal_with_one_line_and_write_nothing() {
+    let palettes = fixture("palettes.json");
+    let coffee = fixture("coffee.png");
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec![fixture("bad/missing.png"), palettes.clone()],
+            format!("{}: cannot read file: No such file", fixture("bad/missing.png")),
+        ),
+        (
+            vec![fixture("bad/empty.png"), palettes.clone()],
+            format!("{}: file is empty", fixture("bad/empty.png")),
+        ),
+        (
+            vec![fixture("bad/truncated.png"), palettes.clone()],
+            format!("{}: cannot decode PNG image: ", fixture("bad/truncated.png")),
+        ),
+        (
+            vec![fixture("bad/random.png"), palettes.clone()],
+            format!("{}: not a PNG, JPEG or WebP image", fixture("bad/random.png")),
+        ),
+        (
+            vec![fixture("bad/text.jpg"), palettes.clone()],
+            format!("{}: not a PNG, JPEG or WebP image", fixture("bad/text.jpg")),
+        ),
+        (
+            vec![fixture("bad/huge-header.png"), palettes.clone()],
+            format!(
+                "{}: image is 100000x100000 (10000.0 megapixels), over the limit of 100.0 megapixels",
+                fixture("bad/huge-header.png")
+            ),
+        ),
+        (
+            vec![fixture("bad/zero-width.png"), palettes.clone()],
+            format!("{}: image is 0x64, which has no pixels", fixture("bad/zero-width.png")),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/syntax-error.json")],
+            format!(
+                "{}: invalid palettes JSON at line 3, column 18: expected `,` or `}}`\n",
+                fixture("bad/syntax-error.json")
+            ),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/bad-colour.json")],
+            format!(
+                "{}: palette 2 (\"Broken\"): colour 2 \"#11223G\" is not a hex colour (#RGB or #RRGGBB)",
+                fixture("bad/bad-colour.json")
+            ),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/empty-list.json")],
+            format!(
+                "{}: no palettes: expected a JSON array with at least one palette",
+                fixture("bad/empty-list.json")
+            ),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/not-a-list.json")],
+            format!("{}: expected a JSON array of palettes", fixture("bad/not-a-list.json")),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/missing.json")],
+            format!("{}: cannot read palettes: No such file", fixture("bad/missing.json")),
+        ),
+    ];
+    for (inputs, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let output = variegate(&["run", &inputs[0], "--palettes", &inputs[1]], dir.path());
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{inputs:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{inputs:?}: one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {expected}")),
+            "{inputs:?}:\n got {stderr}\nwant error: {expected}"
+        );
+        assert!(!stderr.contains("panicked"));
+        assert!(!dir.path().join("variations").exists(), "{inputs:?}: nothing written");
+    }
 }
 
 #[test]
-fn usage_errors_exit_2() {
+fn bad_inline_palette_and_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = variegate(&["run", &fixture("coffee.png"), "--palette", "#112233,#11223G"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "error: --palette: palette 1 (\"Palette 1\"): colour 2 \"#11223G\" is not a hex colour (#RGB or #RRGGBB)\n"
+    );
+    let output =
+        variegate(&["run", &fixture("coffee.png"), "--palette", "#112233", "--blend", "2"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), "error: blend must be between 0 and 1, not 2\n");
+    assert!(!dir.path().join("variations").exists());
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_explains_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(variegate(&["run"], dir.path()).status.code(), Some(2));
-    assert_eq!(
-        variegate(&["run", "x.png", "--palettes", "p.json", "--threads", "many"], dir.path()).status.code(),
-        Some(2)
-    );
+    assert_eq!(variegate(&["run", "x.png"], dir.path()).status.code(), Some(2), "palettes are required");
+    let both = ["run", "x.png", "--palettes", "p.json", "--palette", "#000"];
+    assert_eq!(variegate(&both, dir.path()).status.code(), Some(2), "one palette source");
+    let threads = ["run", "x.png", "--palettes", "p.json", "--threads", "many"];
+    assert_eq!(variegate(&threads, dir.path()).status.code(), Some(2));
+    let quality = ["run", "x.png", "--palettes", "p.json", "--quality", "101"];
+    assert_eq!(variegate(&quality, dir.path()).status.code(), Some(2));
+
+    let help = variegate(&["run", "--help"], dir.path());
+    let help = String::from_utf8(help.stdout).unwrap();
+    for text in [
+        "Exit codes:",
+        "3  partial",
+        "--contact-sheet",
+        "[default: ./variations]",
+        "[default: 90]",
+        "--max-side",
+    ] {
+        assert!(help.contains(text), "--help lacks {text:?}");
+    }
 }

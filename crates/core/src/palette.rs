@@ -123,11 +123,16 @@ impl Palette {
             if !is_list && error.is_data() {
                 PaletteError::NotAList { origin: origin.clone() }
             } else {
+                // serde_json ends its message with the position, which the
+                // error already names up front.
+                let message = error.to_string();
+                let position = format!(" at line {} column {}", error.line(), error.column());
+                let message = message.strip_suffix(&position).unwrap_or(&message).to_string();
                 PaletteError::Syntax {
                     origin: origin.clone(),
                     line: error.line(),
                     column: error.column(),
-                    message: error.to_string(),
+                    message,
                 }
             }
         })?;

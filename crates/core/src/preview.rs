@@ -72,14 +72,20 @@ pub fn contact_sheet_png(tiles: &[SheetTile<'_>]) -> Result<Vec<u8>, image::Imag
         let (left, top) = (GAP + (i as u32 % COLUMNS) * cell_w, GAP + (i as u32 / COLUMNS) * cell_h);
         match tile.picture {
             Some(picture) => {
-                let fitted = Preview::fitting(
+                // Scaled up or down to fill the cell on its longest side.
+                let longest = picture.width.max(picture.height).max(1);
+                let [width, height] =
+                    [picture.width, picture.height].map(|s| (s * CELL / longest).clamp(1, CELL));
+                let pixels = resize(
                     &picture.pixels,
                     (picture.width, picture.height),
                     picture.channels,
-                    CELL,
+                    (width, height),
+                    Filter::Sharp,
                 );
-                // Centred in the cell, alpha blended over the background.
-                let (dx, dy) = (left + (CELL - fitted.width) / 2, top + (CELL - fitted.height) / 2);
+                let fitted = Preview { width, height, channels: picture.channels, pixels };
+                // Centred, resting on its swatches, alpha blended over the background.
+                let (dx, dy) = (left + (CELL - fitted.width) / 2, top + CELL - fitted.height);
                 for y in 0..fitted.height {
                     for x in 0..fitted.width {
                         let px = fitted.rgba_at(x, y);
