@@ -20,5 +20,5 @@ mod store;
 mod uploader;
 
 pub use manifest::{Manifest, Outcome, SourceInfo, Status};
-pub use store::{Store, StoreError};
+pub use store::{Store, StoreError, StoreOptions};
 pub use uploader::{DEFAULT_UPLOADS, EncodedFile, PaletteInfo, StoreReport, Upload, Uploader, UploaderError};

@@ -25,6 +25,8 @@ pub struct SourceInfo {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Stored,
+    /// Not stored, but saved in the spill folder (`spill_path`): re-run to store it.
+    Spilled,
     Failed,
 }
 
@@ -91,7 +93,10 @@ pub struct Manifest {
     pub folder: String,
     pub variations: Vec<Outcome>,
     pub stored: usize,
+    /// Variations not stored (failed or spilled).
     pub failed: usize,
+    /// Of those, the ones saved in the spill folder.
+    pub spilled: usize,
     /// Milliseconds per stage of the whole run (decode, analyse, total), as
     /// the caller reports them.
     pub timings_ms: BTreeMap<String, f64>,

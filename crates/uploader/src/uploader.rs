@@ -5,16 +5,18 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use bytes::Bytes;
-use object_store::{Attribute, Attributes, PutOptions, PutPayload};
+use object_store::{Attribute, Attributes, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::keys::{manifest_key, run_folder, variation_key};
 use crate::manifest::{Manifest, Outcome, SourceInfo, Status};
-use crate::store::Store;
+use crate::store::{Store, StoreError, one_line};
 
 /// A palette as the manifest records it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,6 +83,7 @@ pub struct Uploader {
     store: Store,
     runtime: Runtime,
     max_in_flight: usize,
+    spill_dir: Option<PathBuf>,
 }
 
 /// Puts in flight at once by default.
@@ -99,7 +102,20 @@ impl Uploader {
             .thread_name("variegate-upload")
             .enable_all()
             .build()?;
-        Ok(Uploader { store, runtime, max_in_flight })
+        Ok(Uploader { store, runtime, max_in_flight, spill_dir: None })
+    }
+
+    /// Where to save the bytes of a variation that cannot be stored, under
+    /// its key, so that nothing made is lost. Default: nowhere (it fails).
+    pub fn with_spill_dir(mut self, dir: impl Into<PathBuf>) -> Uploader {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Checks that the store answers (endpoint, bucket, credentials), so a
+    /// run can fail fast before any pixel work. See [`Store::check`].
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.runtime.block_on(self.store.check())
     }
 
     pub fn store(&self) -> &Store {
@@ -150,6 +166,7 @@ impl Uploader {
                         index,
                         key: key.clone(),
                         palette: palette.clone(),
+                        spill_dir: self.spill_dir.clone(),
                     };
                     let task =
                         put.run(file, thumbnail, timings_ms).instrument(tracing::info_span!("store", key));
@@ -172,6 +189,7 @@ impl Uploader {
             store: self.store.url().to_string(),
             folder: folder.clone(),
             failed: outcomes.len() - stored,
+            spilled: outcomes.iter().filter(|o| o.status == Status::Spilled).count(),
             stored,
             variations: outcomes,
             timings_ms: BTreeMap::new(),
@@ -187,12 +205,20 @@ impl Uploader {
 
     fn put_manifest(&self, manifest: &Manifest, key: &str) -> Result<(), String> {
         let json = serde_json::to_vec_pretty(manifest).map_err(|e| e.to_string())?;
-        let path = self.store.path_of(key);
-        let options = put_options(&self.store, "application/json");
-        self.runtime
-            .block_on(self.store.objects().put_opts(&path, PutPayload::from(json), options))
-            .map(drop)
-            .map_err(|e| format!("storing {key}: {e}"))
+        let file = EncodedFile {
+            bytes: json.into(),
+            content_type: "application/json".into(),
+            extension: "json".into(),
+        };
+        let stored = self.runtime.block_on(put(&self.store, key, &file, &[]));
+        match (stored, &self.spill_dir) {
+            (Ok(()), _) => Ok(()),
+            (Err(error), Some(dir)) => match spill(dir, key, &file) {
+                Ok(path) => Err(format!("{error}; saved to {}", path.display())),
+                Err(spill_error) => Err(format!("{error}; {spill_error}")),
+            },
+            (Err(error), None) => Err(error),
+        }
     }
 }
 
@@ -226,12 +252,63 @@ impl InFlight {
     }
 }
 
-fn put_options(store: &Store, content_type: &str) -> PutOptions {
+/// Objects larger than this go up in parts of this size on cloud stores.
+const PART_SIZE: usize = 8 << 20;
+
+/// Stores one file: content type and `metadata` as attributes where the
+/// store takes them, in parts when it is large.
+async fn put(
+    store: &Store,
+    key: &str,
+    file: &EncodedFile,
+    metadata: &[(&'static str, String)],
+) -> Result<(), String> {
     let mut attributes = Attributes::new();
     if store.takes_attributes() {
-        attributes.insert(Attribute::ContentType, content_type.to_string().into());
+        attributes.insert(Attribute::ContentType, file.content_type.clone().into());
+        for (name, value) in metadata {
+            attributes.insert(Attribute::Metadata((*name).into()), header_safe(value).into());
+        }
     }
-    PutOptions { attributes, ..Default::default() }
+    let path = store.path_of(key);
+    let failed = |e: object_store::Error| format!("storing {key}: {}", one_line(&e));
+    if store.is_cloud() && file.bytes.len() > PART_SIZE {
+        let options = PutMultipartOptions { attributes, ..Default::default() };
+        let upload = store.objects().put_multipart_opts(&path, options).await.map_err(failed)?;
+        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        parts.put(file.bytes.clone());
+        parts.finish().await.map(drop).map_err(failed)
+    } else {
+        let options = PutOptions { attributes, ..Default::default() };
+        store
+            .objects()
+            .put_opts(&path, PutPayload::from(file.bytes.clone()), options)
+            .await
+            .map(drop)
+            .map_err(failed)
+    }
+}
+
+/// User metadata travels as HTTP headers: percent-encode everything that is
+/// not printable ASCII (and `%` itself, so decoding is unambiguous).
+fn header_safe(text: &str) -> String {
+    const UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+    utf8_percent_encode(text, UNSAFE).to_string()
+}
+
+/// Saves bytes that could not be stored under `dir/<key>`, whole or not at
+/// all (written to a temporary name, then renamed).
+fn spill(dir: &std::path::Path, key: &str, file: &EncodedFile) -> Result<PathBuf, String> {
+    let path = key.split('/').fold(dir.to_path_buf(), |path, part| path.join(part));
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, &file.bytes)?;
+        std::fs::rename(&partial, &path)
+    };
+    write().map(|()| path.clone()).map_err(|e| format!("could not save it to {} either: {e}", path.display()))
 }
 
 /// One variation's puts: the image, then its thumbnail if it has one.
@@ -240,6 +317,7 @@ struct PutVariation {
     index: usize,
     key: String,
     palette: PaletteInfo,
+    spill_dir: Option<PathBuf>,
 }
 
 impl PutVariation {
@@ -250,30 +328,43 @@ impl PutVariation {
         mut timings_ms: BTreeMap<String, f64>,
     ) -> Outcome {
         let started = Instant::now();
-        let bytes = file.bytes.len() as u64;
-        let content_type = file.content_type.clone();
-        let mut result = self.put(&self.key, file).await;
+        let metadata = [
+            ("palette-name", self.palette.name.clone()),
+            ("palette-description", self.palette.description.clone().unwrap_or_default()),
+            ("palette-colors", serde_json::to_string(&self.palette.colors).unwrap_or_default()),
+        ];
+        let mut result = put(&self.store, &self.key, &file, &metadata).await;
         if let (Ok(()), Some((key, thumbnail))) = (&result, &thumbnail) {
-            result = self.put(key, thumbnail.clone()).await;
+            result = put(&self.store, key, thumbnail, &metadata).await;
         }
         timings_ms.insert("store".into(), (started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
-        tracing::debug!(bytes, ok = result.is_ok(), "stored");
-        let mut outcome = Outcome::new(self.index, self.palette, result, timings_ms);
-        outcome.url = Some(self.store.url_of(&self.key));
-        outcome.key = Some(self.key);
-        outcome.bytes = bytes;
-        outcome.content_type = Some(content_type);
-        outcome.thumbnail = thumbnail.map(|(key, _)| key);
-        outcome
-    }
+        tracing::debug!(bytes = file.bytes.len(), ok = result.is_ok(), "stored");
 
-    async fn put(&self, key: &str, file: EncodedFile) -> Result<(), String> {
-        let options = put_options(&self.store, &file.content_type);
-        self.store
-            .objects()
-            .put_opts(&self.store.path_of(key), PutPayload::from(file.bytes), options)
-            .await
-            .map(drop)
-            .map_err(|e| format!("storing {key}: {e}"))
+        let mut outcome = Outcome::new(self.index, self.palette, result.clone(), timings_ms);
+        outcome.bytes = file.bytes.len() as u64;
+        outcome.content_type = Some(file.content_type.clone());
+        match result {
+            Ok(()) => {
+                outcome.thumbnail = thumbnail.map(|(key, _)| key);
+                match self.store.url_of(&self.key).await {
+                    Ok(url) => outcome.url = Some(url),
+                    Err(error) => tracing::warn!(%error, "no link"),
+                }
+            }
+            Err(error) => {
+                // Nothing made is lost: the bytes go to the spill folder.
+                if let Some(dir) = &self.spill_dir {
+                    match spill(dir, &self.key, &file) {
+                        Ok(path) => {
+                            outcome.status = Status::Spilled;
+                            outcome.spill_path = Some(path.display().to_string());
+                        }
+                        Err(spill_error) => outcome.error = Some(format!("{error}; {spill_error}")),
+                    }
+                }
+            }
+        }
+        outcome.key = Some(self.key);
+        outcome
     }
 }
