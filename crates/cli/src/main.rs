@@ -10,20 +10,21 @@ mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use variegate_core::{
     DEFAULT_MAX_PIXELS, Engine, OutputFormat, Palette, ShiftLook, ShiftOptions, contact_sheet_png,
 };
-use variegate_uploader::{DEFAULT_UPLOADS, Store, Uploader};
+use variegate_uploader::{DEFAULT_UPLOADS, Store, StoreOptions, Uploader};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  every variation stored
   1  fatal: unreadable image, bad palettes, unusable store; nothing stored
   2  usage error
-  3  partial: some variations failed; the rest were stored
+  3  partial: some variations failed or were spilled; the rest were stored
 
 RUST_LOG (e.g. RUST_LOG=variegate_core=debug) turns on tracing output on stderr.";
 
@@ -57,9 +58,25 @@ struct RunArgs {
     /// A palette given inline, e.g. "#112233,#445566,#FFEEDD"; repeat for more (named Palette 1, 2, ...).
     #[arg(long, value_name = "COLOURS", group = "palette-source")]
     palette: Vec<String>,
-    /// Where to store the variations: a folder, file:///dir or memory://.
+    /// Where to store the variations: a folder, file:///dir, memory://, s3://bucket/prefix,
+    /// gs://bucket/prefix or az://container/prefix (credentials from the usual environment variables).
     #[arg(long, value_name = "DIR|URL", default_value = "./variations")]
     out: String,
+    /// Retries of a transient store failure (5xx, throttling, dropped connection, timeout).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    retries: usize,
+    /// Per-object deadline for retrying, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    deadline: u64,
+    /// Stored objects at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_UPLOADS)]
+    uploads: usize,
+    /// How long presigned links in the report stay valid, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    url_ttl: u64,
+    /// Where variations that cannot be stored are saved instead (under their keys).
+    #[arg(long, value_name = "DIR", default_value = "./variegate-spill")]
+    spill_dir: PathBuf,
     /// Worker threads, the most variations made at once [default: one per core].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -179,12 +196,20 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .map(|(i, text)| Palette::parse_inline(text, i + 1))
             .collect::<Result<_, _>>()?,
     };
+    let options = StoreOptions {
+        retries: args.retries,
+        deadline: Duration::from_secs(args.deadline),
+        url_ttl: Duration::from_secs(args.url_ttl),
+    };
+    let uploader =
+        Uploader::new(Store::open(&args.out, options)?, args.uploads)?.with_spill_dir(&args.spill_dir);
+    // The store must answer before any pixel work is done.
+    uploader.check()?;
     let mut image = engine.open(&args.image)?;
     if let Some(max_side) = args.max_side {
         anyhow::ensure!(max_side > 0, "--max-side must be at least 1");
         image = image.downscaled(max_side);
     }
-    let uploader = Uploader::new(Store::from_location(&args.out)?, DEFAULT_UPLOADS)?;
     let original = args.contact_sheet.as_ref().map(|_| image.preview(SHEET_THUMBNAIL));
 
     let mut progress = progress::Progress::new(palettes.len(), args.quiet || args.json);

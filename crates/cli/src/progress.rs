@@ -37,6 +37,11 @@ impl Progress {
             (Status::Failed, Some(error)) => {
                 self.line(&format!("error: variation {} failed: {error}", outcome.index))
             }
+            (Status::Spilled, Some(error)) => self.line(&format!(
+                "error: variation {} not stored, saved to {}: {error}",
+                outcome.index,
+                outcome.spill_path.as_deref().unwrap_or_default()
+            )),
             _ if self.quiet || self.bar.is_some() => {}
             _ => {
                 let ms: f64 = outcome.timings_ms.values().sum();

@@ -164,7 +164,7 @@ fn bad_locations() {
     assert!(matches!(error, StoreError::UnsupportedScheme { .. }));
     assert_eq!(
         error.to_string(),
-        r#"store "ftp://example.com/x": unsupported scheme "ftp" (use a local path, file:// or memory://)"#
+        r#"store "ftp://example.com/x": unsupported scheme "ftp" (use a local path, file://, memory://, s3://, gs:// or az://)"#
     );
     assert!(Store::from_location("file://host/not/local").is_err());
     assert!(Uploader::new(Store::memory(), 0).is_err());
