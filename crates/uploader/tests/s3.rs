@@ -228,3 +228,33 @@ fn unknown_schemes_and_bad_urls_are_refused() {
     assert!(matches!(error, StoreError::UnsupportedScheme { .. }), "{error}");
     assert!(Store::from_location("s3://").is_err());
 }
+
+#[test]
+fn large_objects_go_up_in_parts() {
+    let server = S3Server::start();
+    let uploader = Uploader::new(open(&server.endpoint, StoreOptions::default()), 2).unwrap();
+    // 20 MiB that do not compress: three parts of at most 8 MiB.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let large: Vec<u8> = (0..20 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut upload = uploads().remove(0);
+    upload.file = Ok(EncodedFile {
+        bytes: Bytes::from(large.clone()),
+        content_type: "image/png".into(),
+        extension: "png".into(),
+    });
+    let report = uploader.store_all(&source(), 1, [upload], |_| {});
+    assert!(report.all_stored(), "{:?}", report.manifest.variations[0].error);
+    let (status, headers, body) = http_get(report.manifest.variations[0].url.as_deref().unwrap());
+    assert_eq!(status, 200);
+    assert!(body == large, "the parts were put back together");
+    // S3 marks objects made from parts with an ETag ending in -<parts>.
+    let etag = headers.iter().find(|(k, _)| k == "etag").map(|(_, v)| v.as_str()).unwrap_or_default();
+    assert!(etag.trim_matches('"').ends_with("-3"), "ETag {etag}");
+}
