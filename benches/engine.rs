@@ -1,6 +1,7 @@
 //! Throughput of the engine on a 2048x2048 photo.
 //!
-//! - `kernel/shift`: one palette's recolour on one thread (Mpixel/s).
+//! - `kernel/<look>`: one palette's recolour on one thread (Mpixel/s), for
+//!   each look: shift, remap, remap-dither, gradient.
 //! - `run/7-palettes`: decode a 2048x2048 PNG, analyse, recolour and encode
 //!   seven palettes on the default pool, into a consumer that drains the channel.
 //!
@@ -11,23 +12,30 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 use rayon::prelude::*;
 use variegate_benches::{frame_2048, frame_2048_png, palettes};
-use variegate_core::{AnalysisOptions, Engine, Look, ShiftLook};
+use variegate_core::{AnalysisOptions, Engine, GradientLook, Look, RemapLook, ShiftLook};
 
 fn kernel(c: &mut Criterion) {
     let frame = frame_2048();
     let palettes = palettes();
     let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let prepared = one_thread
-        .install(|| ShiftLook::default().prepare(&frame, &palettes, &AnalysisOptions::default()))
-        .unwrap();
     let mut out = vec![0u8; frame.pixels().len()];
 
+    let looks: [(&str, Box<dyn Look>); 4] = [
+        ("shift", Box::new(ShiftLook::default())),
+        ("remap", Box::new(RemapLook::new(false))),
+        ("remap-dither", Box::new(RemapLook::new(true))),
+        ("gradient", Box::new(GradientLook)),
+    ];
     let mut group = c.benchmark_group("kernel");
     group.throughput(Throughput::Elements(u64::from(frame.width() * frame.height())));
     group.sample_size(20);
-    group.bench_function("shift", |b| {
-        b.iter(|| one_thread.install(|| prepared.recolour(&frame, &palettes[0], &mut out)).unwrap())
-    });
+    for (name, look) in looks {
+        let prepared =
+            one_thread.install(|| look.prepare(&frame, &palettes, &AnalysisOptions::default())).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| one_thread.install(|| prepared.recolour(&frame, &palettes[0], &mut out)).unwrap())
+        });
+    }
     group.finish();
 }
 

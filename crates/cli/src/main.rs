@@ -15,7 +15,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use variegate_core::{
-    DEFAULT_MAX_PIXELS, Engine, OutputFormat, Palette, ShiftLook, ShiftOptions, contact_sheet_png,
+    DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette, RemapLook, ShiftLook, ShiftOptions,
+    contact_sheet_png,
 };
 use variegate_uploader::{DEFAULT_UPLOADS, Store, StoreOptions, Uploader};
 
@@ -83,6 +84,9 @@ struct RunArgs {
     /// How palettes recolour the image.
     #[arg(long, value_enum, default_value_t = LookName::Shift)]
     look: LookName,
+    /// With --look remap: spread each pixel's error to its neighbours (Floyd–Steinberg).
+    #[arg(long)]
+    dither: bool,
     /// Seed of the clustering; the same seed gives the same bytes.
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -131,6 +135,10 @@ struct RunArgs {
 enum LookName {
     /// Move each colour cluster towards its palette colour in CIELAB (the original service's look).
     Shift,
+    /// Every pixel becomes its nearest palette colour (with --dither: Floyd–Steinberg error diffusion).
+    Remap,
+    /// A gradient map: the palette sorted by lightness becomes a ramp; each pixel's lightness picks its colour.
+    Gradient,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -162,13 +170,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let look = match args.look {
-        LookName::Shift => ShiftLook::new(ShiftOptions {
+    anyhow::ensure!(!args.dither || matches!(args.look, LookName::Remap), "--dither goes with --look remap");
+    let builder = Engine::builder();
+    let builder = match args.look {
+        LookName::Shift => builder.look(ShiftLook::new(ShiftOptions {
             max_k: args.max_k,
             lightness: args.lightness,
             blend: args.blend,
             saturation: args.saturation,
-        })?,
+        })?),
+        LookName::Remap => builder.look(RemapLook::new(args.dither)),
+        LookName::Gradient => builder.look(GradientLook),
     };
     let format = match args.format {
         Format::Png => OutputFormat::Png,
@@ -176,10 +188,9 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         Format::Webp => OutputFormat::WebP,
     };
     let thumbnail = args.thumbnail.or(args.contact_sheet.as_ref().map(|_| SHEET_THUMBNAIL));
-    let engine = Engine::builder()
+    let engine = builder
         .threads(args.threads.unwrap_or(0))
         .seed(args.seed)
-        .look(look)
         .format(format)
         .max_pixels(args.max_pixels)
         .thumbnail(thumbnail)

@@ -324,3 +324,28 @@ fn usage_errors_exit_2_and_help_explains_exit_codes() {
         assert!(help.contains(text), "--help lacks {text:?}");
     }
 }
+
+#[test]
+fn every_look_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    for look in [
+        &["--look", "shift"][..],
+        &["--look", "remap"],
+        &["--look", "remap", "--dither"],
+        &["--look", "gradient"],
+    ] {
+        let mut args = vec!["run", "--json", "--out", "out"];
+        let image = fixture("rocket.jpg");
+        let palettes = fixture("palettes.json");
+        args.extend([image.as_str(), "--palettes", palettes.as_str()]);
+        args.extend(look);
+        let output = variegate(&args, dir.path());
+        assert_eq!(output.status.code(), Some(0), "{look:?}: {}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["stored"], 7, "{look:?}");
+    }
+    let output =
+        variegate(&["run", &fixture("rocket.jpg"), "--palette", "#000,#fff", "--dither"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), "error: --dither goes with --look remap\n");
+}

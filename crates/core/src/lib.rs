@@ -54,7 +54,7 @@ pub use analysis::AnalysisOptions;
 pub use encode::{BufferGauge, EncodedImage, OutputFormat};
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTimings};
 pub use error::{BuildError, DecodeError, Error, PaletteError, VariationError};
-pub use look::{Look, LookError, PreparedLook, ShiftLook, ShiftOptions};
+pub use look::{GradientLook, Look, LookError, PreparedLook, RemapLook, ShiftLook, ShiftOptions};
 pub use palette::{Palette, Rgb8};
 pub use preview::{Preview, SheetTile, Thumbnail, contact_sheet_png};
 pub use source::{Channels, DEFAULT_MAX_PIXELS, SourceImage};

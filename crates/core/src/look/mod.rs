@@ -5,13 +5,18 @@
 //! colour conversions). [`PreparedLook::recolour`] then runs once per
 //! palette, in parallel, and should cost one pass over the pixels.
 
+mod gradient;
+mod remap;
 mod shift;
 
+pub use gradient::GradientLook;
+pub use remap::RemapLook;
 pub use shift::{ShiftLook, ShiftOptions};
 
 use rayon::prelude::*;
 
 use crate::analysis::AnalysisOptions;
+use crate::colour::srgb8_to_lab;
 use crate::palette::Palette;
 use crate::source::SourceImage;
 
@@ -61,4 +66,16 @@ where
         .zip(src.par_chunks(band_bytes))
         .enumerate()
         .for_each(|(band, (out, src))| kernel(band * BAND_PIXELS, src, out));
+}
+
+/// Every pixel's CIELAB colour, computed once per image and shared by
+/// every palette.
+pub(crate) fn per_pixel_lab(image: &SourceImage) -> Vec<[f32; 3]> {
+    let mut lab = Vec::new();
+    image
+        .pixels()
+        .par_chunks_exact(image.channels().count())
+        .map(|px| srgb8_to_lab([px[0], px[1], px[2]]))
+        .collect_into_vec(&mut lab);
+    lab
 }

@@ -7,9 +7,9 @@
 
 use rayon::prelude::*;
 
-use super::{Look, LookError, PreparedLook, for_each_band};
+use super::{Look, LookError, PreparedLook, for_each_band, per_pixel_lab};
 use crate::analysis::{AnalysisOptions, sample_colours};
-use crate::colour::{LabToSrgb, srgb_f32_to_lab, srgb8_to_lab};
+use crate::colour::{LabToSrgb, srgb_f32_to_lab};
 use crate::kmeans::{kmeans, nearest, refine};
 use crate::palette::Palette;
 use crate::source::SourceImage;
@@ -89,12 +89,7 @@ impl Look for ShiftLook {
 
         let samples = sample_colours(image, analysis.max_side);
         let channels = image.channels().count();
-        let mut lab = Vec::new();
-        image
-            .pixels()
-            .par_chunks_exact(channels)
-            .map(|px| srgb8_to_lab([px[0], px[1], px[2]]))
-            .collect_into_vec(&mut lab);
+        let lab = per_pixel_lab(image);
 
         let clusterings = ks
             .into_iter()
@@ -167,9 +162,10 @@ impl PreparedLook for PreparedShift {
             let count = src.len() / channels;
             let lab = &self.lab[first..first + count];
             let labels = &clustering.labels[first..first + count];
+            let shift_of = |i: usize| shifts[usize::from(labels[i])];
             match channels {
-                3 => shift_band::<3>(src, lab, labels, &shifts, params, out),
-                _ => shift_band::<4>(src, lab, labels, &shifts, params, out),
+                3 => shift_band::<3>(src, lab, shift_of, params, out),
+                _ => shift_band::<4>(src, lab, shift_of, params, out),
             }
         });
         Ok(())
@@ -186,44 +182,40 @@ struct KernelParams {
 /// lanes, which the compiler turns into SIMD.
 const LANES: usize = 8;
 
-/// The per-pixel loop: shift in CIELAB, clamp, back to sRGB, blend with the
-/// original, boost saturation. `CH` is 3 (RGB) or 4 (RGBA, alpha copied).
-#[inline(never)]
+/// The per-pixel loop: shift in CIELAB by `shift_of(pixel index)`, clamp,
+/// back to sRGB, blend with the original, boost saturation. `CH` is 3 (RGB)
+/// or 4 (RGBA, alpha copied).
+#[inline(always)]
 fn shift_band<const CH: usize>(
     src: &[u8],
     lab: &[[f32; 3]],
-    labels: &[u8],
-    shifts: &[[f32; 3]; 256],
+    shift_of: impl Fn(usize) -> [f32; 3],
     params: KernelParams,
     out: &mut [u8],
 ) {
     let to_srgb = LabToSrgb::new();
-    let blocks = src.chunks_exact(LANES * CH).zip(out.chunks_exact_mut(LANES * CH));
-    let pixels = blocks.zip(lab.chunks_exact(LANES)).zip(labels.chunks_exact(LANES));
-    for (((src, out), lab), labels) in pixels {
-        shift_lanes::<CH>(src, lab, labels, shifts, params, to_srgb, out);
+    let full = lab.len() / LANES * LANES;
+    for start in (0..full).step_by(LANES) {
+        let shifts: [[f32; 3]; LANES] = std::array::from_fn(|i| shift_of(start + i));
+        let bytes = start * CH..(start + LANES) * CH;
+        let lab = &lab[start..start + LANES];
+        shift_lanes::<CH>(&src[bytes.clone()], lab, &shifts, params, to_srgb, &mut out[bytes]);
     }
     // The last few pixels go through the same code, padded to a full block.
-    let done = src.len() / (LANES * CH) * LANES;
-    let rest = labels.len() - done;
+    let rest = lab.len() - full;
     if rest > 0 {
         let mut src_block = [0u8; LANES * 4];
         let mut lab_block = [[0f32; 3]; LANES];
-        let mut label_block = [0u8; LANES];
+        let mut shifts = [[0f32; 3]; LANES];
         let mut out_block = [0u8; LANES * 4];
-        src_block[..rest * CH].copy_from_slice(&src[done * CH..]);
-        lab_block[..rest].copy_from_slice(&lab[done..]);
-        label_block[..rest].copy_from_slice(&labels[done..]);
-        shift_lanes::<CH>(
-            &src_block[..LANES * CH],
-            &lab_block,
-            &label_block,
-            shifts,
-            params,
-            to_srgb,
-            &mut out_block[..LANES * CH],
-        );
-        out[done * CH..].copy_from_slice(&out_block[..rest * CH]);
+        src_block[..rest * CH].copy_from_slice(&src[full * CH..]);
+        lab_block[..rest].copy_from_slice(&lab[full..]);
+        for (i, shift) in shifts.iter_mut().enumerate().take(rest) {
+            *shift = shift_of(full + i);
+        }
+        let (src_block, out_slice) = (&src_block[..LANES * CH], &mut out_block[..LANES * CH]);
+        shift_lanes::<CH>(src_block, &lab_block, &shifts, params, to_srgb, out_slice);
+        out[full * CH..].copy_from_slice(&out_block[..rest * CH]);
     }
 }
 
@@ -232,8 +224,7 @@ fn shift_band<const CH: usize>(
 fn shift_lanes<const CH: usize>(
     src: &[u8],
     lab: &[[f32; 3]],
-    labels: &[u8],
-    shifts: &[[f32; 3]; 256],
+    shifts: &[[f32; 3]; LANES],
     params: KernelParams,
     to_srgb: LabToSrgb,
     out: &mut [u8],
@@ -241,7 +232,7 @@ fn shift_lanes<const CH: usize>(
     let mut moved = [[0f32; LANES]; 3];
     let mut original = [[0f32; LANES]; 3];
     for i in 0..LANES {
-        let shift = shifts[usize::from(labels[i])];
+        let shift = shifts[i];
         let [l, a, b] = lab[i];
         moved[0][i] = (l + shift[0]).clamp(0.0, 100.0);
         moved[1][i] = (a + shift[1]).clamp(-128.0, 127.0);
@@ -284,6 +275,7 @@ fn shift_lanes<const CH: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::colour::srgb8_to_lab;
     use palette::{Hsv, IntoColor, Lab, Srgb};
 
     /// The shift of one pixel done step by step with the `palette` crate.
@@ -323,7 +315,7 @@ mod tests {
         let lab: Vec<[f32; 3]> = colours.iter().map(|&c| srgb8_to_lab(c)).collect();
         let labels: Vec<u8> = (0..colours.len()).map(|i| (i % 3) as u8).collect();
         let mut out = vec![0u8; src.len()];
-        shift_band::<3>(&src, &lab, &labels, &shifts, params, &mut out);
+        shift_band::<3>(&src, &lab, |i| shifts[usize::from(labels[i])], params, &mut out);
 
         let (mut worst, mut total) = (0f32, 0f64);
         for (i, &colour) in colours.iter().enumerate() {

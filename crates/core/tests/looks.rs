@@ -1,0 +1,137 @@
+//! The looks beyond the original, on real photos: remap (palette colours
+//! only, dithered or not) and gradient (tonal order kept), each keeping
+//! alpha byte for byte.
+
+mod common;
+
+use common::{fixture, palettes, run_all};
+use palette::{IntoColor, Lab, Srgb};
+use variegate_core::{Channels, Engine, GradientLook, Look, Palette, RemapLook, SourceImage};
+
+fn engine(look: impl Look + 'static, threads: usize) -> Engine {
+    Engine::builder().look(look).threads(threads).build().unwrap()
+}
+
+/// Every variation of `image`, decoded to RGBA.
+fn recolour(engine: &Engine, image: &SourceImage, palettes: Vec<Palette>) -> Vec<image::RgbaImage> {
+    run_all(engine, image.clone(), palettes)
+        .into_iter()
+        .map(|v| image::load_from_memory(v.result.unwrap().bytes()).unwrap().to_rgba8())
+        .collect()
+}
+
+fn lab(px: &image::Rgba<u8>) -> Lab {
+    Srgb::new(px[0], px[1], px[2]).into_format::<f32>().into_color()
+}
+
+fn photos() -> Vec<SourceImage> {
+    ["coffee.png", "rocket.jpg", "retina.jpg"]
+        .iter()
+        .map(|name| SourceImage::open(fixture(name), 1 << 30).unwrap())
+        .collect()
+}
+
+fn to_rgba(image: &SourceImage) -> Vec<u8> {
+    match image.channels() {
+        Channels::Rgba => image.pixels().to_vec(),
+        Channels::Rgb => image.pixels().chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+    }
+}
+
+#[test]
+fn remap_uses_only_palette_colours() {
+    for dither in [false, true] {
+        let engine = engine(RemapLook::new(dither), 0);
+        for photo in photos() {
+            let outputs = recolour(&engine, &photo, palettes());
+            for (output, palette) in outputs.iter().zip(palettes()) {
+                let allowed: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
+                let stray = output.pixels().filter(|p| !allowed.contains(&[p[0], p[1], p[2]])).count();
+                assert_eq!(stray, 0, "{} {} dither={dither}", photo.name(), palette.name);
+                // Dithering mixes colours where one would do: more of them get used.
+                let used =
+                    allowed.iter().filter(|c| output.pixels().any(|p| [p[0], p[1], p[2]] == **c)).count();
+                assert!(used >= 2, "{} {}", photo.name(), palette.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn dithering_is_the_same_at_any_thread_count() {
+    let photo = SourceImage::open(fixture("retina.jpg"), 1 << 30).unwrap();
+    let bytes = |threads| {
+        run_all(&engine(RemapLook::new(true), threads), photo.clone(), palettes())
+            .into_iter()
+            .map(|v| v.result.unwrap().into_vec())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bytes(1), bytes(4));
+}
+
+/// Spearman's rank correlation of two equally long samples.
+fn rank_correlation(a: &[f32], b: &[f32]) -> f64 {
+    fn ranks(values: &[f32]) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+        let mut ranks = vec![0.0; values.len()];
+        let mut start = 0;
+        while start < order.len() {
+            // Ties share the mean of their ranks.
+            let mut end = start;
+            while end + 1 < order.len() && values[order[end + 1]] == values[order[start]] {
+                end += 1;
+            }
+            for &i in &order[start..=end] {
+                ranks[i] = (start + end) as f64 / 2.0;
+            }
+            start = end + 1;
+        }
+        ranks
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let var = |r: &[f64], m: f64| r.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+    cov / (var(&ra, ma) * var(&rb, mb)).sqrt()
+}
+
+#[test]
+fn gradient_keeps_tonal_order() {
+    let engine = engine(GradientLook, 0);
+    for photo in photos() {
+        let source = image::RgbaImage::from_raw(photo.width(), photo.height(), to_rgba(&photo)).unwrap();
+        // Every 7th pixel: plenty for the statistic, quick to rank.
+        let lightness =
+            |image: &image::RgbaImage| image.pixels().step_by(7).map(|p| lab(p).l).collect::<Vec<f32>>();
+        let before = lightness(&source);
+        for (output, palette) in recolour(&engine, &photo, palettes()).iter().zip(palettes()) {
+            let rho = rank_correlation(&before, &lightness(output));
+            eprintln!("{} {}: rank correlation {rho:.3}", photo.name(), palette.name);
+            assert!(rho >= 0.95, "{} {}: {rho}", photo.name(), palette.name);
+        }
+    }
+}
+
+#[test]
+fn every_look_keeps_alpha_byte_for_byte() {
+    let logo = SourceImage::open(fixture("logo.png"), 1 << 30).unwrap();
+    let mut ramped = logo.pixels().to_vec();
+    for (i, px) in ramped.chunks_exact_mut(4).enumerate() {
+        px[3] = ((i % 500 + i / 500) * 255 / 998) as u8;
+    }
+    let ramped = SourceImage::from_pixels("ramped-logo", 500, 500, Channels::Rgba, ramped).unwrap();
+    let alpha = |pixels: &[u8]| pixels.chunks_exact(4).map(|p| p[3]).collect::<Vec<u8>>();
+    let looks: Vec<Box<dyn Fn() -> Engine>> = vec![
+        Box::new(|| engine(RemapLook::new(false), 0)),
+        Box::new(|| engine(RemapLook::new(true), 0)),
+        Box::new(|| engine(GradientLook, 0)),
+    ];
+    for make in looks {
+        let engine = make();
+        for output in recolour(&engine, &ramped, palettes()) {
+            assert_eq!(alpha(output.as_raw()), alpha(ramped.pixels()), "{}", engine.look().name());
+        }
+    }
+}
