@@ -108,6 +108,16 @@ impl Store {
             kind,
             url_ttl: options.url_ttl,
         };
+        macro_rules! cloud {
+            ($builder:ty) => {{
+                let mut builder = <$builder>::from_env().with_url(location);
+                for (key, value) in &config {
+                    let key = key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?;
+                    builder = builder.with_config(key, value);
+                }
+                builder.with_retry(retry(options)).build().map_err(|e| invalid(e.to_string()))
+            }};
+        }
         match url.scheme() {
             "file" => {
                 let dir = url.to_file_path().map_err(|()| invalid("not a local file path".into()))?;
@@ -118,41 +128,19 @@ impl Store {
                 let prefix = Path::parse(prefix.trim_matches('/')).map_err(|e| invalid(e.to_string()))?;
                 Ok(Store { prefix, url: location.into(), ..Store::memory() })
             }
+            // The three cloud builders share no trait, but the same steps:
+            // environment, URL, the caller's configuration, our retry policy.
             "s3" | "s3a" => {
-                let mut builder = AmazonS3Builder::from_env().with_url(location);
-                for (key, value) in &config {
-                    builder = builder.with_config(
-                        key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?,
-                        value,
-                    );
-                }
-                let s3 = builder.with_retry(retry(options)).build().map_err(|e| invalid(e.to_string()))?;
-                let s3 = Arc::new(s3);
+                let s3 = Arc::new(cloud!(AmazonS3Builder)?);
                 Ok(store(s3.clone(), Kind::S3(s3), prefix()?))
             }
             "gs" => {
-                let mut builder = GoogleCloudStorageBuilder::from_env().with_url(location);
-                for (key, value) in &config {
-                    builder = builder.with_config(
-                        key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?,
-                        value,
-                    );
-                }
-                let gcs = builder.with_retry(retry(options)).build().map_err(|e| invalid(e.to_string()))?;
-                let gcs = Arc::new(gcs);
+                let gcs = Arc::new(cloud!(GoogleCloudStorageBuilder)?);
                 Ok(store(gcs.clone(), Kind::Gcs(gcs), prefix()?))
             }
+            // abfs URLs name the container as user@account: the path is the prefix either way.
             "az" | "abfs" | "abfss" | "azure" => {
-                let mut builder = MicrosoftAzureBuilder::from_env().with_url(location);
-                for (key, value) in &config {
-                    builder = builder.with_config(
-                        key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?,
-                        value,
-                    );
-                }
-                let azure = builder.with_retry(retry(options)).build().map_err(|e| invalid(e.to_string()))?;
-                let azure = Arc::new(azure);
-                // abfs URLs name the container as user@account: the path is the prefix either way.
+                let azure = Arc::new(cloud!(MicrosoftAzureBuilder)?);
                 Ok(store(azure.clone(), Kind::Azure(azure), prefix()?))
             }
             scheme => Err(StoreError::UnsupportedScheme { location: location.into(), scheme: scheme.into() }),
