@@ -46,7 +46,18 @@ static LINEAR_TO_SRGB8: LazyLock<Box<[f32; ENCODE_STEPS + 1]>> = LazyLock::new(|
 });
 
 fn lab_f(t: f32) -> f32 {
-    if t > EPSILON { t.cbrt() } else { (KAPPA * t + 16.0) / 116.0 }
+    if t > EPSILON { cube_root(t) } else { (KAPPA * t + 16.0) / 116.0 }
+}
+
+/// Cube root of a positive number, to about 1e-6 relative: an estimate from
+/// the float's bits, then two Newton steps. Several times faster than
+/// `f32::cbrt`, which was the largest part of per-pixel CIELAB.
+#[inline(always)]
+fn cube_root(x: f32) -> f32 {
+    // Dividing the exponent by three, roughly, gives a first guess within a few percent.
+    let y = f32::from_bits(x.to_bits() / 3 + 709_921_077);
+    let y = (2.0 * y + x / (y * y)) * (1.0 / 3.0);
+    (2.0 * y + x / (y * y)) * (1.0 / 3.0)
 }
 
 #[inline(always)]
@@ -173,6 +184,14 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn cube_root_is_close() {
+        for i in 1..=10_000 {
+            let x = i as f32 / 8_000.0;
+            assert!((cube_root(x) / x.cbrt() - 1.0).abs() < 2e-6, "{x}");
         }
     }
 
