@@ -55,14 +55,18 @@ pub fn run(
     let total = palettes.len();
     let job = engine.start(image, palettes).map_err(|e| LookError(format!("cannot start the run: {e}")))?;
     let uploads = job.variations().iter().map(|mut variation| {
-        let thumbnail = variation.thumbnail.take();
-        let encoded_thumbnail = thumbnail.as_ref().filter(|_| store_thumbnails).map(|t| EncodedFile {
-            bytes: Bytes::from(t.encoded.clone()),
+        // The pixels stay for the contact sheet; the encoded bytes move on to the store.
+        let (preview, encoded) = match variation.thumbnail.take() {
+            Some(thumbnail) => (Some(thumbnail.preview), Some(thumbnail.encoded)),
+            None => (None, None),
+        };
+        let encoded_thumbnail = encoded.filter(|_| store_thumbnails).map(|bytes| EncodedFile {
+            bytes: Bytes::from(bytes),
             content_type: engine.format().content_type().into(),
             extension: engine.format().extension().into(),
         });
         if let Some(slot) = previews.get_mut(variation.index) {
-            slot.1 = thumbnail.map(|t| t.preview);
+            slot.1 = preview;
         }
         upload(variation, encoded_thumbnail)
     });
