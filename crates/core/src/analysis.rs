@@ -1,7 +1,8 @@
 //! What looks learn from the image before any palette is applied: a small
 //! copy of it, downscaled once with `fast_image_resize`, whose colours feed
-//! the clustering.
+//! the clustering ([`dominant_colours`]).
 
+use crate::kmeans::kmeans;
 use crate::resize::{Filter, fit, resize};
 use crate::source::{Channels, SourceImage};
 
@@ -27,13 +28,20 @@ impl Default for AnalysisOptions {
 /// purpose: clustering wants a fair sample of the colours actually in the
 /// image, and averaging filters would invent in-between colours and pull the
 /// clusters together, the more so the larger the image.
-pub fn sample_colours(image: &SourceImage, max_side: u32) -> Vec<[f32; 3]> {
+pub fn sample_colours(image: &SourceImage, max_side: u32) -> Vec<[u8; 3]> {
     let from = (image.width(), image.height());
     let channels = image.channels();
     let small = resize(image.pixels(), from, channels, fit(from.0, from.1, max_side), Filter::Nearest);
     small
         .chunks_exact(channels.count())
         .filter(|px| channels == Channels::Rgb || px[3] > 0)
-        .map(|px| [f32::from(px[0]), f32::from(px[1]), f32::from(px[2])])
+        .map(|px| [px[0], px[1], px[2]])
         .collect()
+}
+
+/// The image's `k` dominant colours (sRGB, 0..=255): seeded k-means over the
+/// colours of the analysis image. The same image, `k` and options give the
+/// same centres, at any thread count.
+pub fn dominant_colours(image: &SourceImage, k: usize, options: &AnalysisOptions) -> Vec<[f32; 3]> {
+    kmeans(&sample_colours(image, options.max_side), k, options.seed)
 }

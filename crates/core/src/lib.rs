@@ -43,6 +43,7 @@ pub mod colour;
 mod encode;
 mod engine;
 mod error;
+mod indexed;
 mod kmeans;
 pub mod look;
 mod palette;
@@ -50,7 +51,7 @@ mod preview;
 mod resize;
 mod source;
 
-pub use analysis::AnalysisOptions;
+pub use analysis::{AnalysisOptions, dominant_colours};
 pub use encode::{BufferGauge, EncodedImage, OutputFormat};
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTimings};
 pub use error::{BuildError, DecodeError, Error, PaletteError, VariationError};

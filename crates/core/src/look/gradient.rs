@@ -3,14 +3,16 @@
 //! lightness picks its colour along it, interpolated in CIELAB. Tonal order
 //! is kept: darker in, darker out.
 //!
-//! Per image: each pixel's L*. Per palette: a 1024-entry table from L* to
-//! colour, then one lookup a pixel.
+//! Per image: the image in indexed-colour form and each distinct colour's
+//! L*. Per palette: a 1024-entry ramp from L* to colour, the colour of each
+//! distinct colour from it, then one lookup a pixel.
 
 use rayon::prelude::*;
 
-use super::{Look, LookError, PreparedLook, for_each_band};
+use super::{Look, LookError, PreparedLook};
 use crate::analysis::AnalysisOptions;
 use crate::colour::{LabToSrgb, srgb_f32_to_lab, srgb8_to_lab};
+use crate::indexed::{IndexedImage, colour_table};
 use crate::palette::Palette;
 use crate::source::SourceImage;
 
@@ -29,18 +31,16 @@ impl Look for GradientLook {
         _palettes: &[Palette],
         _analysis: &AnalysisOptions,
     ) -> Result<Box<dyn PreparedLook>, LookError> {
+        let indexed = IndexedImage::new(image);
         let mut lightness = Vec::new();
-        image
-            .pixels()
-            .par_chunks_exact(image.channels().count())
-            .map(|px| srgb8_to_lab([px[0], px[1], px[2]])[0])
-            .collect_into_vec(&mut lightness);
-        Ok(Box::new(PreparedGradient { lightness }))
+        indexed.colours().par_iter().map(|&colour| srgb8_to_lab(colour)[0]).collect_into_vec(&mut lightness);
+        Ok(Box::new(PreparedGradient { indexed, lightness }))
     }
 }
 
 struct PreparedGradient {
-    /// Per source pixel, its CIELAB L* (0..=100).
+    indexed: IndexedImage,
+    /// Per distinct colour, its CIELAB L* (0..=100).
     lightness: Vec<f32>,
 }
 
@@ -69,17 +69,13 @@ fn ramp(palette: &Palette) -> Vec<[u8; 3]> {
 impl PreparedLook for PreparedGradient {
     fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
         let ramp = ramp(palette);
-        let channels = image.channels().count();
-        for_each_band(image.pixels(), out, channels, |first, src, out| {
-            let pixels = src.chunks_exact(channels).zip(out.chunks_exact_mut(channels));
-            for ((src, out), &lightness) in pixels.zip(&self.lightness[first..]) {
+        let table = colour_table(self.indexed.colours(), |first, _, table| {
+            for (entry, &lightness) in table.iter_mut().zip(&self.lightness[first..]) {
                 let step = ((lightness * 0.01).clamp(0.0, 1.0) * (STEPS - 1) as f32 + 0.5) as usize;
-                out[..3].copy_from_slice(&ramp[step.min(STEPS - 1)]);
-                if channels == 4 {
-                    out[3] = src[3];
-                }
+                *entry = ramp[step.min(STEPS - 1)];
             }
         });
+        self.indexed.paint(&table, image, out);
         Ok(())
     }
 }

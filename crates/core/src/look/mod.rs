@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::analysis::AnalysisOptions;
 use crate::colour::srgb8_to_lab;
+use crate::indexed::IndexedImage;
 use crate::palette::Palette;
 use crate::source::SourceImage;
 
@@ -50,32 +51,10 @@ pub trait PreparedLook: Send + Sync {
     fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError>;
 }
 
-/// Pixels per parallel band: large enough that scheduling costs nothing,
-/// small enough that two threads can share a single palette's image.
-const BAND_PIXELS: usize = 1 << 16;
-
-/// Runs `kernel` over matching bands of source and output pixels, in
-/// parallel. The kernel gets the index of the band's first pixel. Bands are
-/// independent, so the result does not depend on the number of threads.
-pub(crate) fn for_each_band<F>(src: &[u8], out: &mut [u8], channels: usize, kernel: F)
-where
-    F: Fn(usize, &[u8], &mut [u8]) + Sync,
-{
-    let band_bytes = BAND_PIXELS * channels;
-    out.par_chunks_mut(band_bytes)
-        .zip(src.par_chunks(band_bytes))
-        .enumerate()
-        .for_each(|(band, (out, src))| kernel(band * BAND_PIXELS, src, out));
-}
-
-/// Every pixel's CIELAB colour, computed once per image and shared by
+/// Each distinct colour's CIELAB, computed once per image and shared by
 /// every palette.
-pub(crate) fn per_pixel_lab(image: &SourceImage) -> Vec<[f32; 3]> {
+pub(crate) fn colour_lab(indexed: &IndexedImage) -> Vec<[f32; 3]> {
     let mut lab = Vec::new();
-    image
-        .pixels()
-        .par_chunks_exact(image.channels().count())
-        .map(|px| srgb8_to_lab([px[0], px[1], px[2]]))
-        .collect_into_vec(&mut lab);
+    indexed.colours().par_iter().map(|&colour| srgb8_to_lab(colour)).collect_into_vec(&mut lab);
     lab
 }

@@ -2,15 +2,18 @@
 //! `quantize(palette=...)`: every pixel becomes its nearest palette colour in
 //! CIELAB, optionally with Floyd–Steinberg error diffusion.
 //!
+//! Without dithering a pixel's colour decides its output, so the nearest
+//! palette colour is found once per distinct colour ([`crate::indexed`]).
 //! Dithering is sequential along rows, so the image is dithered in fixed
 //! bands of [`DITHER_ROWS`] rows, each on its own: the bands run in parallel
 //! and, being fixed, give the same bytes at any thread count.
 
 use rayon::prelude::*;
 
-use super::{Look, LookError, PreparedLook, for_each_band, per_pixel_lab};
+use super::{Look, LookError, PreparedLook, colour_lab};
 use crate::analysis::AnalysisOptions;
 use crate::colour::srgb_f32_to_lab;
+use crate::indexed::{IndexedImage, colour_table};
 use crate::palette::Palette;
 use crate::source::SourceImage;
 
@@ -41,13 +44,16 @@ impl Look for RemapLook {
         _palettes: &[Palette],
         _analysis: &AnalysisOptions,
     ) -> Result<Box<dyn PreparedLook>, LookError> {
-        Ok(Box::new(PreparedRemap { dither: self.dither, lab: per_pixel_lab(image) }))
+        let indexed = IndexedImage::new(image);
+        let lab = colour_lab(&indexed);
+        Ok(Box::new(PreparedRemap { dither: self.dither, indexed, lab }))
     }
 }
 
 struct PreparedRemap {
     dither: bool,
-    /// Per source pixel, its CIELAB colour.
+    indexed: IndexedImage,
+    /// Per distinct colour, its CIELAB colour.
     lab: Vec<[f32; 3]>,
 }
 
@@ -84,23 +90,22 @@ impl PreparedLook for PreparedRemap {
         let targets = Targets::new(palette);
         let channels = image.channels().count();
         if !self.dither {
-            for_each_band(image.pixels(), out, channels, |first, src, out| {
-                let pixels = src.chunks_exact(channels).zip(out.chunks_exact_mut(channels));
-                for ((src, out), &lab) in pixels.zip(&self.lab[first..]) {
-                    out[..3].copy_from_slice(&targets.rgb[targets.nearest(lab)]);
-                    if channels == 4 {
-                        out[3] = src[3];
-                    }
+            let table = colour_table(self.indexed.colours(), |first, _, table| {
+                for (entry, &lab) in table.iter_mut().zip(&self.lab[first..]) {
+                    *entry = targets.rgb[targets.nearest(lab)];
                 }
             });
+            self.indexed.paint(&table, image, out);
             return Ok(());
         }
         let width = image.width() as usize;
         let band_bytes = DITHER_ROWS * width * channels;
         out.par_chunks_mut(band_bytes)
             .zip(image.pixels().par_chunks(band_bytes))
-            .zip(self.lab.par_chunks(DITHER_ROWS * width))
-            .for_each(|((out, src), lab)| dither_band(src, lab, width, channels, &targets, out));
+            .zip(self.indexed.indices().par_chunks(DITHER_ROWS * width))
+            .for_each(|((out, src), indices)| {
+                dither_band(src, indices, &self.lab, width, channels, &targets, out)
+            });
         Ok(())
     }
 }
@@ -109,6 +114,7 @@ impl PreparedLook for PreparedRemap {
 /// measured and spread in CIELAB.
 fn dither_band(
     src: &[u8],
+    indices: &[u32],
     lab: &[[f32; 3]],
     width: usize,
     channels: usize,
@@ -118,8 +124,9 @@ fn dither_band(
     // Error carried into this row and the next, one spare cell on each side.
     let mut this_row = vec![[0f32; 3]; width + 2];
     let mut next_row = vec![[0f32; 3]; width + 2];
-    for (y, row) in lab.chunks_exact(width).enumerate() {
-        for (x, &colour) in row.iter().enumerate() {
+    for (y, row) in indices.chunks_exact(width).enumerate() {
+        for (x, &index) in row.iter().enumerate() {
+            let colour = lab[index as usize];
             let carried = this_row[x + 1];
             let wanted: [f32; 3] = std::array::from_fn(|c| colour[c] + carried[c]);
             let chosen = targets.nearest(wanted);

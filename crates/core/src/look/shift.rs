@@ -2,14 +2,17 @@
 //! colours, pair clusters with palette colours from dark to light, and move
 //! every pixel of a cluster in CIELAB by its pair's difference.
 //!
-//! Per image: per-pixel CIELAB, and one k-means (with per-pixel labels) for
-//! each distinct k the palettes need. Per palette: one pass of [`shift_band`].
+//! Per image: the image in indexed-colour form, each distinct colour's
+//! CIELAB, and one k-means (with a label per distinct colour) for each
+//! distinct k the palettes need. Per palette: [`shift_colours`] over the
+//! distinct colours into a table, then one lookup a pixel.
 
 use rayon::prelude::*;
 
-use super::{Look, LookError, PreparedLook, for_each_band, per_pixel_lab};
+use super::{Look, LookError, PreparedLook, colour_lab};
 use crate::analysis::{AnalysisOptions, sample_colours};
 use crate::colour::{LabToSrgb, srgb_f32_to_lab};
+use crate::indexed::{IndexedImage, colour_table};
 use crate::kmeans::{kmeans, nearest, refine};
 use crate::palette::Palette;
 use crate::source::SourceImage;
@@ -88,38 +91,40 @@ impl Look for ShiftLook {
         ks.dedup();
 
         let samples = sample_colours(image, analysis.max_side);
-        let channels = image.channels().count();
-        let lab = per_pixel_lab(image);
+        let indexed = IndexedImage::new(image);
+        let lab = colour_lab(&indexed);
+        let counts = if ks.is_empty() { Vec::new() } else { indexed.counts(image) };
 
         let clusterings = ks
             .into_iter()
             .map(|k| {
                 let centres = kmeans(&samples, k, analysis.seed);
-                let centres = refine(image.pixels(), channels, centres, REFINE_ROUNDS);
+                let centres = refine(indexed.colours(), &counts, centres, REFINE_ROUNDS);
                 let mut labels = Vec::new();
-                image
-                    .pixels()
-                    .par_chunks_exact(channels)
-                    .map(|px| nearest(&centres, [f32::from(px[0]), f32::from(px[1]), f32::from(px[2])]) as u8)
+                indexed
+                    .colours()
+                    .par_iter()
+                    .map(|colour| nearest(&centres, colour.map(f32::from)) as u8)
                     .collect_into_vec(&mut labels);
                 tracing::debug!(k, ?centres, "clustered");
                 Clustering { centres, labels }
             })
             .collect();
-        Ok(Box::new(PreparedShift { options: self.options, lab, clusterings }))
+        Ok(Box::new(PreparedShift { options: self.options, indexed, lab, clusterings }))
     }
 }
 
 struct Clustering {
     /// sRGB, 0..=255.
     centres: Vec<[f32; 3]>,
-    /// Per source pixel, the index of its centre.
+    /// Per distinct colour, the index of its centre.
     labels: Vec<u8>,
 }
 
 struct PreparedShift {
     options: ShiftOptions,
-    /// Per source pixel, its CIELAB colour.
+    indexed: IndexedImage,
+    /// Per distinct colour, its CIELAB colour.
     lab: Vec<[f32; 3]>,
     clusterings: Vec<Clustering>,
 }
@@ -157,17 +162,13 @@ impl PreparedLook for PreparedShift {
             .ok_or_else(|| LookError(format!("no clustering prepared for {k} colours")))?;
         let shifts = self.cluster_shifts(clustering, palette);
         let params = KernelParams { blend: self.options.blend, saturation: self.options.saturation };
-        let channels = image.channels().count();
-        for_each_band(image.pixels(), out, channels, |first, src, out| {
-            let count = src.len() / channels;
-            let lab = &self.lab[first..first + count];
-            let labels = &clustering.labels[first..first + count];
+        let table = colour_table(self.indexed.colours(), |first, colours, table| {
+            let lab = &self.lab[first..first + colours.len()];
+            let labels = &clustering.labels[first..first + colours.len()];
             let shift_of = |i: usize| shifts[usize::from(labels[i])];
-            match channels {
-                3 => shift_band::<3>(src, lab, shift_of, params, out),
-                _ => shift_band::<4>(src, lab, shift_of, params, out),
-            }
+            shift_colours(colours.as_flattened(), lab, shift_of, params, table.as_flattened_mut());
         });
+        self.indexed.paint(&table, image, out);
         Ok(())
     }
 }
@@ -178,15 +179,15 @@ struct KernelParams {
     saturation: f32,
 }
 
-/// Pixels the kernel works on at once: each step is a loop over this many
+/// Colours the kernel works on at once: each step is a loop over this many
 /// lanes, which the compiler turns into SIMD.
 const LANES: usize = 8;
 
-/// The per-pixel loop: shift in CIELAB by `shift_of(pixel index)`, clamp,
-/// back to sRGB, blend with the original, boost saturation. `CH` is 3 (RGB)
-/// or 4 (RGBA, alpha copied).
+/// The per-colour loop over RGB triples: shift in CIELAB by
+/// `shift_of(colour index)`, clamp, back to sRGB, blend with the original,
+/// boost saturation.
 #[inline(always)]
-fn shift_band<const CH: usize>(
+fn shift_colours(
     src: &[u8],
     lab: &[[f32; 3]],
     shift_of: impl Fn(usize) -> [f32; 3],
@@ -197,31 +198,30 @@ fn shift_band<const CH: usize>(
     let full = lab.len() / LANES * LANES;
     for start in (0..full).step_by(LANES) {
         let shifts: [[f32; 3]; LANES] = std::array::from_fn(|i| shift_of(start + i));
-        let bytes = start * CH..(start + LANES) * CH;
+        let bytes = start * 3..(start + LANES) * 3;
         let lab = &lab[start..start + LANES];
-        shift_lanes::<CH>(&src[bytes.clone()], lab, &shifts, params, to_srgb, &mut out[bytes]);
+        shift_lanes(&src[bytes.clone()], lab, &shifts, params, to_srgb, &mut out[bytes]);
     }
-    // The last few pixels go through the same code, padded to a full block.
+    // The last few colours go through the same code, padded to a full block.
     let rest = lab.len() - full;
     if rest > 0 {
-        let mut src_block = [0u8; LANES * 4];
+        let mut src_block = [0u8; LANES * 3];
         let mut lab_block = [[0f32; 3]; LANES];
         let mut shifts = [[0f32; 3]; LANES];
-        let mut out_block = [0u8; LANES * 4];
-        src_block[..rest * CH].copy_from_slice(&src[full * CH..]);
+        let mut out_block = [0u8; LANES * 3];
+        src_block[..rest * 3].copy_from_slice(&src[full * 3..]);
         lab_block[..rest].copy_from_slice(&lab[full..]);
         for (i, shift) in shifts.iter_mut().enumerate().take(rest) {
             *shift = shift_of(full + i);
         }
-        let (src_block, out_slice) = (&src_block[..LANES * CH], &mut out_block[..LANES * CH]);
-        shift_lanes::<CH>(src_block, &lab_block, &shifts, params, to_srgb, out_slice);
-        out[full * CH..].copy_from_slice(&out_block[..rest * CH]);
+        shift_lanes(&src_block, &lab_block, &shifts, params, to_srgb, &mut out_block);
+        out[full * 3..].copy_from_slice(&out_block[..rest * 3]);
     }
 }
 
-/// [`shift_band`] for exactly [`LANES`] pixels.
+/// [`shift_colours`] for exactly [`LANES`] colours.
 #[inline(always)]
-fn shift_lanes<const CH: usize>(
+fn shift_lanes(
     src: &[u8],
     lab: &[[f32; 3]],
     shifts: &[[f32; 3]; LANES],
@@ -238,7 +238,7 @@ fn shift_lanes<const CH: usize>(
         moved[1][i] = (a + shift[1]).clamp(-128.0, 127.0);
         moved[2][i] = (b + shift[2]).clamp(-128.0, 127.0);
         for c in 0..3 {
-            original[c][i] = f32::from(src[i * CH + c]);
+            original[c][i] = f32::from(src[i * 3 + c]);
         }
     }
     let recoloured = to_srgb.convert_lanes(&moved);
@@ -264,10 +264,7 @@ fn shift_lanes<const CH: usize>(
     for i in 0..LANES {
         for c in 0..3 {
             // In 0..=255 by construction; `as` saturates regardless.
-            out[i * CH + c] = (max[i] - (max[i] - mixed[c][i]) * ratio[i] + 0.5) as u8;
-        }
-        if CH == 4 {
-            out[i * CH + 3] = src[i * CH + 3];
+            out[i * 3 + c] = (max[i] - (max[i] - mixed[c][i]) * ratio[i] + 0.5) as u8;
         }
     }
 }
@@ -315,7 +312,7 @@ mod tests {
         let lab: Vec<[f32; 3]> = colours.iter().map(|&c| srgb8_to_lab(c)).collect();
         let labels: Vec<u8> = (0..colours.len()).map(|i| (i % 3) as u8).collect();
         let mut out = vec![0u8; src.len()];
-        shift_band::<3>(&src, &lab, |i| shifts[usize::from(labels[i])], params, &mut out);
+        shift_colours(&src, &lab, |i| shifts[usize::from(labels[i])], params, &mut out);
 
         let (mut worst, mut total) = (0f32, 0f64);
         for (i, &colour) in colours.iter().enumerate() {
