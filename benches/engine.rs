@@ -1,23 +1,122 @@
-//! Throughput of the engine on a 2048x2048 photo.
+//! Throughput of the engine on a 2048x2048 photo, against the codec floor.
 //!
+//! - `pipeline/floor`: what any engine must spend on the job: decode the PNG
+//!   once, PNG-encode the frame 7 times with the engine's fast settings, write
+//!   each file to a local folder; on the default pool.
+//! - `pipeline/engine`: the whole job on the same pool: decode, analyse,
+//!   recolour 7 palettes, encode, write each variation to a local folder.
 //! - `kernel/<look>`: one palette's recolour on one thread (Mpixel/s), for
-//!   each look: shift, remap, remap-dither, gradient.
-//! - `run/7-palettes`: decode a 2048x2048 PNG, analyse, recolour and encode
-//!   seven palettes on the default pool, into a consumer that drains the channel.
+//!   each look, the per-image preparation done beforehand.
+//! - `analysis/dominant-colours`: k-means on the default analysis image (k 5);
+//!   `analysis/prepare-shift`: all of the shift look's per-image work.
+//! - `scaling/7-palettes/N-threads`: the engine's run for 7 palettes on an
+//!   image in memory; `scaling/1-palette/N-threads`: one palette's recolour,
+//!   split into bands.
+//!
+//! After the benches, the medians are printed side by side with their ratios:
+//! engine / floor, and 1 thread / 2 threads.
 //!
 //! `cargo bench -p variegate-benches --bench engine`
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use criterion::{Bencher, Criterion, Throughput};
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 use rayon::prelude::*;
 use variegate_benches::{frame_2048, frame_2048_png, palettes};
-use variegate_core::{AnalysisOptions, Engine, GradientLook, Look, RemapLook, ShiftLook};
+use variegate_core::{
+    AnalysisOptions, Engine, GradientLook, Look, RemapLook, ShiftLook, SourceImage, dominant_colours,
+};
+
+/// Per bench, the time of one iteration in every sample, for the summary.
+static SAMPLES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
+
+/// Times `routine` like `Bencher::iter`, and keeps the per-iteration times
+/// under `name` for the summary.
+fn timed<R>(b: &mut Bencher, name: &str, mut routine: impl FnMut() -> R) {
+    b.iter_custom(|iterations| {
+        let started = Instant::now();
+        for _ in 0..iterations {
+            std::hint::black_box(routine());
+        }
+        let elapsed = started.elapsed();
+        let per_iteration = elapsed.as_secs_f64() / iterations as f64;
+        SAMPLES.lock().unwrap().entry(name.to_owned()).or_default().push(per_iteration);
+        elapsed
+    });
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+}
+
+/// A fresh folder for one bench's files.
+fn folder(name: &str) -> PathBuf {
+    let folder = std::env::temp_dir().join(format!("variegate-bench-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
+}
+
+/// One PNG encode with the engine's settings (fast deflate, adaptive filter).
+fn encode_png(frame: &SourceImage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame.pixels().len() / 2);
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+        .write_image(frame.pixels(), frame.width(), frame.height(), ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
+fn write(folder: &Path, index: usize, bytes: &[u8]) {
+    std::fs::write(folder.join(format!("{index:02}.png")), bytes).unwrap();
+}
+
+fn pipeline(c: &mut Criterion) {
+    let png = frame_2048_png();
+    let palettes = palettes();
+    let engine = Engine::builder().build().unwrap();
+    let threads = engine.threads();
+    let workers = pool(threads);
+    let (floor_files, engine_files) = (folder("floor"), folder("engine"));
+
+    let mut group = c.benchmark_group("pipeline");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(7 * 2048 * 2048));
+    let floor = format!("pipeline/floor/{threads}-threads");
+    group.bench_function(format!("floor/{threads}-threads"), |b| {
+        timed(b, &floor, || {
+            let frame = SourceImage::decode(&png, "frame.png", u64::MAX).unwrap();
+            workers.install(|| {
+                (0..palettes.len())
+                    .into_par_iter()
+                    .for_each(|index| write(&floor_files, index, &encode_png(&frame)))
+            });
+        })
+    });
+    let whole = format!("pipeline/engine/{threads}-threads");
+    group.bench_function(format!("engine/{threads}-threads"), |b| {
+        timed(b, &whole, || {
+            let image = engine.decode(&png, "frame.png").unwrap();
+            let job = engine.start(image, palettes.clone()).unwrap();
+            for variation in job.variations() {
+                write(&engine_files, variation.index, variation.result.unwrap().bytes());
+            }
+            job.wait().unwrap();
+        })
+    });
+    group.finish();
+    for folder in [floor_files, engine_files] {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+}
 
 fn kernel(c: &mut Criterion) {
     let frame = frame_2048();
     let palettes = palettes();
-    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let one_thread = pool(1);
     let mut out = vec![0u8; frame.pixels().len()];
 
     let looks: [(&str, Box<dyn Look>); 4] = [
@@ -36,55 +135,103 @@ fn kernel(c: &mut Criterion) {
             b.iter(|| one_thread.install(|| prepared.recolour(&frame, &palettes[0], &mut out)).unwrap())
         });
     }
+    // The codec's share of the same frame, for comparison.
+    let encode = "kernel/png-encode";
+    group.bench_function("png-encode", |b| timed(b, encode, || encode_png(&frame).len()));
     group.finish();
 }
 
-fn run(c: &mut Criterion) {
-    let png = frame_2048_png();
-    let palettes = palettes();
-    let engine = Engine::builder().build().unwrap();
-
-    let mut group = c.benchmark_group("run");
-    group.sample_size(10);
-    group.bench_function(format!("7-palettes/{}-threads", engine.threads()), |b| {
-        b.iter(|| {
-            let image = engine.decode(&png, "frame.png").unwrap();
-            let job = engine.start(image, palettes.clone()).unwrap();
-            let bytes: usize = job.variations().iter().map(|v| v.result.unwrap().bytes().len()).sum();
-            job.wait().unwrap();
-            bytes
-        })
-    });
-    group.finish();
-}
-
-/// The codec floor: what any engine must spend on this job, decoding the
-/// frame once and PNG-encoding it seven times with the same fast settings.
-fn codec(c: &mut Criterion) {
+fn analysis(c: &mut Criterion) {
     let frame = frame_2048();
-    let png = frame_2048_png();
-    let encode = || {
-        let mut out = Vec::with_capacity(frame.pixels().len() / 2);
-        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-            .write_image(frame.pixels(), 2048, 2048, ExtendedColorType::Rgb8)
-            .unwrap();
-        out.len()
-    };
-    let mut group = c.benchmark_group("codec");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(2048 * 2048));
-    group.bench_function("png-encode/1-thread", |b| b.iter(encode));
-    group.throughput(Throughput::Elements(7 * 2048 * 2048));
-    let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
-    group.bench_function(format!("floor-7/{}-threads", pool.current_num_threads()), |b| {
-        b.iter(|| {
-            let decoded = image::load_from_memory(&png).unwrap();
-            pool.install(|| (0..7).into_par_iter().map(|_| encode()).sum::<usize>())
-                + decoded.width() as usize
-        })
+    let palettes = palettes();
+    let workers = pool(rayon::current_num_threads());
+    let options = AnalysisOptions::default();
+    let mut group = c.benchmark_group("analysis");
+    group.sample_size(20);
+    group.bench_function("dominant-colours", |b| {
+        b.iter(|| workers.install(|| dominant_colours(&frame, 5, &options)))
+    });
+    let shift = ShiftLook::default();
+    group.bench_function("prepare-shift", |b| {
+        b.iter(|| workers.install(|| shift.prepare(&frame, &palettes, &options).map(drop)))
     });
     group.finish();
 }
 
-criterion_group!(benches, kernel, run, codec);
-criterion_main!(benches);
+fn scaling(c: &mut Criterion) {
+    let frame = std::sync::Arc::new(frame_2048());
+    let palettes = palettes();
+    let mut out = vec![0u8; frame.pixels().len()];
+    let mut group = c.benchmark_group("scaling");
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let engine = Engine::builder().threads(threads).build().unwrap();
+        let name = format!("scaling/7-palettes/{threads}-threads");
+        group.bench_function(format!("7-palettes/{threads}-threads"), |b| {
+            timed(b, &name, || {
+                let job = engine.start(frame.clone(), palettes.clone()).unwrap();
+                let bytes: usize = job.variations().iter().map(|v| v.result.unwrap().bytes().len()).sum();
+                job.wait().unwrap();
+                bytes
+            })
+        });
+    }
+    let prepared = ShiftLook::default().prepare(&frame, &palettes, &AnalysisOptions::default()).unwrap();
+    for threads in [1, 2] {
+        let workers = pool(threads);
+        let name = format!("scaling/1-palette/{threads}-threads");
+        group.bench_function(format!("1-palette/{threads}-threads"), |b| {
+            timed(b, &name, || workers.install(|| prepared.recolour(&frame, &palettes[0], &mut out)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// The medians side by side, and the ratios the performance targets are
+/// stated in.
+fn summary() {
+    let samples = SAMPLES.lock().unwrap();
+    let median = |name: &str| {
+        let mut times = samples.get(name)?.clone();
+        times.sort_by(f64::total_cmp);
+        Some(times[times.len() / 2])
+    };
+    let ms = |seconds: f64| format!("{:.1} ms", seconds * 1e3);
+    println!("\nsummary (medians)");
+    let threads = rayon::current_num_threads();
+    let pairs = [
+        (
+            format!("pipeline/engine/{threads}-threads"),
+            format!("pipeline/floor/{threads}-threads"),
+            "engine / codec floor",
+        ),
+        ("kernel/png-encode".to_owned(), String::new(), "one PNG encode, 1 thread"),
+        (
+            "scaling/7-palettes/1-threads".to_owned(),
+            "scaling/7-palettes/2-threads".to_owned(),
+            "7 palettes, 1 thread / 2 threads",
+        ),
+        (
+            "scaling/1-palette/1-threads".to_owned(),
+            "scaling/1-palette/2-threads".to_owned(),
+            "1 palette, 1 thread / 2 threads",
+        ),
+    ];
+    for (a, b, what) in pairs {
+        match (median(&a), median(&b)) {
+            (Some(x), Some(y)) => println!("  {what}: {} / {} = {:.2}x", ms(x), ms(y), x / y),
+            (Some(x), None) => println!("  {what}: {}", ms(x)),
+            _ => {}
+        }
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    pipeline(&mut criterion);
+    kernel(&mut criterion);
+    analysis(&mut criterion);
+    scaling(&mut criterion);
+    criterion.final_summary();
+    summary();
+}

@@ -178,6 +178,10 @@ impl IndexedImage {
     }
 }
 
+/// Colours per parallel band of a table: small enough that two threads
+/// share the few hundred thousand colours of a photo evenly.
+const TABLE_BAND: usize = 1 << 12;
+
 /// Computes a table with one entry per distinct colour, in parallel bands:
 /// `fill(first, colours, table)` fills the entries for `colours`, the first
 /// of which has index `first`.
@@ -187,10 +191,10 @@ where
 {
     let mut table = vec![[0u8; 3]; colours.len()];
     table
-        .par_chunks_mut(BAND_PIXELS)
-        .zip(colours.par_chunks(BAND_PIXELS))
+        .par_chunks_mut(TABLE_BAND)
+        .zip(colours.par_chunks(TABLE_BAND))
         .enumerate()
-        .for_each(|(band, (table, colours))| fill(band * BAND_PIXELS, colours, table));
+        .for_each(|(band, (table, colours))| fill(band * TABLE_BAND, colours, table));
     table
 }
 
