@@ -29,7 +29,8 @@ use image::{ExtendedColorType, ImageEncoder};
 use rayon::prelude::*;
 use variegate_benches::{frame_2048, frame_2048_png, palettes};
 use variegate_core::{
-    AnalysisOptions, Engine, GradientLook, Look, RemapLook, ShiftLook, SourceImage, dominant_colours,
+    AnalysisOptions, Engine, GradientLook, Look, OutputFormat, RemapLook, ShiftLook, SourceImage,
+    dominant_colours,
 };
 
 /// Per bench, the time of one iteration in every sample, for the summary.
@@ -135,9 +136,20 @@ fn kernel(c: &mut Criterion) {
             b.iter(|| one_thread.install(|| prepared.recolour(&frame, &palettes[0], &mut out)).unwrap())
         });
     }
-    // The codec's share of the same frame, for comparison.
+    // The codec's share of the same frame, for comparison: the image
+    // crate's encoder, and the engine's (the same filter and compressor, in
+    // bands of rows).
     let encode = "kernel/png-encode";
     group.bench_function("png-encode", |b| timed(b, encode, || encode_png(&frame).len()));
+    group.bench_function("png-encode-banded", |b| {
+        b.iter(|| {
+            let mut png = Vec::with_capacity(frame.pixels().len() / 2);
+            one_thread.install(|| {
+                OutputFormat::Png.encode(frame.pixels(), 2048, 2048, frame.channels(), &mut png).unwrap()
+            });
+            png.len()
+        })
+    });
     group.finish();
 }
 

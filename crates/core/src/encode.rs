@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::codecs::jpeg::JpegEncoder;
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 
@@ -49,7 +48,8 @@ impl OutputFormat {
     }
 
     /// Encodes `pixels` (`width * height` pixels of `channels`) into `out`.
-    pub(crate) fn encode(
+    /// PNG is encoded in parallel bands of rows in the current rayon pool.
+    pub fn encode(
         self,
         pixels: &[u8],
         width: u32,
@@ -62,10 +62,9 @@ impl OutputFormat {
             Channels::Rgba => ExtendedColorType::Rgba8,
         };
         match self {
-            OutputFormat::Png => {
-                PngEncoder::new_with_quality(out, CompressionType::Fast, FilterType::Adaptive)
-                    .write_image(pixels, width, height, color)
-            }
+            // The png crate's fast settings, in parallel bands of rows.
+            OutputFormat::Png => crate::banded_png::encode(pixels, width, height, channels.count(), out)
+                .map_err(|error| image::ImageError::IoError(std::io::Error::other(error))),
             OutputFormat::Jpeg { quality } => {
                 let encoder = JpegEncoder::new_with_quality(out, quality.clamp(1, 100));
                 match channels {

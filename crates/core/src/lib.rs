@@ -39,6 +39,7 @@
 //! ```
 
 mod analysis;
+mod banded_png;
 pub mod colour;
 mod encode;
 mod engine;

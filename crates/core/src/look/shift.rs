@@ -90,15 +90,23 @@ impl Look for ShiftLook {
         ks.sort_unstable();
         ks.dedup();
 
-        let samples = sample_colours(image, analysis.max_side);
-        let indexed = IndexedImage::new(image);
-        let lab = colour_lab(&indexed);
-        let counts = if ks.is_empty() { Vec::new() } else { indexed.counts(image) };
+        // Clustering the analysis image and indexing the full one are
+        // independent: side by side, they keep both threads busy.
+        let (centres, (indexed, lab, counts)) = rayon::join(
+            || {
+                let samples = sample_colours(image, analysis.max_side);
+                ks.iter().map(|&k| kmeans(&samples, k, analysis.seed)).collect::<Vec<_>>()
+            },
+            || {
+                let indexed = IndexedImage::new(image);
+                let (lab, counts) = rayon::join(|| colour_lab(&indexed), || indexed.counts(image));
+                (indexed, lab, counts)
+            },
+        );
 
-        let clusterings = ks
+        let clusterings = centres
             .into_iter()
-            .map(|k| {
-                let centres = kmeans(&samples, k, analysis.seed);
+            .map(|centres| {
                 let centres = refine(indexed.colours(), &counts, centres, REFINE_ROUNDS);
                 let mut labels = Vec::new();
                 indexed
@@ -106,7 +114,7 @@ impl Look for ShiftLook {
                     .par_iter()
                     .map(|colour| nearest(&centres, colour.map(f32::from)) as u8)
                     .collect_into_vec(&mut labels);
-                tracing::debug!(k, ?centres, "clustered");
+                tracing::debug!(?centres, "clustered");
                 Clustering { centres, labels }
             })
             .collect();

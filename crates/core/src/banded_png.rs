@@ -1,0 +1,348 @@
+//! PNG encoding in parallel bands of rows, with the `png` crate's fast
+//! settings: the adaptive filter and `fdeflate`'s fixed-code compressor.
+//!
+//! One PNG encode of a 2048x2048 frame costs several times a palette's
+//! recolour, and the `png` crate encodes one row after another. Here bands of
+//! [`BAND_ROWS`] rows are filtered and compressed on their own, in parallel
+//! (each band's first row still filtered against the row above it), and the
+//! compressed bands are joined into the one zlib stream a PNG holds:
+//!
+//! - every band but the last becomes a non-final deflate block, followed by
+//!   an empty stored block that brings the stream back to a byte boundary
+//!   (what zlib's `Z_SYNC_FLUSH` writes);
+//! - the Adler-32 of the whole is combined from the bands' own.
+//!
+//! Bands are fixed, so the bytes are the same at any thread count. Decoders
+//! see an ordinary PNG; the tests decode every shape of image we write.
+
+use std::io::Cursor;
+
+use rayon::prelude::*;
+
+/// Rows per band: 16 bands for a 2048-row frame, enough for two threads
+/// to share one image evenly, and few enough that the joins cost nothing.
+const BAND_ROWS: usize = 128;
+
+/// Encodes 8-bit RGB (`channels` 3) or RGBA (4) pixels as a PNG into `out`.
+pub(crate) fn encode(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    channels: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), png::EncodingError> {
+    let row_bytes = width as usize * channels;
+    let bands: Vec<Band> = (0..height as usize)
+        .step_by(BAND_ROWS)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|first_row| compress_band(pixels, row_bytes, first_row, channels))
+        .collect::<Result<_, _>>()?;
+
+    let mut encoder = png::Encoder::new(out, width, height);
+    encoder.set_color(if channels == 4 { png::ColorType::Rgba } else { png::ColorType::Rgb });
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_chunk(png::chunk::IDAT, &join_zlib(&bands))?;
+    writer.finish()
+}
+
+/// A band of rows, filtered and compressed on its own.
+struct Band {
+    /// A 2-byte zlib header, one deflate block padded with zero bits to a
+    /// byte, and the Adler-32 of the filtered rows.
+    zlib: Vec<u8>,
+    /// Bytes of filtered rows (a filter byte, then the row) it holds.
+    filtered_len: usize,
+}
+
+/// Filters and compresses the rows `first_row..first_row + BAND_ROWS` (or
+/// fewer, at the bottom) into a zlib stream of their own.
+fn compress_band(
+    pixels: &[u8],
+    row_bytes: usize,
+    first_row: usize,
+    bpp: usize,
+) -> Result<Band, std::io::Error> {
+    let rows = pixels.chunks_exact(row_bytes).skip(first_row).take(BAND_ROWS);
+    let mut compressor =
+        fdeflate::Compressor::new(Cursor::new(Vec::with_capacity(BAND_ROWS * row_bytes / 2)))?;
+    let zeros = vec![0u8; row_bytes];
+    let mut previous = match first_row {
+        0 => &zeros[..],
+        row => &pixels[(row - 1) * row_bytes..row * row_bytes],
+    };
+    let mut filtered = vec![0u8; row_bytes + 1];
+    let mut filtered_len = 0;
+    for row in rows {
+        filtered[0] = adaptive_filter(bpp, previous, row, &mut filtered[1..]) as u8;
+        compressor.write_data(&filtered)?;
+        filtered_len += filtered.len();
+        previous = row;
+    }
+    Ok(Band { zlib: compressor.finish()?.into_inner(), filtered_len })
+}
+
+/// Joins the bands' zlib streams into one (see the module docs).
+fn join_zlib(bands: &[Band]) -> Vec<u8> {
+    let mut zlib = Vec::with_capacity(bands.iter().map(|band| band.zlib.len() + 5).sum::<usize>());
+    zlib.extend_from_slice(&[0x78, 0x01]);
+    let mut adler = 1;
+    for (index, band) in bands.iter().enumerate() {
+        let (block, checksum) = band.zlib[2..].split_at(band.zlib.len() - 6);
+        let start = zlib.len();
+        zlib.extend_from_slice(block);
+        if index + 1 < bands.len() {
+            // Not the final block any more: clear BFINAL, its first bit.
+            zlib[start] &= !1;
+            // fdeflate's end-of-block code ends in a 1 bit, so the zero bits
+            // above the highest set bit of the last byte are padding.
+            let padding = block.last().map_or(0, |byte| byte.leading_zeros());
+            // An empty stored block: 3 header bits of 0, in the padding if
+            // there is room and else in a byte of their own, then LEN, NLEN.
+            if padding < 3 {
+                zlib.push(0);
+            }
+            zlib.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        }
+        let band_adler = u32::from_be_bytes([checksum[0], checksum[1], checksum[2], checksum[3]]);
+        adler = adler32_combine(adler, band_adler, band.filtered_len);
+    }
+    zlib.extend_from_slice(&adler.to_be_bytes());
+    zlib
+}
+
+const ADLER_BASE: u64 = 65_521;
+
+/// The Adler-32 of `a ++ b` from those of `a` and of `b` (`b_len` bytes),
+/// as zlib's `adler32_combine`.
+fn adler32_combine(a: u32, b: u32, b_len: usize) -> u32 {
+    let remainder = b_len as u64 % ADLER_BASE;
+    let (a_low, a_high) = (u64::from(a & 0xffff), u64::from(a >> 16));
+    let (b_low, b_high) = (u64::from(b & 0xffff), u64::from(b >> 16));
+    let low = (a_low + b_low + ADLER_BASE - 1) % ADLER_BASE;
+    let high = (remainder * a_low + a_high + b_high + ADLER_BASE - remainder) % ADLER_BASE;
+    ((high << 16) | low) as u32
+}
+
+/// PNG filter types, by their number in the format.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    Sub = 1,
+    Up = 2,
+    Average = 3,
+    Paeth = 4,
+}
+
+/// The `png` crate's adaptive choice: each filter in turn, keeping the one
+/// whose output has the smallest sum of absolute values (as signed bytes),
+/// the later on ties, stopping early at zero.
+fn adaptive_filter(bpp: usize, previous: &[u8], current: &[u8], out: &mut [u8]) -> Filter {
+    let mut best = (u64::MAX, Filter::Up);
+    for filter in [Filter::Up, Filter::Sub, Filter::Average, Filter::Paeth] {
+        apply(filter, bpp, previous, current, out);
+        let cost = cost(out);
+        if cost <= best.0 {
+            best = (cost, filter);
+            if cost == 0 {
+                return filter;
+            }
+        }
+    }
+    if best.1 != Filter::Paeth {
+        apply(best.1, bpp, previous, current, out);
+    }
+    best.1
+}
+
+/// Bytes per step of the loops below: 32 lets them compile to wide SIMD.
+const CHUNK: usize = 32;
+
+/// The sum of the bytes' absolute values as signed bytes.
+fn cost(filtered: &[u8]) -> u64 {
+    let chunks = filtered.chunks_exact(CHUNK);
+    let tail: u64 = chunks.remainder().iter().map(|&b| u64::from((b as i8).unsigned_abs())).sum();
+    // A chunk sums to at most 32 * 128, so a u32 holds it.
+    chunks
+        .map(|chunk| u64::from(chunk.iter().map(|&b| u32::from((b as i8).unsigned_abs())).sum::<u32>()))
+        .sum::<u64>()
+        + tail
+}
+
+/// Filters `current` into `out`; `previous` is the row above (zeros for the
+/// first). Writes `out[i] = current[i] - predict(left, above, upper_left)`,
+/// with left and upper-left zero in the first pixel.
+fn apply(filter: Filter, bpp: usize, previous: &[u8], current: &[u8], out: &mut [u8]) {
+    match filter {
+        Filter::Up => predict(bpp, previous, current, out, |_, b, _| b),
+        Filter::Sub => predict(bpp, previous, current, out, |a, _, _| a),
+        // (a + b) / 2 without widening.
+        Filter::Average => predict(bpp, previous, current, out, |a, b, _| (a & b) + ((a ^ b) >> 1)),
+        Filter::Paeth => predict(bpp, previous, current, out, paeth),
+    }
+}
+
+#[inline(always)]
+fn predict(
+    bpp: usize,
+    previous: &[u8],
+    current: &[u8],
+    out: &mut [u8],
+    predictor: impl Fn(u8, u8, u8) -> u8,
+) {
+    let (first, rest) = out.split_at_mut(bpp);
+    let done = rest.len() / CHUNK * CHUNK;
+    for ((out, &x), &b) in first.iter_mut().zip(current).zip(previous) {
+        *out = x.wrapping_sub(predictor(0, b, 0));
+    }
+    let (x, b) = (&current[bpp..], &previous[bpp..]);
+    let (a, c) = (&current[..current.len() - bpp], &previous[..previous.len() - bpp]);
+    let mut outs = rest.chunks_exact_mut(CHUNK);
+    let mut inputs = x
+        .chunks_exact(CHUNK)
+        .zip(a.chunks_exact(CHUNK))
+        .zip(b.chunks_exact(CHUNK).zip(c.chunks_exact(CHUNK)));
+    for (out, ((x, a), (b, c))) in (&mut outs).zip(&mut inputs) {
+        for i in 0..CHUNK {
+            out[i] = x[i].wrapping_sub(predictor(a[i], b[i], c[i]));
+        }
+    }
+    for (i, out) in outs.into_remainder().iter_mut().enumerate() {
+        let at = done + i;
+        *out = x[at].wrapping_sub(predictor(a[at], b[at], c[at]));
+    }
+}
+
+/// The Paeth predictor: of left (a), above (b) and upper-left (c), the one
+/// nearest to a + b - c, in that order on ties. In unsigned bytes only, as
+/// FPNGE does it (and the `png` crate after it), so that it vectorises:
+/// |p - a| = |b - c|, |p - b| = |a - c|, and |p - c| matters only when c
+/// lies between a and b, where it is ||b - c| - |a - c||.
+#[inline(always)]
+fn paeth(a: u8, b: u8, c: u8) -> u8 {
+    let pa = b.max(c) - b.min(c);
+    let pb = a.max(c) - a.min(c);
+    let pc = if (a < c) == (c < b) { pa.max(pb) - pa.min(pb) } else { 255 };
+    if pa <= pb && pa <= pc {
+        a
+    } else if pb <= pc {
+        b
+    } else {
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic, photo-like test image: smooth ramps, flat areas
+    /// (runs of zero after filtering) and some noise.
+    fn image(width: u32, height: u32, channels: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_u32;
+        (0..height as usize)
+            .flat_map(|y| (0..width as usize).map(move |x| (x, y)))
+            .flat_map(|(x, y)| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let noise = if (x / 16 + y / 16) % 3 == 0 { (state % 7) as usize } else { 0 };
+                let flat = x < width as usize / 4;
+                (0..channels).map(move |c| match (flat, c) {
+                    (_, 3) => (x * 7 + y) as u8,
+                    (true, _) => 40 + c as u8,
+                    _ => ((x * (c + 1) + y * 2 + noise) % 256) as u8,
+                })
+            })
+            .collect()
+    }
+
+    fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {
+        let decoded = image::load_from_memory_with_format(png, image::ImageFormat::Png).unwrap();
+        let (width, height) = (decoded.width(), decoded.height());
+        let pixels = if decoded.color().has_alpha() {
+            decoded.into_rgba8().into_raw()
+        } else {
+            decoded.into_rgb8().into_raw()
+        };
+        (width, height, pixels)
+    }
+
+    #[test]
+    fn every_shape_decodes_to_its_pixels() {
+        // Fewer rows than a band, exactly one band, bands and a partial one;
+        // one pixel wide; RGB and RGBA.
+        for (width, height) in [(1, 1), (3, 2), (64, 128), (33, 129), (1, 300), (200, 385), (517, 1000)] {
+            for channels in [3, 4] {
+                let pixels = image(width, height, channels);
+                let mut png = Vec::new();
+                encode(&pixels, width, height, channels, &mut png).unwrap();
+                assert_eq!(decode(&png), (width, height, pixels), "{width}x{height}x{channels}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_bytes_at_any_thread_count() {
+        let pixels = image(300, 700, 3);
+        let encode_on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut png = Vec::new();
+            pool.install(|| encode(&pixels, 300, 700, 3, &mut png)).unwrap();
+            png
+        };
+        assert_eq!(encode_on(1), encode_on(4));
+    }
+
+    /// The zlib stream of a PNG's IDAT chunks, inflated: the filtered rows.
+    fn filtered_rows(png: &[u8]) -> Vec<u8> {
+        let mut zlib = Vec::new();
+        let mut at = 8;
+        while at < png.len() {
+            let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+            if &png[at + 4..at + 8] == b"IDAT" {
+                zlib.extend_from_slice(&png[at + 8..at + 8 + len]);
+            }
+            at += 12 + len;
+        }
+        fdeflate::decompress_to_vec(&zlib).unwrap()
+    }
+
+    #[test]
+    fn filters_and_compresses_as_the_png_crate_does() {
+        // The png crate's own encoder with the same settings filters every
+        // row the same way; the streams differ only at the band joins
+        // (a block header and an empty stored block each, about 60 bytes).
+        let (width, height) = (257, 300);
+        let pixels = image(width, height, 3);
+        let mut ours = Vec::new();
+        encode(&pixels, width, height, 3, &mut ours).unwrap();
+        let mut theirs = Vec::new();
+        let mut encoder = png::Encoder::new(&mut theirs, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_compression(png::Compression::Fast);
+        encoder.set_filter(png::Filter::Adaptive);
+        encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+        assert!(filtered_rows(&ours) == filtered_rows(&theirs));
+        let joins = height as usize / BAND_ROWS;
+        assert!(ours.len() <= theirs.len() + 64 * joins, "{} vs {} bytes", ours.len(), theirs.len());
+    }
+
+    #[test]
+    fn adler32_combines() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let adler = |bytes: &[u8]| {
+            let (mut a, mut b) = (1u64, 0u64);
+            for &byte in bytes {
+                a = (a + u64::from(byte)) % ADLER_BASE;
+                b = (b + a) % ADLER_BASE;
+            }
+            ((b << 16) | a) as u32
+        };
+        for split in [0, 1, 5552, 65_521, 99_999] {
+            let (left, right) = data.split_at(split);
+            assert_eq!(adler32_combine(adler(left), adler(right), right.len()), adler(&data), "{split}");
+        }
+    }
+}
