@@ -10,7 +10,7 @@ mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -152,6 +152,7 @@ enum Format {
 const SHEET_THUMBNAIL: u32 = 256;
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -160,7 +161,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let Command::Run(args) = cli.command;
-    match run(&args) {
+    match run(&args, started) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -169,7 +170,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!args.dither || matches!(args.look, LookName::Remap), "--dither goes with --look remap");
     let builder = Engine::builder();
     let builder = match args.look {
@@ -214,6 +215,8 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let uploader =
         Uploader::new(Store::open(&args.out, options)?, args.uploads)?.with_spill_dir(&args.spill_dir);
+    // Start-up: arguments parsed, palettes read, pool and runtime running.
+    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "started");
     // The store must answer before any pixel work is done.
     uploader.check()?;
     let mut image = engine.open(&args.image)?;

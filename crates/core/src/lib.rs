@@ -6,14 +6,18 @@
 //! 1. **Decode** ([`SourceImage`]): PNG, JPEG or WebP into 8-bit RGB or RGBA,
 //!    refusing images over the pixel budget before allocating pixels.
 //! 2. **Analyse once** ([`Look::prepare`]): a downscaled copy feeds a seeded
-//!    k-means for each distinct cluster count the palettes need, and every
-//!    per-pixel quantity that does not depend on a palette is computed here.
-//! 3. **Recolour** ([`PreparedLook::recolour`]): one pass over the pixels per
-//!    palette, palettes in parallel in the engine's rayon pool, and bands of
-//!    one image in parallel when there are fewer palettes than threads.
-//! 4. **Encode** ([`OutputFormat`]) and **send** each [`Variation`] down a
-//!    bounded `crossbeam-channel`. A full channel blocks the workers, so a
-//!    slow consumer throttles the pool and memory stays bounded.
+//!    k-means for each distinct cluster count the palettes need
+//!    ([`dominant_colours`]), and the image is indexed by colour, so that
+//!    everything that does not depend on a palette is computed once per
+//!    distinct colour (a few percent of the pixels of a photo).
+//! 3. **Recolour** ([`PreparedLook::recolour`]): per palette, a table of the
+//!    distinct colours recoloured, then one lookup a pixel; palettes in
+//!    parallel in the engine's rayon pool, and bands of one image in
+//!    parallel when there are fewer palettes than threads.
+//! 4. **Encode** ([`OutputFormat`]; PNG in parallel bands of rows) and
+//!    **send** each [`Variation`] down a bounded `crossbeam-channel`. A full
+//!    channel blocks the workers, so a slow consumer throttles the pool and
+//!    memory stays bounded.
 //!
 //! The pool's thread count is the only concurrency limit. A palette that
 //! fails, even by panicking, becomes a failed [`Variation`] and never stops
