@@ -34,43 +34,17 @@ const COUNT_PIXELS: usize = 1 << 20;
 
 /// See the module docs.
 pub(crate) struct IndexedImage {
-    /// The distinct colours, in [`key`] order.
+    /// The distinct colours, ascending by `0xRRGGBB`.
     colours: Vec<[u8; 3]>,
     /// Per pixel, the index of its colour in `colours`.
     indices: Vec<u32>,
 }
 
-/// A colour's position among the 2^24: its channels' bits interleaved
-/// (Morton order), so that each 64-bit word of marks holds a 4x4x4 cube of
-/// colours and similar colours, which neighbouring pixels mostly have, share
-/// words and cache lines.
+/// A colour's position among the 2^24: `0xRRGGBB`.
 #[inline(always)]
 fn key(px: &[u8]) -> u32 {
-    let spread = &SPREAD;
-    spread[usize::from(px[0])] << 2 | spread[usize::from(px[1])] << 1 | spread[usize::from(px[2])]
+    u32::from_be_bytes([0, px[0], px[1], px[2]])
 }
-
-/// The colour at a position: [`key`] undone.
-fn colour_of(key: u32) -> [u8; 3] {
-    let gather =
-        |shift: u32| (0..8).fold(0u8, |byte, bit| byte | (((key >> (3 * bit + shift)) & 1) as u8) << bit);
-    [gather(2), gather(1), gather(0)]
-}
-
-/// Each byte's bits spread out to every third bit.
-const SPREAD: [u32; 256] = {
-    let mut table = [0; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let mut bit = 0;
-        while bit < 8 {
-            table[byte] |= ((byte as u32 >> bit) & 1) << (3 * bit);
-            bit += 1;
-        }
-        byte += 1;
-    }
-    table
-};
 
 impl IndexedImage {
     pub(crate) fn new(image: &SourceImage) -> IndexedImage {
@@ -99,7 +73,8 @@ impl IndexedImage {
             let mut rest = word;
             while rest != 0 {
                 let key = (word_index as u32) << 6 | rest.trailing_zeros();
-                colours.push(colour_of(key));
+                let [_, r, g, b] = key.to_be_bytes();
+                colours.push([r, g, b]);
                 rest &= rest - 1;
             }
         }
@@ -118,7 +93,7 @@ impl IndexedImage {
         IndexedImage { colours, indices }
     }
 
-    /// The distinct colours, in [`key`] order.
+    /// The distinct colours, ascending by `0xRRGGBB`.
     pub(crate) fn colours(&self) -> &[[u8; 3]] {
         &self.colours
     }
