@@ -32,6 +32,11 @@ pub(crate) fn encode(
     out: &mut Vec<u8>,
 ) -> Result<(), png::EncodingError> {
     let row_bytes = width as usize * channels;
+    if row_bytes == 0 || height == 0 || pixels.len() != row_bytes * height as usize {
+        let message =
+            format!("{} bytes are not a {width}x{height} image of {channels} channels", pixels.len());
+        return Err(std::io::Error::other(message).into());
+    }
     let bands: Vec<Band> = (0..height as usize)
         .step_by(BAND_ROWS)
         .collect::<Vec<_>>()
@@ -279,6 +284,15 @@ mod tests {
                 encode(&pixels, width, height, channels, &mut png).unwrap();
                 assert_eq!(decode(&png), (width, height, pixels), "{width}x{height}x{channels}");
             }
+        }
+    }
+
+    #[test]
+    fn a_size_that_does_not_match_the_pixels_is_an_error() {
+        let mut png = Vec::new();
+        assert!(encode(&[0; 12], 2, 2, 3, &mut png).is_ok());
+        for (width, height) in [(0, 2), (2, 0), (3, 2)] {
+            assert!(encode(&[0; 12], width, height, 3, &mut png).is_err(), "{width}x{height}");
         }
     }
 
