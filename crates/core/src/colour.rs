@@ -1,4 +1,4 @@
-//! sRGB <-> CIELAB (D65). The per-pixel paths are our own, with small tables
+//! sRGB <-> CIELAB (D65). The per-colour paths are our own, with small tables
 //! that make them cheap, and are checked against the `palette` crate in the
 //! tests below; the once-per-cluster conversions use `palette` itself.
 
@@ -51,7 +51,7 @@ fn lab_f(t: f32) -> f32 {
 
 /// Cube root of a positive number, to about 1e-6 relative: an estimate from
 /// the float's bits, then two Newton steps. Several times faster than
-/// `f32::cbrt`, which was the largest part of per-pixel CIELAB.
+/// `f32::cbrt`, which was the largest part of converting colours to CIELAB.
 #[inline(always)]
 fn cube_root(x: f32) -> f32 {
     // Dividing the exponent by three, roughly, gives a first guess within a few percent.
@@ -104,7 +104,7 @@ pub fn lab_to_linear(lab: [f32; 3]) -> [f32; 3] {
 }
 
 /// Converts CIELAB to sRGB on the 0..=255 scale through a table, clamping
-/// out-of-gamut colours. Build once per recolour, use per pixel.
+/// out-of-gamut colours. Build once per recolour, use per colour.
 #[derive(Clone, Copy)]
 pub struct LabToSrgb {
     encode: &'static [f32; ENCODE_STEPS + 1],

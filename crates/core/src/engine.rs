@@ -41,7 +41,7 @@ pub struct VariationTimings {
 /// What a finished run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunSummary {
-    /// Per-image preparation (clustering, per-pixel conversions).
+    /// Per-image preparation (clustering, indexing, colour conversions).
     pub analyse: Duration,
     /// The whole run, analysis included.
     pub total: Duration,
