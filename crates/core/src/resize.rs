@@ -1,8 +1,9 @@
 //! Resizing with `fast_image_resize`: the analysis image, `--max-side`
 //! downscaling of sources, and thumbnails.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::{U8x3, U8x4};
+use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::source::Channels;
 
@@ -38,25 +39,37 @@ pub(crate) fn resize(
     if from == to {
         return pixels.to_vec();
     }
-    let pixel_type = match channels {
-        Channels::Rgb => PixelType::U8x3,
-        Channels::Rgba => PixelType::U8x4,
-    };
     let (algorithm, alpha) = match filter {
         Filter::Nearest => (ResizeAlg::Nearest, false),
         Filter::Sharp => (ResizeAlg::Convolution(FilterType::Lanczos3), true),
     };
     let options = ResizeOptions::new().resize_alg(algorithm).use_alpha(alpha);
-    let mut dst = Image::new(to.0, to.1, pixel_type);
-    // The callers pass whole images of the stated size, so neither step can
-    // fail; if one ever did, nearest-neighbour by hand is a safe answer.
-    let resized = ImageRef::new(from.0, from.1, pixels, pixel_type)
-        .ok()
-        .and_then(|src| Resizer::new().resize(&src, &mut dst, &options).ok());
+    let mut out = vec![0; to.0 as usize * to.1 as usize * channels.count()];
+    // Typed, for the two pixel types there are: fast_image_resize's untyped
+    // entry point would compile its kernels for every pixel type it knows,
+    // most of this crate's build time.
+    let resized = match channels {
+        Channels::Rgb => resize_typed::<U8x3>(pixels, from, &mut out, to, &options),
+        Channels::Rgba => resize_typed::<U8x4>(pixels, from, &mut out, to, &options),
+    };
+    // The callers pass whole images of the stated size, so this cannot fail;
+    // if it ever did, nearest-neighbour by hand is a safe answer.
     match resized {
-        Some(()) => dst.into_vec(),
+        Some(()) => out,
         None => nearest_by_hand(pixels, from, channels.count(), to),
     }
+}
+
+fn resize_typed<P: PixelTrait>(
+    pixels: &[u8],
+    from: (u32, u32),
+    out: &mut [u8],
+    to: (u32, u32),
+    options: &ResizeOptions,
+) -> Option<()> {
+    let src = TypedImageRef::<P>::from_buffer(from.0, from.1, pixels).ok()?;
+    let mut dst = TypedImage::<P>::from_buffer(to.0, to.1, out).ok()?;
+    Resizer::new().resize_typed(&src, &mut dst, options).ok()
 }
 
 fn nearest_by_hand(pixels: &[u8], from: (u32, u32), channels: usize, to: (u32, u32)) -> Vec<u8> {
