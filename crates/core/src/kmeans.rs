@@ -187,6 +187,8 @@ impl Block {
 #[inline(always)]
 fn lloyd(points: &Distinct, mut centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
     let k = centres.len();
+    // No point has a cluster yet: u32::MAX names none, so the first
+    // iteration only adds weight (`sums.get_mut` finds nothing to take from).
     let mut labels = vec![[u32::MAX; LANES]; points.blocks.len()];
     // Per centre: weighted sums of the three channels, and the weight.
     let mut sums = vec![[0f64; 4]; k];

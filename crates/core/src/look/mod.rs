@@ -2,8 +2,9 @@
 //!
 //! A look works in two steps. [`Look::prepare`] runs once per image and does
 //! everything that does not depend on a palette (clustering, colour
-//! conversions, once per distinct colour). [`PreparedLook::recolour`] then runs once per
-//! palette, in parallel, and should cost one pass over the pixels.
+//! conversions, once per distinct colour). [`PreparedLook::recolour`] then
+//! runs once per palette, in parallel, and should cost one pass over the
+//! pixels.
 
 mod gradient;
 mod remap;
