@@ -106,7 +106,7 @@ fn pipeline(c: &mut Criterion) {
             for variation in job.variations() {
                 write(&engine_files, variation.index, variation.result.unwrap().bytes());
             }
-            job.wait().unwrap();
+            job.wait();
         })
     });
     group.finish();
@@ -184,7 +184,7 @@ fn scaling(c: &mut Criterion) {
             timed(b, &name, || {
                 let job = engine.start(frame.clone(), palettes.clone()).unwrap();
                 let bytes: usize = job.variations().iter().map(|v| v.result.unwrap().bytes().len()).sum();
-                job.wait().unwrap();
+                job.wait();
                 bytes
             })
         });

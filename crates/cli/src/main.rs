@@ -1,31 +1,41 @@
 //! `variegate`: recolour an image into palette variations and store them.
 //!
-//! A thin binary: it parses options (`Args`), builds a
-//! `variegate_core::Engine` and a `variegate_uploader::Uploader`, connects
-//! the engine's channel to the uploader (`pipeline`), and reports progress
-//! and results (`progress`).
+//! A thin binary: it parses options (`RunArgs`, every value range checked
+//! here, so a bad value is a usage error), builds a
+//! `variegate_core::Engine` and a `variegate_uploader::Uploader`, checks
+//! every destination before any pixel work, hands the engine's job to the
+//! uploader, and reports (`progress`). Signals cancel the job (`signals`).
 
-mod pipeline;
 mod progress;
+mod signals;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use variegate_core::{
-    DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette, RemapLook, ShiftLook, ShiftOptions,
-    contact_sheet_png,
+    DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette, RemapLook, SheetTile, ShiftLook,
+    ShiftOptions, contact_sheet_png,
 };
-use variegate_uploader::{DEFAULT_UPLOADS, Store, StoreOptions, Uploader};
+use variegate_uploader::{
+    DEFAULT_UPLOADS, RunStatus, Store, StoreOptions, StoreReport, Uploader, check_folder,
+};
+
+use crate::progress::{Console, Progress};
+use crate::signals::SignalWatch;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  every variation stored
-  1  fatal: unreadable image, bad palettes, unusable store; nothing stored
-  2  usage error
-  3  partial: some variations failed or were spilled; the rest were stored
+  0    every variation stored
+  1    nothing stored or spilled, or a fatal error before any work (unreadable image,
+       bad palettes, a store or folder that cannot be written)
+  2    usage error, an option value out of range included
+  3    partial: some variations stored or spilled, others not (each named on stderr and
+       in the report)
+  130  interrupted by SIGINT, 143 by SIGTERM: the manifest says what was kept
 
 RUST_LOG (e.g. RUST_LOG=variegate_core=debug) turns on tracing output on stderr.";
 
@@ -67,20 +77,23 @@ struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     retries: usize,
     /// Per-object deadline for retrying, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     deadline: u64,
     /// Stored objects at once.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_UPLOADS)]
-    uploads: usize,
-    /// How long presigned links in the report stay valid, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_UPLOADS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    uploads: u32,
+    /// How long presigned links in the report stay valid, in seconds (at most 7 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     url_ttl: u64,
     /// Where variations that cannot be stored are saved instead (under their keys).
     #[arg(long, value_name = "DIR", default_value = "./variegate-spill")]
     spill_dir: PathBuf,
+    /// After SIGINT or SIGTERM, how long stores under way may go on, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    grace: u64,
     /// Worker threads, the most variations made at once [default: one per core].
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
     /// How palettes recolour the image.
     #[arg(long, value_enum, default_value_t = LookName::Shift)]
     look: LookName,
@@ -97,25 +110,25 @@ struct RunArgs {
     #[arg(long, value_name = "Q", default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
     /// Refuse images with more pixels than this.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
     max_pixels: u64,
     /// Downscale the image so its longest side is at most N pixels before recolouring.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_side: Option<u32>,
     /// Also store a thumbnail of each variation (longest side N) under thumbs/.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     thumbnail: Option<u32>,
-    /// Shift look: most clusters, and so palette colours, used.
-    #[arg(long, value_name = "K", default_value_t = 5)]
-    max_k: usize,
-    /// Shift look: share of the lightness difference applied.
-    #[arg(long, value_name = "X", default_value_t = 0.7)]
+    /// Shift look: most clusters, and so palette colours, used (1-255).
+    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..))]
+    max_k: u8,
+    /// Shift look: share of the lightness difference applied (0 or more).
+    #[arg(long, value_name = "X", default_value_t = 0.7, value_parser = non_negative, allow_negative_numbers = true)]
     lightness: f32,
     /// Shift look: weight of the recoloured image against the original, 0-1.
-    #[arg(long, value_name = "X", default_value_t = 0.75)]
+    #[arg(long, value_name = "X", default_value_t = 0.75, value_parser = unit_interval, allow_negative_numbers = true)]
     blend: f32,
-    /// Shift look: HSV saturation multiplier applied last.
-    #[arg(long, value_name = "X", default_value_t = 1.2)]
+    /// Shift look: HSV saturation multiplier applied last (0 or more).
+    #[arg(long, value_name = "X", default_value_t = 1.2, value_parser = non_negative, allow_negative_numbers = true)]
     saturation: f32,
     /// Write the JSON report (the same document as the stored manifest.json) to FILE.
     #[arg(long, value_name = "FILE")]
@@ -131,7 +144,24 @@ struct RunArgs {
     quiet: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+/// The options only the shift look takes.
+const SHIFT_OPTIONS: [&str; 4] = ["max_k", "lightness", "blend", "saturation"];
+
+fn non_negative(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("{text:?} is not a number of at least 0")),
+    }
+}
+
+fn unit_interval(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("{text:?} is not a number from 0 to 1")),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LookName {
     /// Move each colour cluster towards its palette colour in CIELAB (the original service's look).
     Shift,
@@ -148,34 +178,140 @@ enum Format {
     Webp,
 }
 
-/// Side of the thumbnails drawn on a contact sheet when none are stored.
-const SHEET_THUMBNAIL: u32 = 256;
+/// Side of the previews drawn on a contact sheet.
+const SHEET_PREVIEW: u32 = 256;
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Its default reports a failed write with eprintln!, which panics
+        // when stderr is closed.
+        .log_internal_errors(false)
         .init();
     let Command::Run(args) = cli.command;
+    let run_matches = matches.subcommand_matches("run");
+    check_usage(&args, run_matches);
     match run(&args, started) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            Console::default().line(&format!("error: {error:#}"));
             ExitCode::from(1)
         }
     }
 }
 
+/// Combinations clap cannot check: options of one look given with another.
+/// Like clap's own, these end the process with exit code 2.
+fn check_usage(args: &RunArgs, matches: Option<&ArgMatches>) {
+    let given = |id: &str| matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine);
+    let conflict = |message: String| -> ! {
+        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
+    };
+    if args.dither && args.look != LookName::Remap {
+        conflict("--dither goes with --look remap".into());
+    }
+    if args.look != LookName::Shift
+        && let Some(option) = SHIFT_OPTIONS.iter().find(|id| given(id))
+    {
+        conflict(format!("--{} goes with --look shift", option.replace('_', "-")));
+    }
+}
+
 fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(!args.dither || matches!(args.look, LookName::Remap), "--dither goes with --look remap");
+    // Everything that can be wrong before any pixel work is found here,
+    // and nothing is computed or written until it has all been checked.
+    let engine = engine(args)?;
+    let palettes = match &args.palettes {
+        Some(path) => Palette::load_list(path)?,
+        None => args
+            .palette
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Palette::parse_inline(text, i + 1, "--palette"))
+            .collect::<Result<_, _>>()?,
+    };
+    let options = StoreOptions {
+        retries: args.retries,
+        deadline: Duration::from_secs(args.deadline),
+        url_ttl: Duration::from_secs(args.url_ttl),
+    };
+    let uploader = Uploader::builder(Store::open(&args.out, options)?)
+        .uploads(args.uploads as usize)
+        .spill_dir(&args.spill_dir)
+        .grace(Duration::from_secs(args.grace))
+        .build()?;
+    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "started");
+    uploader.check()?;
+    for (flag, path) in [("--report", &args.report), ("--contact-sheet", &args.contact_sheet)] {
+        if let Some(path) = path {
+            check_output_file(flag, path)?;
+        }
+    }
+
+    let signals = SignalWatch::start(uploader.emergency_stop()).context("cannot watch for signals")?;
+    let image = engine.open(&args.image)?;
+    let original = args.contact_sheet.as_ref().map(|_| image.preview(SHEET_PREVIEW));
+    let mut progress = Progress::new(palettes.len(), args.quiet || args.json);
+    let job = engine.start(image, palettes).context("cannot start the run")?;
+    signals.cancels(job.canceller().clone());
+    let report = uploader.store_observed(job, &mut progress);
+    progress.finish();
+
+    // The manifest is stored; now the caller's own copies. None of these
+    // can undo what was stored: a failure only makes the run partial.
+    let mut outputs_written = true;
+    let mut fail = |progress: &mut Progress, error: anyhow::Error| {
+        progress.console.line(&format!("error: {error:#}"));
+        outputs_written = false;
+    };
+    let json = serde_json::to_vec_pretty(&report.manifest).context("cannot write the report")?;
+    if let Some(path) = &args.report
+        && let Err(error) = write_file(path, &json)
+    {
+        fail(&mut progress, anyhow::anyhow!("--report {}: {error}", path.display()));
+    }
+    if let (Some(path), Some(original)) = (&args.contact_sheet, &original) {
+        let mut tiles = vec![SheetTile { picture: Some(original), colors: &[] }];
+        tiles.extend(report.manifest.variations.iter().zip(&progress.previews).map(|(outcome, preview)| {
+            SheetTile { picture: preview.as_ref(), colors: &outcome.palette.colors }
+        }));
+        let written = contact_sheet_png(&tiles)
+            .map_err(anyhow::Error::from)
+            .and_then(|sheet| write_file(path, &sheet).map_err(anyhow::Error::from));
+        if let Err(error) = written {
+            fail(&mut progress, anyhow::anyhow!("--contact-sheet {}: {error}", path.display()));
+        }
+    }
+    if args.json {
+        // A closed stdout loses only this copy of the report.
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&json).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush());
+    }
+    summary(&mut progress, &report, &uploader, args.quiet || args.json);
+
+    let interrupted = signals.exit_code();
+    Ok(ExitCode::from(match (interrupted, report.status()) {
+        (Some(code), _) => code,
+        (None, RunStatus::Complete) if outputs_written => 0,
+        (None, RunStatus::Complete | RunStatus::Partial) => 3,
+        // Interrupted without a signal of ours cannot happen; say partial.
+        (None, RunStatus::Interrupted) => 3,
+        (None, RunStatus::Failed) => 1,
+    }))
+}
+
+fn engine(args: &RunArgs) -> anyhow::Result<Engine> {
     let builder = Engine::builder();
     let builder = match args.look {
         LookName::Shift => builder.look(ShiftLook::new(ShiftOptions {
-            max_k: args.max_k,
+            max_k: usize::from(args.max_k),
             lightness: args.lightness,
             blend: args.blend,
             saturation: args.saturation,
@@ -188,62 +324,63 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
         Format::Jpeg => OutputFormat::Jpeg { quality: args.quality },
         Format::Webp => OutputFormat::WebP,
     };
-    let thumbnail = args.thumbnail.or(args.contact_sheet.as_ref().map(|_| SHEET_THUMBNAIL));
-    let engine = builder
-        .threads(args.threads.unwrap_or(0))
+    Ok(builder
+        .threads(args.threads.map_or(0, |n| n as usize))
         .seed(args.seed)
         .format(format)
         .max_pixels(args.max_pixels)
-        .thumbnail(thumbnail)
-        .build()?;
+        .max_side(args.max_side)
+        .thumbnail(args.thumbnail)
+        .previews(args.contact_sheet.as_ref().map(|_| SHEET_PREVIEW))
+        .build()?)
+}
 
-    // Everything that can be wrong with the input is found before any work
-    // starts or anything is written.
-    let palettes = match &args.palettes {
-        Some(path) => Palette::load_list(path)?,
-        None => args
-            .palette
-            .iter()
-            .enumerate()
-            .map(|(i, text)| Palette::parse_inline(text, i + 1))
-            .collect::<Result<_, _>>()?,
+/// A file the run will write at the end must be writable now: its folder
+/// exists and takes files, and it is not itself a folder.
+fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let problem = if path.is_dir() {
+        Some("it is a folder".to_string())
+    } else if !folder.is_dir() {
+        Some(format!("folder {} does not exist", folder.display()))
+    } else {
+        check_folder(folder, false).err().map(|error| error.to_string())
     };
-    let options = StoreOptions {
-        retries: args.retries,
-        deadline: Duration::from_secs(args.deadline),
-        url_ttl: Duration::from_secs(args.url_ttl),
-    };
-    let uploader =
-        Uploader::new(Store::open(&args.out, options)?, args.uploads)?.with_spill_dir(&args.spill_dir);
-    // Start-up: arguments parsed, palettes read, pool and runtime running.
-    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "started");
-    // The store must answer before any pixel work is done.
-    uploader.check()?;
-    let mut image = engine.open(&args.image)?;
-    if let Some(max_side) = args.max_side {
-        anyhow::ensure!(max_side > 0, "--max-side must be at least 1");
-        image = image.downscaled(max_side);
+    match problem {
+        Some(problem) => anyhow::bail!("{flag} {}: cannot write there: {problem}", path.display()),
+        None => Ok(()),
     }
-    let original = args.contact_sheet.as_ref().map(|_| image.preview(SHEET_THUMBNAIL));
+}
 
-    let mut progress = progress::Progress::new(palettes.len(), args.quiet || args.json);
-    let run = pipeline::run(&engine, &uploader, image, palettes, args.thumbnail.is_some(), &mut progress)
-        .context("recolouring")?;
-    progress.finish();
-    let report = &run.report;
+/// Writes a whole file or nothing: to a hidden name beside it, then renamed.
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staged = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let written = std::fs::write(&staged, bytes).and_then(|()| std::fs::rename(&staged, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staged);
+    }
+    written
+}
 
-    if let Some(path) = &args.report {
-        let json = serde_json::to_vec_pretty(&report.manifest)?;
-        std::fs::write(path, json).with_context(|| format!("{}: cannot write report", path.display()))?;
+/// The closing lines: what was kept and where, and a manifest failure always.
+fn summary(progress: &mut Progress, report: &StoreReport, uploader: &Uploader, quiet: bool) {
+    let manifest = &report.manifest;
+    if let Some(error) = &report.manifest_error {
+        let saved = report.manifest_spill_path.as_ref().map(|p| format!(", saved to {}", p.display()));
+        progress.console.line(&format!("error: manifest not stored: {error}{}", saved.unwrap_or_default()));
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.manifest)?);
+    let folder = uploader.store().location_of(&manifest.folder);
+    let total = manifest.variations.len();
+    let ms = manifest.timings.total.as_secs_f64() * 1e3;
+    if let Some(reason) = &manifest.interrupted {
+        progress.console.line(&format!(
+            "interrupted by {reason}: {} of {total} variations stored, {} spilled, {} failed, {} cancelled; record in {folder}/manifest.json",
+            manifest.stored, manifest.spilled, manifest.failed, manifest.cancelled
+        ));
+    } else if !quiet {
+        progress
+            .console
+            .line(&format!("{} of {total} variations stored in {folder} ({ms:.0} ms)", manifest.stored));
     }
-    if let (Some(path), Some(original)) = (&args.contact_sheet, &original) {
-        let sheet = contact_sheet_png(&run.sheet_tiles(original))?;
-        std::fs::write(path, sheet)
-            .with_context(|| format!("{}: cannot write contact sheet", path.display()))?;
-    }
-    progress.summary(report, uploader.store().url());
-    Ok(if report.all_stored() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }

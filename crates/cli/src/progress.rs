@@ -1,14 +1,40 @@
 //! What the user sees while a run goes: a progress bar on a terminal, one
 //! line per finished variation otherwise, only errors with `--quiet`.
+//!
+//! Nothing written here can stop the work: a closed or full stderr (EPIPE,
+//! ENOSPC) only silences these lines; the manifest, the report and the exit
+//! code are unaffected.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use variegate_uploader::{Outcome, Status, StoreReport};
+use variegate_core::{Preview, Variation};
+use variegate_uploader::{Observer, Outcome, Status};
 
+/// Writes lines to stderr, and stops trying after the first failure.
+#[derive(Default)]
+pub struct Console {
+    broken: bool,
+}
+
+impl Console {
+    /// One line on stderr; dropped if stderr cannot take it.
+    pub fn line(&mut self, text: &str) {
+        if !self.broken {
+            let mut stderr = std::io::stderr().lock();
+            self.broken = writeln!(stderr, "{text}").and_then(|()| stderr.flush()).is_err();
+        }
+    }
+}
+
+/// Shows each variation's outcome as it comes, and keeps the previews a
+/// contact sheet needs.
 pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
+    pub console: Console,
+    /// Per palette, its preview, when previews were asked for.
+    pub previews: Vec<Option<Preview>>,
 }
 
 impl Progress {
@@ -25,59 +51,51 @@ impl Progress {
             }
             bar
         });
-        Progress { bar, quiet }
+        Progress { bar, quiet, console: Console::default(), previews: vec![None; total] }
     }
 
-    /// One variation is done: stored or failed.
-    pub fn outcome(&mut self, outcome: &Outcome) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
-        match (outcome.status, &outcome.error) {
-            (Status::Failed, Some(error)) => {
-                self.line(&format!("error: variation {} failed: {error}", outcome.index))
-            }
-            (Status::Spilled, Some(error)) => self.line(&format!(
-                "error: variation {} not stored, saved to {}: {error}",
-                outcome.index,
-                outcome.spill_path.as_deref().unwrap_or_default()
-            )),
-            _ if self.quiet || self.bar.is_some() => {}
-            _ => {
-                let ms: f64 = outcome.timings_ms.values().sum();
-                let key = outcome.key.as_deref().unwrap_or_default();
-                eprintln!("stored {key} ({} bytes, {ms:.0} ms)", outcome.bytes);
-            }
-        }
-    }
-
-    fn line(&self, text: &str) {
+    fn line(&mut self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => self.console.line(text),
         }
     }
 
+    /// Clears the bar, before the closing lines.
     pub fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
     }
+}
 
-    /// The closing lines: a manifest failure always, the tally unless quiet.
-    pub fn summary(&self, report: &StoreReport, store: &str) {
-        if let Some(error) = &report.manifest_error {
-            eprintln!("error: manifest not stored: {error}");
+impl Observer for Progress {
+    fn made(&mut self, variation: &mut Variation) {
+        if let Some(slot) = self.previews.get_mut(variation.index) {
+            *slot = variation.preview.take();
         }
-        if !self.quiet {
-            let manifest = &report.manifest;
-            let total = manifest.timings_ms.get("total").copied().unwrap_or_default();
-            eprintln!(
-                "{} of {} variations stored in {store}{} ({total:.0} ms)",
-                manifest.stored,
-                manifest.variations.len(),
-                manifest.folder
-            );
+    }
+
+    fn finished(&mut self, outcome: &Outcome) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        let error = outcome.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        match outcome.status {
+            Status::Failed => self.line(&format!("error: variation {} failed: {error}", outcome.index)),
+            Status::Spilled => self.line(&format!(
+                "error: variation {} not stored, saved to {}: {error}",
+                outcome.index,
+                outcome.spill_path.as_deref().unwrap_or(std::path::Path::new("?")).display()
+            )),
+            Status::Cancelled => {}
+            Status::Stored if self.quiet || self.bar.is_some() => {}
+            Status::Stored => {
+                let timings = outcome.timings;
+                let ms = (timings.made.recolour + timings.made.encode + timings.store).as_secs_f64() * 1e3;
+                let key = outcome.key.as_deref().unwrap_or_default();
+                self.line(&format!("stored {key} ({} bytes, {ms:.0} ms)", outcome.bytes));
+            }
         }
     }
 }

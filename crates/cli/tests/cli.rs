@@ -4,7 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use jobs::files;
 use serde_json::Value;
+
+#[path = "../../uploader/tests/jobs/mod.rs"]
+mod jobs;
 
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name);
@@ -19,24 +23,6 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Every file below `dir`, relative to it, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_str().unwrap().to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 #[test]
 fn runs_the_bundled_example_into_variations() {
     let dir = tempfile::tempdir().unwrap();
@@ -45,12 +31,17 @@ fn runs_the_bundled_example_into_variations() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let files = files(&dir.path().join("variations"));
     assert_eq!(files.len(), 8, "{files:?}");
-    assert!(files[0].starts_with("coffee-") && files[0].ends_with("/00-sunset-coral.png"), "{files:?}");
+    assert!(
+        files[0].starts_with("coffee-cc02f8ca/shift-") && files[0].ends_with("/00-sunset-coral.png"),
+        "{files:?}"
+    );
     assert!(files[7].ends_with("/manifest.json"));
+    let folder = files[0].rsplit_once('/').unwrap().0;
     // Not a terminal here: one line per stored variation, then the tally.
     let stderr = stderr(&output);
     assert_eq!(stderr.lines().filter(|l| l.starts_with("stored ")).count(), 7, "{stderr}");
-    assert!(stderr.contains("7 of 7 variations stored in file://"), "{stderr}");
+    let location = format!("file://{}/{folder} (", dir.path().join("variations").display());
+    assert!(stderr.contains(&format!("7 of 7 variations stored in {location}")), "{stderr}");
 }
 
 #[test]
@@ -86,6 +77,11 @@ fn report_json_and_manifest_are_the_same_document() {
     assert!(source["path"].as_str().unwrap().ends_with("rocket.jpg"));
     assert!(printed["store"].as_str().unwrap().starts_with("file://"));
     assert_eq!((printed["stored"].as_u64(), printed["failed"].as_u64()), (Some(7), Some(0)));
+    assert_eq!((printed["status"].as_str(), printed["cancelled"].as_u64()), (Some("complete"), Some(0)));
+    assert_eq!(printed["recipe"]["look"], "shift");
+    assert_eq!(printed["recipe"]["look_options"]["max_k"], 5);
+    assert_eq!(printed["recipe"]["format"]["name"], "png");
+    assert!(folder.ends_with(&printed["digest"].as_str().unwrap()[..8]), "{folder}");
     for stage in ["decode", "analyse", "total"] {
         assert!(printed["timings_ms"][stage].as_f64().unwrap() > 0.0, "{stage}");
     }
@@ -102,6 +98,7 @@ fn report_json_and_manifest_are_the_same_document() {
     assert_eq!(first["spill_path"], Value::Null);
     let stored = std::fs::read(dir.path().join("variations").join(first["key"].as_str().unwrap())).unwrap();
     assert_eq!(first["bytes"].as_u64(), Some(stored.len() as u64));
+    assert_eq!((first["width"].as_u64(), first["height"].as_u64()), (Some(640), Some(427)));
     for stage in ["recolour", "encode", "store"] {
         assert!(first["timings_ms"][stage].as_f64().is_some(), "{stage}");
     }
@@ -194,6 +191,7 @@ fn an_empty_palette_among_good_ones_is_partial() {
     assert_eq!(stderr(&output), "error: variation 1 failed: palette \"Nothing\" has no colours\n");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!((report["stored"].as_u64(), report["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(report["status"], "partial");
     assert_eq!(report["variations"][1]["status"], "failed");
     assert_eq!(report["variations"][1]["error"], "palette \"Nothing\" has no colours");
     let files = files(&dir.path().join("variations"));
@@ -292,10 +290,6 @@ fn bad_inline_palette_and_options() {
         stderr(&output),
         "error: --palette: palette 1 (\"Palette 1\"): colour 2 \"#11223G\" is not a hex colour (#RGB or #RRGGBB)\n"
     );
-    let output =
-        variegate(&["run", &fixture("coffee.png"), "--palette", "#112233", "--blend", "2"], dir.path());
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(stderr(&output), "error: blend must be between 0 and 1, not 2\n");
     assert!(!dir.path().join("variations").exists());
 }
 
@@ -315,7 +309,8 @@ fn usage_errors_exit_2_and_help_explains_exit_codes() {
     let help = String::from_utf8(help.stdout).unwrap();
     for text in [
         "Exit codes:",
-        "3  partial",
+        "3    partial",
+        "130  interrupted",
         "--contact-sheet",
         "[default: ./variations]",
         "[default: 90]",
@@ -346,6 +341,27 @@ fn every_look_runs_end_to_end() {
     }
     let output =
         variegate(&["run", &fixture("rocket.jpg"), "--palette", "#000,#fff", "--dither"], dir.path());
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(stderr(&output), "error: --dither goes with --look remap\n");
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    assert!(stderr(&output).starts_with("error: --dither goes with --look remap\n"), "{}", stderr(&output));
+    let output = variegate(
+        &["run", &fixture("rocket.jpg"), "--palette", "#000,#fff", "--look", "gradient", "--max-k", "3"],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(2), "shift's options with another look");
+    assert!(stderr(&output).starts_with("error: --max-k goes with --look shift\n"), "{}", stderr(&output));
+}
+
+/// The README's library example is the batch example's code, line for line.
+#[test]
+fn readme_library_example_is_the_batch_example() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = std::fs::read_to_string(root.join("crates/cli/examples/batch.rs")).unwrap();
+    let section = readme.split("## As a library").nth(1).unwrap();
+    let code = section.split("```rust\n").nth(1).unwrap().split("```").next().unwrap();
+    assert!(code.lines().count() <= 15, "at most 15 lines:\n{code}");
+    let body: Vec<&str> = example.lines().map(str::trim).collect();
+    for line in code.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        assert!(body.contains(&line), "README line not in examples/batch.rs: {line}");
+    }
 }

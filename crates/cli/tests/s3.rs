@@ -44,7 +44,7 @@ fn stores_to_s3_with_presigned_links() {
     let (status, headers, body) = http_get(first["url"].as_str().unwrap());
     assert_eq!(status, 200);
     assert_eq!(body.len() as u64, first["bytes"].as_u64().unwrap());
-    assert!(headers.iter().any(|(k, v)| k == "x-amz-meta-palette-name" && v == "Sunset Coral"));
+    assert!(headers.iter().any(|(k, v)| k == "x-amz-meta-palette_name" && v == "Sunset Coral"));
     let folder = report["folder"].as_str().unwrap();
     assert!(server.root.path().join(BUCKET).join("jobs").join(folder).join("manifest.json").is_file());
 }

@@ -3,8 +3,9 @@
 //! the clustering ([`dominant_colours`]).
 
 use crate::kmeans::kmeans;
+use crate::pixels::Channels;
 use crate::resize::{Filter, fit, resize};
-use crate::source::{Channels, SourceImage};
+use crate::source::SourceImage;
 
 /// How the per-image analysis runs; shared by every look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

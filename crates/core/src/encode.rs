@@ -6,11 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
+use serde::{Deserialize, Serialize};
 
-use crate::source::Channels;
+use crate::pixels::Channels;
 
-/// The file format variations are written in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The file format variations are written in. In a recipe it reads
+/// `{"name": "jpeg", "quality": 90}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum OutputFormat {
     /// PNG with fast deflate and adaptive filtering: about 30x faster than
@@ -19,12 +22,16 @@ pub enum OutputFormat {
     Png,
     /// Baseline JPEG at the given quality (1-100). JPEG has no alpha: an
     /// RGBA image is written as its RGB channels.
-    Jpeg { quality: u8 },
+    Jpeg {
+        /// 1 (smallest) to 100 (best).
+        quality: u8,
+    },
     /// Lossless WebP. Keeps alpha.
     WebP,
 }
 
 impl OutputFormat {
+    /// `PNG`, `JPEG` or `WebP`, for messages.
     pub fn name(self) -> &'static str {
         match self {
             OutputFormat::Png => "PNG",
@@ -32,6 +39,7 @@ impl OutputFormat {
             OutputFormat::WebP => "WebP",
         }
     }
+    /// The MIME type, e.g. `image/png`.
     pub fn content_type(self) -> &'static str {
         match self {
             OutputFormat::Png => "image/png",
@@ -39,6 +47,7 @@ impl OutputFormat {
             OutputFormat::WebP => "image/webp",
         }
     }
+    /// The usual file extension, without the dot: `png`, `jpg` or `webp`.
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Png => "png",
@@ -102,18 +111,23 @@ impl EncodedImage {
     ) -> Self {
         EncodedImage { bytes, format, width, height, _alive: gauge.track() }
     }
+    /// The encoded file.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+    /// The format it is encoded in.
     pub fn format(&self) -> OutputFormat {
         self.format
     }
+    /// The MIME type of its format.
     pub fn content_type(&self) -> &'static str {
         self.format.content_type()
     }
+    /// Width of the image, in pixels.
     pub fn width(&self) -> u32 {
         self.width
     }
+    /// Height of the image, in pixels.
     pub fn height(&self) -> u32 {
         self.height
     }
@@ -143,9 +157,11 @@ struct GaugeCounts {
 }
 
 impl BufferGauge {
+    /// Buffers alive now.
     pub fn alive(&self) -> usize {
         self.counts.alive.load(Ordering::SeqCst)
     }
+    /// The most buffers ever alive at once.
     pub fn peak(&self) -> usize {
         self.counts.peak.load(Ordering::SeqCst)
     }

@@ -10,31 +10,45 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalysisOptions;
+use crate::cancel::Canceller;
 use crate::encode::{BufferGauge, EncodedImage, OutputFormat};
-use crate::error::{BuildError, DecodeError, VariationError};
-use crate::look::{Look, LookError, PreparedLook, ShiftLook};
+use crate::error::{BuildError, DecodeError, LookError, VariationError};
+use crate::look::{Look, PreparedLook, ShiftLook};
 use crate::palette::Palette;
-use crate::preview::{Preview, Thumbnail};
-use crate::source::{DEFAULT_MAX_PIXELS, SourceImage};
+use crate::preview::Preview;
+use crate::recipe::{OUTPUT_VERSION, Recipe};
+use crate::source::{DEFAULT_MAX_PIXELS, SourceImage, SourceInfo};
 
 /// One palette's result, sent down the channel the moment it is done.
 #[derive(Debug)]
 pub struct Variation {
     /// Position of the palette in the list the run was given, from 0.
     pub index: usize,
+    /// The palette it was made with.
     pub palette: Palette,
+    /// The encoded image, or why there is none.
     pub result: Result<EncodedImage, VariationError>,
-    /// A small copy, when the engine was asked for thumbnails.
-    pub thumbnail: Option<Thumbnail>,
+    /// A small copy encoded like the variation, when the engine was asked
+    /// for thumbnails ([`EngineBuilder::thumbnail`]).
+    pub thumbnail: Option<EncodedImage>,
+    /// A small copy's pixels, when the engine was asked for previews
+    /// ([`EngineBuilder::previews`]), e.g. for a contact sheet.
+    pub preview: Option<Preview>,
+    /// Time spent on it, per stage.
     pub timings: VariationTimings,
 }
 
-/// Time spent on one variation, per stage.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Time spent on one variation, per stage. Serialised in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariationTimings {
+    /// Recolouring the pixels.
+    #[serde(with = "crate::millis")]
     pub recolour: Duration,
+    /// Encoding the file (and its thumbnail).
+    #[serde(with = "crate::millis")]
     pub encode: Duration,
 }
 
@@ -45,8 +59,12 @@ pub struct RunSummary {
     pub analyse: Duration,
     /// The whole run, analysis included.
     pub total: Duration,
+    /// Variations made.
     pub succeeded: usize,
+    /// Variations that failed (cancelled ones not counted).
     pub failed: usize,
+    /// Variations not started because the job was cancelled.
+    pub cancelled: usize,
 }
 
 /// Configures an [`Engine`]. Every option has a default.
@@ -57,8 +75,10 @@ pub struct EngineBuilder {
     analysis: AnalysisOptions,
     channel_capacity: Option<usize>,
     max_pixels: u64,
+    max_side: Option<u32>,
     format: OutputFormat,
     thumbnail: Option<u32>,
+    previews: Option<u32>,
 }
 
 impl Default for EngineBuilder {
@@ -69,8 +89,10 @@ impl Default for EngineBuilder {
             analysis: AnalysisOptions::default(),
             channel_capacity: None,
             max_pixels: DEFAULT_MAX_PIXELS,
+            max_side: None,
             format: OutputFormat::default(),
             thumbnail: None,
+            previews: None,
         }
     }
 }
@@ -108,6 +130,12 @@ impl EngineBuilder {
         self.max_pixels = max_pixels;
         self
     }
+    /// Downscale images (Lanczos3) so their longest side is at most this
+    /// many pixels before recolouring. Default: none, full size.
+    pub fn max_side(mut self, max_side: Option<u32>) -> Self {
+        self.max_side = max_side;
+        self
+    }
     /// Format of the variations. Default PNG.
     pub fn format(mut self, format: OutputFormat) -> Self {
         self.format = format;
@@ -121,18 +149,31 @@ impl EngineBuilder {
         self
     }
 
+    /// Also keep each variation's pixels at this longest side, unencoded, in
+    /// [`Variation::preview`] (a contact sheet draws them). Not stored, and
+    /// no part of the recipe. Default: none.
+    pub fn previews(mut self, max_side: Option<u32>) -> Self {
+        self.previews = max_side;
+        self
+    }
+
+    /// Checks every option and starts the pool.
     pub fn build(self) -> Result<Engine, BuildError> {
-        if self.thumbnail == Some(0) {
-            return Err(BuildError::Option {
-                option: "thumbnail",
-                reason: "must be at least 1 pixel".into(),
-            });
-        }
-        if self.analysis.max_side == 0 {
-            return Err(BuildError::Option { option: "analysis size", reason: "must be at least 1".into() });
-        }
-        if self.max_pixels == 0 {
-            return Err(BuildError::Option { option: "max pixels", reason: "must be at least 1".into() });
+        let at_least_one = |option, value: Option<u64>| match value {
+            Some(0) => Err(BuildError::Option { option, reason: "must be at least 1".into() }),
+            _ => Ok(()),
+        };
+        at_least_one("thumbnail", self.thumbnail.map(u64::from))?;
+        at_least_one("previews", self.previews.map(u64::from))?;
+        at_least_one("max_side", self.max_side.map(u64::from))?;
+        at_least_one("analysis_size", Some(u64::from(self.analysis.max_side)))?;
+        at_least_one("max_pixels", Some(self.max_pixels))?;
+        at_least_one("channel_capacity", self.channel_capacity.map(|c| c as u64))?;
+        if let OutputFormat::Jpeg { quality } = self.format
+            && !(1..=100).contains(&quality)
+        {
+            let reason = format!("JPEG quality must be between 1 and 100, not {quality}");
+            return Err(BuildError::Option { option: "format", reason });
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
@@ -147,8 +188,10 @@ impl EngineBuilder {
                 analysis: self.analysis,
                 channel_capacity: self.channel_capacity.unwrap_or(threads),
                 max_pixels: self.max_pixels,
+                max_side: self.max_side,
                 format: self.format,
                 thumbnail: self.thumbnail,
+                previews: self.previews,
                 gauge: BufferGauge::default(),
             }),
         })
@@ -169,28 +212,67 @@ struct EngineInner {
     analysis: AnalysisOptions,
     channel_capacity: usize,
     max_pixels: u64,
+    max_side: Option<u32>,
     format: OutputFormat,
     thumbnail: Option<u32>,
+    previews: Option<u32>,
     gauge: BufferGauge,
 }
 
 /// A run started with [`Engine::start`]: read its variations as they come,
-/// then [`wait`](Job::wait) for the summary.
+/// then [`wait`](Job::wait) for the summary. It also carries what a store
+/// needs to name and record them: the source, the recipe and its digest,
+/// and the palettes.
 #[derive(Debug)]
 pub struct Job {
     variations: Receiver<Variation>,
-    handle: JoinHandle<Result<RunSummary, LookError>>,
+    handle: JoinHandle<RunSummary>,
+    source: SourceInfo,
+    decode_time: Duration,
+    recipe: Recipe,
+    digest: String,
+    palettes: Arc<[Palette]>,
+    canceller: Canceller,
 }
 
 impl Job {
     /// The channel the variations arrive on; it closes when the run is over.
+    /// Exactly one variation arrives per palette, cancelled ones included.
     pub fn variations(&self) -> &Receiver<Variation> {
         &self.variations
     }
+    /// The image being recoloured.
+    pub fn source(&self) -> &SourceInfo {
+        &self.source
+    }
+    /// How long the image took to read and decode, before the job started.
+    pub fn decode_time(&self) -> Duration {
+        self.decode_time
+    }
+    /// Everything besides the image and palettes that decides the bytes.
+    pub fn recipe(&self) -> &Recipe {
+        &self.recipe
+    }
+    /// [`Recipe::digest`] of the recipe and this job's palettes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    /// The palettes, in order: variation `i` is made with `palettes()[i]`.
+    pub fn palettes(&self) -> &[Palette] {
+        &self.palettes
+    }
+    /// A handle that cancels this job, e.g. from a signal handler.
+    pub fn canceller(&self) -> &Canceller {
+        &self.canceller
+    }
     /// Waits for the run to finish. Drops whatever was not read.
-    pub fn wait(self) -> Result<RunSummary, LookError> {
+    pub fn wait(self) -> RunSummary {
         drop(self.variations);
-        self.handle.join().unwrap_or_else(|payload| Err(LookError(panic_message(&*payload))))
+        self.handle.join().unwrap_or_else(|payload| {
+            // Every stage catches its own panics; this is a bug in the engine.
+            tracing::error!(panic = panic_message(&*payload), "the run thread panicked");
+            RunSummary::default()
+        })
     }
 }
 
@@ -203,6 +285,7 @@ thread_local! {
 }
 
 impl Engine {
+    /// An [`EngineBuilder`] with every option at its default.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
     }
@@ -211,27 +294,54 @@ impl Engine {
     pub fn threads(&self) -> usize {
         self.inner.pool.current_num_threads()
     }
+    /// Finished variations that may wait in a job's channel.
     pub fn channel_capacity(&self) -> usize {
         self.inner.channel_capacity
     }
+    /// Format of the variations.
     pub fn format(&self) -> OutputFormat {
         self.inner.format
     }
+    /// How palettes recolour images.
     pub fn look(&self) -> &dyn Look {
         &*self.inner.look
+    }
+    /// Everything this engine's options decide about the bytes it writes.
+    pub fn recipe(&self) -> Recipe {
+        let inner = &*self.inner;
+        Recipe {
+            look: inner.look.name().to_string(),
+            look_options: inner.look.options(),
+            seed: inner.analysis.seed,
+            analysis_size: inner.analysis.max_side,
+            max_side: inner.max_side,
+            format: inner.format,
+            thumbnail: inner.thumbnail,
+            output_version: OUTPUT_VERSION,
+            engine_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
     }
     /// Encoded buffers alive now, and the most there ever were at once.
     pub fn buffer_gauge(&self) -> &BufferGauge {
         &self.inner.gauge
     }
 
-    /// Reads and decodes an image file within this engine's pixel budget.
+    /// Reads and decodes an image file within this engine's pixel budget,
+    /// downscaled to its `max_side`.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<SourceImage, DecodeError> {
-        SourceImage::open(path, self.inner.max_pixels)
+        Ok(self.fit(SourceImage::open(path, self.inner.max_pixels)?))
     }
-    /// Decodes an image in memory within this engine's pixel budget.
+    /// Decodes an image in memory within this engine's pixel budget,
+    /// downscaled to its `max_side`.
     pub fn decode(&self, bytes: &[u8], name: &str) -> Result<SourceImage, DecodeError> {
-        SourceImage::decode(bytes, name, self.inner.max_pixels)
+        Ok(self.fit(SourceImage::decode(bytes, name, self.inner.max_pixels)?))
+    }
+
+    fn fit(&self, image: SourceImage) -> SourceImage {
+        match self.inner.max_side {
+            Some(max_side) => image.downscaled(max_side),
+            None => image,
+        }
     }
 
     /// A bounded channel of this engine's capacity, for [`Engine::run`].
@@ -248,55 +358,95 @@ impl Engine {
     ) -> std::io::Result<Job> {
         let (image, palettes) = (image.into(), palettes.into());
         let (sender, variations) = self.channel();
+        let recipe = self.recipe();
+        let digest = recipe.digest(&palettes);
+        let canceller = Canceller::new();
+        let (source, decode_time) = (image.info(), image.decode_time());
         let engine = self.clone();
+        let (run_palettes, run_canceller) = (palettes.clone(), canceller.clone());
         let handle = std::thread::Builder::new()
             .name("variegate-run".into())
-            .spawn(move || engine.run(&image, &palettes, &sender))?;
-        Ok(Job { variations, handle })
+            .spawn(move || engine.run(&image, &run_palettes, &sender, &run_canceller))?;
+        Ok(Job { variations, handle, source, decode_time, recipe, digest, palettes, canceller })
     }
 
     /// Recolours `image` with every palette in the pool and sends each
     /// variation to `sink` as soon as it is encoded, blocking while the
-    /// channel is full. Returns when all are sent.
+    /// channel is full. Returns when all are sent: exactly one per palette.
     ///
     /// A palette that fails (no colours, a look error, an encoder error, a
-    /// panic) is sent as a failed variation; the others go on. Only a failure
-    /// to prepare the look, which would fail every palette alike, is returned
-    /// as an error, before anything is sent.
+    /// panic) is sent as a failed variation; the others go on. If the look
+    /// cannot prepare the image at all, every palette is sent failed with
+    /// that reason. Once `cancel` is cancelled no variation starts: the rest
+    /// are sent as [`VariationError::Cancelled`].
     pub fn run(
         &self,
         image: &SourceImage,
         palettes: &[Palette],
         sink: &Sender<Variation>,
-    ) -> Result<RunSummary, LookError> {
+        cancel: &Canceller,
+    ) -> RunSummary {
         let started = Instant::now();
         let inner = &*self.inner;
+        // An image not opened through this engine may still be too large.
+        let fitted = inner.max_side.and_then(|side| image.fitted(side));
+        let image = fitted.as_ref().unwrap_or(image);
         inner.pool.install(|| {
-            let prepared = {
+            let prepared = if cancel.is_cancelled() {
+                None
+            } else {
                 let _span = tracing::info_span!("analyse", look = inner.look.name()).entered();
                 let prepared =
                     catch_unwind(AssertUnwindSafe(|| inner.look.prepare(image, palettes, &inner.analysis)))
-                        .unwrap_or_else(|payload| Err(LookError(panic_message(&*payload))))?;
+                        .unwrap_or_else(|payload| Err(LookError(panic_message(&*payload))));
                 tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "analysed");
-                prepared
+                Some(prepared)
             };
             let analyse = started.elapsed();
-            let failed: usize = palettes
+            let counts = palettes
                 .par_iter()
                 .enumerate()
                 .map(|(index, palette)| {
-                    let variation = self.variation(image, &*prepared, index, palette);
-                    let failed = usize::from(variation.result.is_err());
-                    if let Err(error) = &variation.result {
-                        tracing::debug!(index, %error, "variation failed");
-                    }
+                    let variation = match (&prepared, cancel.cancellation()) {
+                        (_, Some(cancellation)) => {
+                            let reason = cancellation.reason.clone();
+                            self.unmade(index, palette, VariationError::Cancelled { reason })
+                        }
+                        (Some(Ok(prepared)), None) => self.variation(image, &**prepared, index, palette),
+                        (Some(Err(LookError(reason))), None) => {
+                            let (look, reason) = (inner.look.name().to_string(), reason.clone());
+                            self.unmade(index, palette, VariationError::Analysis { look, reason })
+                        }
+                        (None, None) => unreachable!("preparation is skipped only when cancelled"),
+                    };
+                    let counts = match &variation.result {
+                        Ok(_) => [1, 0, 0],
+                        Err(VariationError::Cancelled { .. }) => [0, 0, 1],
+                        Err(error) => {
+                            tracing::debug!(index, %error, "variation failed");
+                            [0, 1, 0]
+                        }
+                    };
                     // A closed channel means nobody wants the rest: not an error here.
                     let _ = sink.send(variation);
-                    failed
+                    counts
                 })
-                .sum();
-            Ok(RunSummary { analyse, total: started.elapsed(), succeeded: palettes.len() - failed, failed })
+                .reduce(|| [0; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]]);
+            let [succeeded, failed, cancelled] = counts;
+            RunSummary { analyse, total: started.elapsed(), succeeded, failed, cancelled }
         })
+    }
+
+    /// A variation that was not attempted.
+    fn unmade(&self, index: usize, palette: &Palette, error: VariationError) -> Variation {
+        Variation {
+            index,
+            palette: palette.clone(),
+            result: Err(error),
+            thumbnail: None,
+            preview: None,
+            timings: VariationTimings::default(),
+        }
     }
 
     fn variation(
@@ -307,77 +457,97 @@ impl Engine {
         palette: &Palette,
     ) -> Variation {
         let mut timings = VariationTimings::default();
-        let mut thumbnail = None;
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            self.recolour_and_encode(image, look, palette, &mut timings, &mut thumbnail)
+        let made = catch_unwind(AssertUnwindSafe(|| {
+            // Each worker reuses its frame buffer; a panic just loses it.
+            let mut frame = FRAME.take();
+            let made = self.make(image, look, palette, &mut timings, &mut frame);
+            FRAME.set(frame);
+            made
         }))
         .unwrap_or_else(|payload| {
             Err(VariationError::Panicked { name: palette.name.clone(), reason: panic_message(&*payload) })
         });
-        Variation { index, palette: palette.clone(), result, thumbnail, timings }
+        let (result, thumbnail, preview) = match made {
+            Ok(Made { encoded, thumbnail, preview }) => (Ok(encoded), thumbnail, preview),
+            Err(error) => (Err(error), None, None),
+        };
+        Variation { index, palette: palette.clone(), result, thumbnail, preview, timings }
     }
 
-    fn recolour_and_encode(
+    /// Recolours into `frame`, encodes, and makes the thumbnail and preview
+    /// asked for.
+    fn make(
         &self,
         image: &SourceImage,
         look: &dyn PreparedLook,
         palette: &Palette,
         timings: &mut VariationTimings,
-        thumbnail: &mut Option<Thumbnail>,
-    ) -> Result<EncodedImage, VariationError> {
+        frame: &mut Vec<u8>,
+    ) -> Result<Made, VariationError> {
         let name = || palette.name.clone();
         if palette.colors.is_empty() {
             return Err(VariationError::EmptyPalette { name: name() });
         }
         let inner = &*self.inner;
-        let mut frame = FRAME.take();
         frame.clear();
         frame.resize(image.pixels().len(), 0);
 
         let started = Instant::now();
-        let recoloured = {
+        {
             let _span = tracing::info_span!("recolour", palette = %palette.name).entered();
-            look.recolour(image, palette, &mut frame)
-        };
-        timings.recolour = started.elapsed();
-        if let Err(LookError(reason)) = recoloured {
-            FRAME.set(frame);
-            return Err(VariationError::Look { name: name(), reason });
+            look.recolour(image, palette, frame)
         }
+        .map_err(|LookError(reason)| VariationError::Look { name: name(), reason })?;
+        timings.recolour = started.elapsed();
 
         let started = Instant::now();
-        let mut bytes = Vec::with_capacity(frame.len() / 2);
-        let encoded = {
-            let _span = tracing::info_span!("encode", palette = %palette.name).entered();
-            inner.format.encode(&frame, image.width(), image.height(), image.channels(), &mut bytes)
+        let _span = tracing::info_span!("encode", palette = %palette.name).entered();
+        let encode = |pixels: &[u8], width, height, channels| {
+            let mut bytes = Vec::with_capacity(pixels.len() / 2);
+            match inner.format.encode(pixels, width, height, channels, &mut bytes) {
+                Ok(()) => Ok(EncodedImage::new(bytes, inner.format, width, height, &inner.gauge)),
+                Err(error) => Err(VariationError::Encode {
+                    name: name(),
+                    format: inner.format.name(),
+                    reason: error.to_string(),
+                }),
+            }
         };
-        let encode_error = |error: image::ImageError| VariationError::Encode {
-            name: name(),
-            format: inner.format.name(),
-            reason: error.to_string(),
+        let (size, channels) = ((image.width(), image.height()), image.channels());
+        let encoded = encode(frame, size.0, size.1, channels)?;
+        let thumbnail_and_pixels = match inner.thumbnail {
+            Some(side) => {
+                let small = Preview::fitting(frame, size, channels, side);
+                Some((encode(&small.pixels, small.width, small.height, channels)?, small))
+            }
+            None => None,
         };
-        if let (Ok(()), Some(side)) = (&encoded, inner.thumbnail) {
-            let size = (image.width(), image.height());
-            let preview = Preview::fitting(&frame, size, image.channels(), side);
-            let mut small = Vec::new();
-            inner
-                .format
-                .encode(&preview.pixels, preview.width, preview.height, preview.channels, &mut small)
-                .map_err(encode_error)?;
-            *thumbnail = Some(Thumbnail { preview, encoded: small });
-        }
+        let (thumbnail, preview) = match (thumbnail_and_pixels, inner.previews) {
+            // A preview the thumbnail's size is the thumbnail's pixels.
+            (Some((thumbnail, small)), Some(side)) if inner.thumbnail == Some(side) => {
+                (Some(thumbnail), Some(small))
+            }
+            (thumbnail, side) => (
+                thumbnail.map(|(thumbnail, _)| thumbnail),
+                side.map(|side| Preview::fitting(frame, size, channels, side)),
+            ),
+        };
         timings.encode = started.elapsed();
-        FRAME.set(frame);
         tracing::debug!(
-            palette = %palette.name,
             recolour_ms = timings.recolour.as_secs_f64() * 1e3,
             encode_ms = timings.encode.as_secs_f64() * 1e3,
-            bytes = bytes.len(),
+            bytes = encoded.bytes().len(),
             "variation done"
         );
-        encoded.map_err(encode_error)?;
-        Ok(EncodedImage::new(bytes, inner.format, image.width(), image.height(), &inner.gauge))
+        Ok(Made { encoded, thumbnail, preview })
     }
+}
+
+/// What making one variation produced.
+struct Made {
+    encoded: EncodedImage,
+    thumbnail: Option<EncodedImage>,
+    preview: Option<Preview>,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

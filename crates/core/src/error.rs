@@ -3,22 +3,62 @@
 /// Why an image could not be turned into pixels.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    /// The file could not be read.
     #[error("{origin}: cannot read file: {source}")]
-    Read { origin: String, source: std::io::Error },
+    Read {
+        /// The path.
+        origin: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file has no bytes.
     #[error("{origin}: file is empty")]
-    Empty { origin: String },
+    Empty {
+        /// The path or name.
+        origin: String,
+    },
+    /// The bytes are not a PNG, JPEG or WebP image.
     #[error("{origin}: not a PNG, JPEG or WebP image")]
-    UnknownFormat { origin: String },
+    UnknownFormat {
+        /// The path or name.
+        origin: String,
+    },
+    /// The header declares a width or height of zero.
     #[error("{origin}: image is {width}x{height}, which has no pixels")]
-    ZeroSized { origin: String, width: u32, height: u32 },
+    ZeroSized {
+        /// The path or name.
+        origin: String,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
+    /// The header declares more pixels than the budget allows.
     #[error(
         "{origin}: image is {width}x{height} ({} megapixels), over the limit of {} megapixels",
         megapixels(*width as u64 * *height as u64),
         megapixels(*max_pixels)
     )]
-    TooLarge { origin: String, width: u32, height: u32, max_pixels: u64 },
+    TooLarge {
+        /// The path or name.
+        origin: String,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The budget it is over.
+        max_pixels: u64,
+    },
+    /// The decoder failed on the pixel data.
     #[error("{origin}: cannot decode {format} image: {source}")]
-    Corrupt { origin: String, format: &'static str, source: image::ImageError },
+    Corrupt {
+        /// The path or name.
+        origin: String,
+        /// `PNG`, `JPEG`, `WebP` or `raw`.
+        format: &'static str,
+        /// What the decoder said.
+        source: image::ImageError,
+    },
 }
 
 fn megapixels(pixels: u64) -> String {
@@ -28,51 +68,143 @@ fn megapixels(pixels: u64) -> String {
 /// Why a palettes file or palette could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PaletteError {
+    /// The file could not be read.
     #[error("{origin}: cannot read palettes: {source}")]
-    Read { origin: String, source: std::io::Error },
+    Read {
+        /// The path.
+        origin: String,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file is blank or an empty list.
     #[error("{origin}: no palettes: expected a JSON array with at least one palette")]
-    Empty { origin: String },
+    Empty {
+        /// The path.
+        origin: String,
+    },
+    /// The JSON is valid but not a list.
     #[error("{origin}: expected a JSON array of palettes")]
-    NotAList { origin: String },
+    NotAList {
+        /// The path.
+        origin: String,
+    },
+    /// The JSON does not parse, or a palette lacks a field.
     #[error("{origin}: invalid palettes JSON at line {line}, column {column}: {message}")]
-    Syntax { origin: String, line: usize, column: usize, message: String },
+    Syntax {
+        /// The path.
+        origin: String,
+        /// Line of the problem, from 1.
+        line: usize,
+        /// Column of the problem, from 1.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A colour is not `#RGB` or `#RRGGBB`.
     #[error(
         "{origin}: palette {position} ({name:?}): colour {colour_position} {colour:?} is not a hex colour (#RGB or #RRGGBB)"
     )]
-    BadColour { origin: String, position: usize, name: String, colour_position: usize, colour: String },
+    BadColour {
+        /// Where the palette came from.
+        origin: String,
+        /// The palette's position in its list, from 1.
+        position: usize,
+        /// The palette's name.
+        name: String,
+        /// The colour's position in the palette, from 1.
+        colour_position: usize,
+        /// The text given.
+        colour: String,
+    },
 }
 
-/// Why one variation failed. The others are not affected.
+/// Why a look could not prepare an image or recolour it with a palette.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LookError(pub String);
+
+/// Why one variation was not made. The others are not affected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VariationError {
+    /// The palette has no colours.
     #[error("palette {name:?} has no colours")]
-    EmptyPalette { name: String },
+    EmptyPalette {
+        /// The palette's name.
+        name: String,
+    },
+    /// The look's per-image preparation failed, so no palette could be applied.
+    #[error("analysing the image for the {look} look failed: {reason}")]
+    Analysis {
+        /// The look's name.
+        look: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The look failed on this palette.
     #[error("recolouring with palette {name:?} failed: {reason}")]
-    Look { name: String, reason: String },
+    Look {
+        /// The palette's name.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The encoder failed.
     #[error("encoding palette {name:?} as {format} failed: {reason}")]
-    Encode { name: String, format: &'static str, reason: String },
+    Encode {
+        /// The palette's name.
+        name: String,
+        /// `PNG`, `JPEG` or `WebP`.
+        format: &'static str,
+        /// What the encoder said.
+        reason: String,
+    },
+    /// Something panicked while making it; caught, so the run goes on.
     #[error("palette {name:?} panicked: {reason}")]
-    Panicked { name: String, reason: String },
+    Panicked {
+        /// The palette's name.
+        name: String,
+        /// The panic's message.
+        reason: String,
+    },
+    /// The job was cancelled before this variation was started.
+    #[error("cancelled ({reason}) before it was made")]
+    Cancelled {
+        /// Why the job was cancelled, e.g. `SIGTERM`.
+        reason: String,
+    },
 }
 
-/// Why an engine could not be built.
+/// Why an engine (or a look for it) could not be built from its options.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The thread pool could not start.
     #[error("cannot start a pool of {threads} threads: {source}")]
-    Pool { threads: usize, source: rayon::ThreadPoolBuildError },
+    Pool {
+        /// Threads asked for.
+        threads: usize,
+        /// What rayon said.
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// An option is out of its range.
     #[error("invalid option {option}: {reason}")]
-    Option { option: &'static str, reason: String },
+    Option {
+        /// The option, as the builder or options struct names it.
+        option: &'static str,
+        /// Its range, and the value given.
+        reason: String,
+    },
 }
 
 /// Any error of this crate, for callers that want one type to `?` through.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// See [`DecodeError`].
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// See [`PaletteError`].
     #[error(transparent)]
     Palette(#[from] PaletteError),
+    /// See [`BuildError`].
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error(transparent)]
-    Look(#[from] crate::look::LookError),
 }

@@ -176,7 +176,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Channels;
+    use crate::pixels::Channels;
 
     #[test]
     fn indexes_every_pixel_by_its_colour() {

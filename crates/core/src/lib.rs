@@ -21,9 +21,11 @@
 //!
 //! The pool's thread count is the only concurrency limit. A palette that
 //! fails, even by panicking, becomes a failed [`Variation`] and never stops
-//! the others. Output is deterministic: the same input and options give the
-//! same bytes at any thread count. This crate knows nothing of async,
-//! networks or storage; `variegate-uploader` takes it from the channel.
+//! the others; a [`Canceller`] stops new variations from starting, and the
+//! rest still come out, marked cancelled. Output is deterministic: the same
+//! input and [`Recipe`] give the same bytes at any thread count, and the
+//! recipe's digest names them in storage. This crate knows nothing of
+//! async, networks or storage; `variegate-uploader` takes a [`Job`] from here.
 //!
 //! ```no_run
 //! use variegate_core::{Engine, Palette};
@@ -38,29 +40,43 @@
 //!         Err(error) => eprintln!("{error}"),
 //!     }
 //! }
-//! job.wait()?;
+//! job.wait();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![warn(missing_docs)]
 
 mod analysis;
 mod banded_png;
-pub mod colour;
+mod cancel;
+mod colour;
 mod encode;
 mod engine;
 mod error;
 mod indexed;
 mod kmeans;
 pub mod look;
+pub mod millis;
 mod palette;
+mod pixels;
 mod preview;
+mod recipe;
 mod resize;
 mod source;
 
 pub use analysis::{AnalysisOptions, dominant_colours};
+pub use cancel::{Cancellation, Canceller};
 pub use encode::{BufferGauge, EncodedImage, OutputFormat};
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTimings};
-pub use error::{BuildError, DecodeError, Error, PaletteError, VariationError};
-pub use look::{GradientLook, Look, LookError, PreparedLook, RemapLook, ShiftLook, ShiftOptions};
-pub use palette::{Palette, Rgb8};
-pub use preview::{Preview, SheetTile, Thumbnail, contact_sheet_png};
-pub use source::{Channels, DEFAULT_MAX_PIXELS, SourceImage};
+pub use error::{BuildError, DecodeError, Error, LookError, PaletteError, VariationError};
+pub use look::{GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions};
+pub use palette::Palette;
+pub use pixels::{Channels, Rgb8};
+pub use preview::{Preview, SheetTile, contact_sheet_png};
+pub use recipe::{OUTPUT_VERSION, Recipe, option_number};
+pub use source::{DEFAULT_MAX_PIXELS, SourceImage, SourceInfo};
+
+// Crates whose types appear in this crate's API, so that embedders use the
+// very versions it was built with.
+pub use crossbeam_channel;
+pub use image;
+pub use serde_json;

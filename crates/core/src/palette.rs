@@ -1,52 +1,26 @@
 //! Palettes in the JSON format of the service this engine replaces:
 //! `[{"name": "...", "colors": ["#RRGGBB", ...], "description": "..."}, ...]`.
 
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::PaletteError;
-
-/// One 8-bit sRGB colour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Rgb8(pub [u8; 3]);
-
-impl Rgb8 {
-    /// Parses `#RGB` or `#RRGGBB`, in any case.
-    pub fn parse_hex(text: &str) -> Option<Rgb8> {
-        let digits = text.strip_prefix('#')?;
-        // Checked here rather than left to `palette`, which slices by byte and
-        // would panic on a multi-byte character.
-        if !matches!(digits.len(), 3 | 6) || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let rgb = palette::Srgb::<u8>::from_str(digits).ok()?;
-        Some(Rgb8([rgb.red, rgb.green, rgb.blue]))
-    }
-
-    /// The sum R+G+B, by which the shift look orders colours from dark to light.
-    pub fn brightness(self) -> u32 {
-        self.0.iter().map(|&c| u32::from(c)).sum()
-    }
-}
-
-impl fmt::Display for Rgb8 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [r, g, b] = self.0;
-        write!(f, "#{r:02X}{g:02X}{b:02X}")
-    }
-}
+use crate::pixels::Rgb8;
 
 /// A named list of colours to recolour an image with.
 ///
 /// A palette may have no colours: it parses, and the engine reports its
-/// variation as failed while the others go on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// variation as failed while the others go on. Serialised as in the
+/// palettes file, colours as `#RRGGBB`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Palette {
+    /// Shown to people, and slugged into the keys of stored variations.
     pub name: String,
+    /// The colours, in the order given.
     pub colors: Vec<Rgb8>,
+    /// Free text carried into the manifest and the stored objects' metadata.
+    #[serde(default)]
     pub description: Option<String>,
 }
 
@@ -79,9 +53,10 @@ impl Palette {
         Ok(Palette { name: name.into(), colors, description: None })
     }
 
-    /// A palette from a comma-separated list of hex colours, as given on a
-    /// command line: `"#112233,#445566"`, named `Palette {position}`.
-    pub fn parse_inline(text: &str, position: usize) -> Result<Palette, PaletteError> {
+    /// A palette from a comma-separated list of hex colours such as
+    /// `"#112233, #445566"`, named `Palette {position}`; `origin` names where
+    /// the text came from in errors.
+    pub fn parse_inline(text: &str, position: usize, origin: &str) -> Result<Palette, PaletteError> {
         let name = format!("Palette {position}");
         let colors = text
             .split(',')
@@ -89,7 +64,7 @@ impl Palette {
             .enumerate()
             .map(|(i, colour)| {
                 Rgb8::parse_hex(colour).ok_or_else(|| PaletteError::BadColour {
-                    origin: "--palette".into(),
+                    origin: origin.into(),
                     position,
                     name: name.clone(),
                     colour_position: i + 1,
@@ -160,20 +135,5 @@ impl Palette {
                 Ok(Palette { name: record.name, colors, description: record.description })
             })
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_short_and_long_hex_in_any_case() {
-        assert_eq!(Rgb8::parse_hex("#fA0"), Some(Rgb8([0xFF, 0xAA, 0x00])));
-        assert_eq!(Rgb8::parse_hex("#2b1B3d"), Some(Rgb8([0x2B, 0x1B, 0x3D])));
-        for bad in ["", "#", "2B1B3D", "#11223G", "#1234", "#+f+f+f", "#ééé", "#12345678"] {
-            assert_eq!(Rgb8::parse_hex(bad), None, "{bad:?}");
-        }
-        assert_eq!(Rgb8([0x2B, 0x1B, 0x3D]).to_string(), "#2B1B3D");
     }
 }

@@ -1,19 +1,23 @@
-//! Small pictures: per-variation thumbnails, and the contact sheet that
+//! Small pictures: per-variation previews, and the contact sheet that
 //! shows the original and every variation at a glance.
 
 use image::codecs::png::PngEncoder;
 use image::{ExtendedColorType, ImageEncoder, Rgba, RgbaImage};
 
-use crate::palette::Rgb8;
+use crate::pixels::Channels;
+use crate::pixels::Rgb8;
 use crate::resize::{Filter, fit, resize};
-use crate::source::Channels;
 
 /// Raw pixels of a small image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Preview {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// RGB or RGBA, as the image it was made from.
     pub channels: Channels,
+    /// Interleaved pixels, row after row.
     pub pixels: Vec<u8>,
 }
 
@@ -36,18 +40,13 @@ impl Preview {
     }
 }
 
-/// A variation's thumbnail: its pixels, and the same encoded for storing.
-#[derive(Clone, Debug)]
-pub struct Thumbnail {
-    pub preview: Preview,
-    pub encoded: Vec<u8>,
-}
-
 /// One cell of a contact sheet: a picture (none for a failed variation)
 /// and the palette drawn beneath it.
 #[derive(Clone, Copy, Debug)]
 pub struct SheetTile<'a> {
+    /// The picture; `None` draws an empty (failed) cell.
     pub picture: Option<&'a Preview>,
+    /// The palette drawn beneath it; empty for the original.
     pub colors: &'a [Rgb8],
 }
 

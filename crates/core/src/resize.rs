@@ -5,7 +5,7 @@ use fast_image_resize::images::{TypedImage, TypedImageRef};
 use fast_image_resize::pixels::{U8x3, U8x4};
 use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 
-use crate::source::Channels;
+use crate::pixels::Channels;
 
 /// How to resample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

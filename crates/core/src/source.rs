@@ -6,28 +6,33 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::DecodeError;
+use crate::pixels::Channels;
+use crate::recipe::hex;
 use crate::resize::{Filter, fit, resize};
 
 /// The default pixel budget: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
-/// Whether pixels carry an alpha channel. Alpha is passed through untouched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Channels {
-    Rgb,
-    Rgba,
-}
-
-impl Channels {
-    pub fn count(self) -> usize {
-        match self {
-            Channels::Rgb => 3,
-            Channels::Rgba => 4,
-        }
-    }
+/// What a manifest records of the image a run recoloured.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// The path or name it was read from.
+    pub path: String,
+    /// File name without directories and extension: the start of the run folder.
+    pub stem: String,
+    /// SHA-256 of the encoded file (of the pixels, for images made from
+    /// pixels), lower-case hex.
+    pub sha256: String,
+    /// Width of the image as read, before any downscaling.
+    pub width: u32,
+    /// Height of the image as read, before any downscaling.
+    pub height: u32,
+    /// `png`, `jpeg` or `webp`.
+    pub format: String,
 }
 
 /// A decoded source image: interleaved 8-bit pixels, row after row, plus
@@ -37,6 +42,8 @@ pub struct SourceImage {
     name: String,
     width: u32,
     height: u32,
+    /// The size as read; differs from `width` x `height` once downscaled.
+    original_size: (u32, u32),
     channels: Channels,
     pixels: Vec<u8>,
     format: ImageFormat,
@@ -109,6 +116,7 @@ impl SourceImage {
             name: origin.to_string(),
             width,
             height,
+            original_size: (width, height),
             channels,
             pixels,
             format,
@@ -143,6 +151,7 @@ impl SourceImage {
             name: name.into(),
             width,
             height,
+            original_size: (width, height),
             channels,
             sha256: Sha256::digest(&pixels).into(),
             pixels,
@@ -155,14 +164,45 @@ impl SourceImage {
     /// Lanczos3 filter (alpha-aware); the image itself if it already fits.
     /// Name, format and hash stay those of the original file.
     pub fn downscaled(self, max_side: u32) -> SourceImage {
+        match self.fitted(max_side) {
+            Some(smaller) => smaller,
+            None => self,
+        }
+    }
+
+    /// A downscaled copy as [`SourceImage::downscaled`] makes it, or `None`
+    /// if the image already fits.
+    pub(crate) fn fitted(&self, max_side: u32) -> Option<SourceImage> {
         let (width, height) = fit(self.width, self.height, max_side);
         if (width, height) == (self.width, self.height) {
-            return self;
+            return None;
         }
         let _span = tracing::info_span!("downscale", width, height).entered();
         let pixels =
             resize(&self.pixels, (self.width, self.height), self.channels, (width, height), Filter::Sharp);
-        SourceImage { width, height, pixels, ..self }
+        Some(SourceImage {
+            name: self.name.clone(),
+            width,
+            height,
+            original_size: self.original_size,
+            channels: self.channels,
+            pixels,
+            format: self.format,
+            sha256: self.sha256,
+            decode_time: self.decode_time,
+        })
+    }
+
+    /// What a manifest records of this image.
+    pub fn info(&self) -> SourceInfo {
+        SourceInfo {
+            path: self.name.clone(),
+            stem: self.stem().to_string(),
+            sha256: self.sha256_hex(),
+            width: self.original_size.0,
+            height: self.original_size.1,
+            format: self.format_name().to_string(),
+        }
     }
 
     /// A small copy for looking at (a contact sheet), longest side `max_side`.
@@ -178,12 +218,15 @@ impl SourceImage {
     pub fn stem(&self) -> &str {
         Path::new(&self.name).file_stem().and_then(|s| s.to_str()).unwrap_or("image")
     }
+    /// Width of the pixels held, in pixels.
     pub fn width(&self) -> u32 {
         self.width
     }
+    /// Height of the pixels held, in pixels.
     pub fn height(&self) -> u32 {
         self.height
     }
+    /// RGB or RGBA.
     pub fn channels(&self) -> Channels {
         self.channels
     }
@@ -209,8 +252,9 @@ impl SourceImage {
     }
     /// The SHA-256 as lower-case hex.
     pub fn sha256_hex(&self) -> String {
-        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.sha256)
     }
+    /// How long reading and decoding took.
     pub fn decode_time(&self) -> Duration {
         self.decode_time
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{decode_rgba, fixture, palettes, run_all};
 use variegate_core::{
-    AnalysisOptions, Channels, Engine, Look, LookError, Palette, PreparedLook, ShiftLook, SourceImage,
-    VariationError,
+    AnalysisOptions, Channels, Engine, GradientLook, Look, LookError, OutputFormat, Palette, PreparedLook,
+    RemapLook, ShiftLook, ShiftOptions, SourceImage, VariationError, serde_json,
 };
 
 #[test]
@@ -108,6 +108,9 @@ impl Look for Booby {
     fn name(&self) -> &str {
         "booby"
     }
+    fn options(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
     fn prepare(
         &self,
         image: &SourceImage,
@@ -160,7 +163,7 @@ fn a_slow_consumer_bounds_the_buffers_alive() {
         // up, fill the channel and wait.
         std::thread::sleep(Duration::from_millis(40));
     }
-    let summary = job.wait().unwrap();
+    let summary = job.wait();
     assert_eq!((received, summary.succeeded, summary.failed), (12, 12, 0));
     let peak = engine.buffer_gauge().peak();
     // In the channel, in each blocked worker's hand, and the one the consumer holds.
@@ -174,7 +177,7 @@ fn timings_and_summary() {
     let engine = Engine::builder().build().unwrap();
     let job = engine.start(engine.open(fixture("coffee.png")).unwrap(), palettes()).unwrap();
     let variations: Vec<_> = job.variations().iter().collect();
-    let summary = job.wait().unwrap();
+    let summary = job.wait();
     assert_eq!((summary.succeeded, summary.failed), (7, 0));
     assert!(summary.analyse > Duration::ZERO && summary.total >= summary.analyse);
     for variation in variations {
@@ -193,4 +196,170 @@ fn variations_decode_to_the_source_size() {
     for variation in variations {
         assert_eq!(decode_rgba(variation.result.unwrap().bytes()).dimensions(), (600, 400));
     }
+}
+
+/// A look whose per-image preparation always fails.
+#[derive(Debug)]
+struct Unpreparable;
+
+impl Look for Unpreparable {
+    fn name(&self) -> &str {
+        "unpreparable"
+    }
+    fn options(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+    fn prepare(
+        &self,
+        _image: &SourceImage,
+        _palettes: &[Palette],
+        _analysis: &AnalysisOptions,
+    ) -> Result<Box<dyn PreparedLook>, LookError> {
+        Err(LookError("no clusters in this image".into()))
+    }
+}
+
+#[test]
+fn a_failed_analysis_fails_every_palette_with_its_reason() {
+    let engine = Engine::builder().look(Unpreparable).build().unwrap();
+    let job = engine.start(engine.open(fixture("coffee.png")).unwrap(), palettes()).unwrap();
+    let variations: Vec<_> = job.variations().iter().collect();
+    let summary = job.wait();
+    assert_eq!((variations.len(), summary.failed, summary.succeeded), (7, 7, 0));
+    for variation in variations {
+        assert_eq!(
+            variation.result.unwrap_err().to_string(),
+            "analysing the image for the unpreparable look failed: no clusters in this image"
+        );
+    }
+}
+
+#[test]
+fn cancelled_jobs_still_account_for_every_palette() {
+    let engine = Engine::builder().threads(2).channel_capacity(1).build().unwrap();
+    let many: Vec<Palette> = palettes().into_iter().cycle().take(40).collect();
+    let job = engine.start(engine.open(fixture("retina.jpg")).unwrap(), many).unwrap();
+    let mut indices = Vec::new();
+    let mut cancelled = 0;
+    for variation in job.variations() {
+        if indices.len() == 2 {
+            assert!(job.canceller().cancel("test"), "the first cancel counts");
+            assert!(!job.canceller().cancel("again"), "later ones do not");
+        }
+        match variation.result {
+            Err(VariationError::Cancelled { reason }) => {
+                assert_eq!(reason, "test");
+                cancelled += 1;
+            }
+            result => assert!(result.is_ok()),
+        }
+        indices.push(variation.index);
+    }
+    let summary = job.wait();
+    indices.sort();
+    assert_eq!(indices, (0..40).collect::<Vec<_>>(), "exactly one variation per palette");
+    // Two threads each finish at most the one under way, and one more may
+    // sit in the channel: the rest were never started.
+    assert!(cancelled >= 40 - 2 - 2 - 1 - 1, "{cancelled} cancelled");
+    assert_eq!(summary.cancelled, cancelled);
+    assert_eq!(summary.succeeded + summary.cancelled, 40);
+}
+
+#[test]
+fn a_job_cancelled_before_it_starts_makes_nothing() {
+    let engine = Engine::builder().build().unwrap();
+    let job = engine.start(engine.open(fixture("coffee.png")).unwrap(), palettes()).unwrap();
+    job.canceller().cancel("SIGINT");
+    // The run may already have started; whatever it made came before the cancel.
+    let variations: Vec<_> = job.variations().iter().collect();
+    assert_eq!(variations.len(), 7);
+    let summary = job.wait();
+    assert_eq!(summary.succeeded + summary.cancelled, 7);
+}
+
+#[test]
+fn the_recipe_names_every_option_that_changes_bytes() {
+    let shift = ShiftLook::new(ShiftOptions { max_k: 4, ..Default::default() }).unwrap();
+    let engine = Engine::builder()
+        .look(shift)
+        .seed(7)
+        .analysis_size(128)
+        .max_side(Some(300))
+        .format(OutputFormat::Jpeg { quality: 80 })
+        .thumbnail(Some(64))
+        .previews(Some(32))
+        .threads(1)
+        .build()
+        .unwrap();
+    let recipe = serde_json::to_value(engine.recipe()).unwrap();
+    assert_eq!(
+        recipe,
+        serde_json::json!({
+            "look": "shift",
+            "look_options": {"max_k": 4, "lightness": 0.7, "blend": 0.75, "saturation": 1.2},
+            "seed": 7,
+            "analysis_size": 128,
+            "max_side": 300,
+            "format": {"name": "jpeg", "quality": 80},
+            "thumbnail": 64,
+            "output_version": variegate_core::OUTPUT_VERSION,
+            "engine_version": env!("CARGO_PKG_VERSION"),
+        })
+    );
+    // Threads and previews change no bytes, so they are no part of it.
+    let other = Engine::builder()
+        .look(ShiftLook::new(ShiftOptions { max_k: 4, ..Default::default() }).unwrap())
+        .seed(7)
+        .analysis_size(128)
+        .max_side(Some(300))
+        .format(OutputFormat::Jpeg { quality: 80 })
+        .thumbnail(Some(64))
+        .threads(2)
+        .build()
+        .unwrap();
+    assert_eq!(engine.recipe(), other.recipe());
+    assert_eq!(
+        serde_json::to_value(Engine::builder().look(RemapLook::new(true)).build().unwrap().recipe()).unwrap()
+            ["look_options"],
+        serde_json::json!({"dither": true})
+    );
+    assert_eq!(Engine::builder().look(GradientLook).build().unwrap().recipe().look, "gradient");
+}
+
+#[test]
+fn max_side_holds_however_the_image_was_opened() {
+    let engine = Engine::builder().max_side(Some(160)).previews(Some(40)).build().unwrap();
+    let opened = engine.open(fixture("coffee.png")).unwrap();
+    assert_eq!((opened.width(), opened.height()), (160, 107));
+    let info = opened.info();
+    assert_eq!((info.width, info.height, info.stem.as_str()), (600, 400, "coffee"), "the file as read");
+    // A full-size image handed straight to the engine is fitted too, to the same bytes.
+    let full = SourceImage::open(fixture("coffee.png"), u64::MAX).unwrap();
+    let from_full = run_all(&engine, full, palettes());
+    let from_opened = run_all(&engine, opened, palettes());
+    for (a, b) in from_full.iter().zip(&from_opened) {
+        let (a, b) = (a.result.as_ref().unwrap(), b.result.as_ref().unwrap());
+        assert_eq!((a.width(), a.height()), (160, 107));
+        assert_eq!(a.bytes(), b.bytes());
+    }
+    let preview = from_full[0].preview.as_ref().unwrap();
+    assert_eq!((preview.width, preview.height), (40, 27));
+    assert!(from_full[0].thumbnail.is_none(), "previews are not thumbnails");
+}
+
+#[test]
+fn bad_builder_options_are_refused() {
+    for (builder, option) in [
+        (Engine::builder().max_side(Some(0)), "max_side"),
+        (Engine::builder().thumbnail(Some(0)), "thumbnail"),
+        (Engine::builder().analysis_size(0), "analysis_size"),
+        (Engine::builder().max_pixels(0), "max_pixels"),
+        (Engine::builder().channel_capacity(0), "channel_capacity"),
+        (Engine::builder().format(OutputFormat::Jpeg { quality: 0 }), "format"),
+    ] {
+        let error = builder.build().unwrap_err().to_string();
+        assert!(error.starts_with(&format!("invalid option {option}: ")), "{error}");
+    }
+    let error = ShiftLook::new(ShiftOptions { blend: 2.0, ..Default::default() }).unwrap_err();
+    assert_eq!(error.to_string(), "invalid option blend: must be between 0 and 1, not 2");
 }

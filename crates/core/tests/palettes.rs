@@ -91,15 +91,15 @@ fn missing_file() {
 
 #[test]
 fn inline_palettes() {
-    let palette = Palette::parse_inline("#112233, #445566,#fff", 2).unwrap();
+    let palette = Palette::parse_inline("#112233, #445566,#fff", 2, "inline").unwrap();
     assert_eq!(palette.name, "Palette 2");
     assert_eq!(
         palette.colors,
         vec![Rgb8([0x11, 0x22, 0x33]), Rgb8([0x44, 0x55, 0x66]), Rgb8([255, 255, 255])]
     );
-    let error = Palette::parse_inline("#112233,#11223G", 1).unwrap_err();
+    let error = Palette::parse_inline("#112233,#11223G", 1, "job.yaml").unwrap_err();
     assert_eq!(
         error.to_string(),
-        r##"--palette: palette 1 ("Palette 1"): colour 2 "#11223G" is not a hex colour (#RGB or #RRGGBB)"##
+        r##"job.yaml: palette 1 ("Palette 1"): colour 2 "#11223G" is not a hex colour (#RGB or #RRGGBB)"##
     );
 }

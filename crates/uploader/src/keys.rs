@@ -1,9 +1,20 @@
-//! Stable names: the same job always writes the same keys, so re-running it
-//! overwrites rather than duplicates.
+//! Keys named by their recipe: the same job always writes the same keys, and
+//! two different recipes never share one.
 //!
-//! `<run folder>/<NN>-<slug of palette name>.<ext>` with the run folder
-//! `<image stem>-<first 8 hex digits of the image's SHA-256>`, and
-//! `<run folder>/manifest.json` beside them.
+//! ```text
+//! <image stem>-<sha256 of the image, 8 hex>/<look>-<recipe digest, 8 hex>/
+//!     NN-<palette slug>.<ext>          one a palette
+//!     thumbs/NN-<palette slug>.<ext>   with thumbnails
+//!     manifest.json                    the run's record
+//! ```
+//!
+//! The digest ([`variegate_core::Recipe::digest`]) covers the look and its
+//! options, seed, analysis size, max side, format and quality, thumbnail
+//! size, the engine's output version, and every palette (name, colours,
+//! description) in order. A manifest therefore sits beside the files it
+//! describes, where no other recipe's manifest can overwrite it.
+
+use variegate_core::{Recipe, SourceInfo};
 
 /// A name made safe for a key: lower-case ASCII letters and digits, other
 /// runs of characters turned into single hyphens, at most 64 characters.
@@ -21,28 +32,52 @@ pub fn slug(name: &str) -> String {
     if slug.is_empty() { "palette".into() } else { slug.into() }
 }
 
-/// The folder a run's files go in: `<slug of stem>-<first 8 hex of sha256>`.
-pub fn run_folder(image_stem: &str, sha256_hex: &str) -> String {
-    let short: String = sha256_hex.chars().take(8).collect();
-    format!("{}-{short}", slug(image_stem))
+/// The keys of one run, relative to the store's prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunKeys {
+    folder: String,
+    /// Digits of the palette numbers: enough for the last, at least 2.
+    width: usize,
 }
 
-/// The key of one variation within its run folder. `total` is the number of
-/// palettes in the run: indices are padded to its width, at least 2 digits.
-pub fn variation_key(
-    folder: &str,
-    index: usize,
-    total: usize,
-    palette_name: &str,
-    extension: &str,
-) -> String {
-    let width = total.saturating_sub(1).to_string().len().max(2);
-    format!("{folder}/{index:0width$}-{}.{extension}", slug(palette_name))
-}
+impl RunKeys {
+    /// The keys of a run of `palettes` palettes on `source` with `recipe`,
+    /// whose digest (with the palettes) is `digest`.
+    pub fn new(source: &SourceInfo, recipe: &Recipe, digest: &str, palettes: usize) -> RunKeys {
+        let short = |hex: &str| hex.chars().take(8).collect::<String>();
+        let folder = format!(
+            "{}-{}/{}-{}",
+            slug(&source.stem),
+            short(&source.sha256),
+            slug(&recipe.look),
+            short(digest)
+        );
+        RunKeys { folder, width: palettes.saturating_sub(1).to_string().len().max(2) }
+    }
 
-/// The key of the run's manifest.
-pub fn manifest_key(folder: &str) -> String {
-    format!("{folder}/manifest.json")
+    /// The run's folder, e.g. `coffee-cc02f8ca/shift-1f2e3d4c`.
+    pub fn folder(&self) -> &str {
+        &self.folder
+    }
+
+    /// The key of palette `index`'s variation.
+    pub fn variation(&self, index: usize, palette_name: &str, extension: &str) -> String {
+        format!("{}/{}", self.folder, self.file_name(index, palette_name, extension))
+    }
+
+    /// The key of palette `index`'s thumbnail.
+    pub fn thumbnail(&self, index: usize, palette_name: &str, extension: &str) -> String {
+        format!("{}/thumbs/{}", self.folder, self.file_name(index, palette_name, extension))
+    }
+
+    /// The key of the run's manifest.
+    pub fn manifest(&self) -> String {
+        format!("{}/manifest.json", self.folder)
+    }
+
+    fn file_name(&self, index: usize, palette_name: &str, extension: &str) -> String {
+        format!("{index:0width$}-{}.{extension}", slug(palette_name), width = self.width)
+    }
 }
 
 #[cfg(test)]
@@ -61,10 +96,31 @@ mod tests {
 
     #[test]
     fn keys() {
-        let folder = run_folder("coffee", "8f3a9c1d2e4b5a6f7e8d9c0b");
-        assert_eq!(folder, "coffee-8f3a9c1d");
-        assert_eq!(variation_key(&folder, 3, 7, "Neon Arcade", "png"), "coffee-8f3a9c1d/03-neon-arcade.png");
-        assert_eq!(variation_key(&folder, 7, 120, "x", "png"), "coffee-8f3a9c1d/007-x.png");
-        assert_eq!(manifest_key(&folder), "coffee-8f3a9c1d/manifest.json");
+        let source =
+            SourceInfo { stem: "Coffee Cup".into(), sha256: "8f3a9c1d2e4b5a6f".into(), ..Default::default() };
+        let recipe = Recipe {
+            look: "shift".into(),
+            look_options: Default::default(),
+            seed: 0,
+            analysis_size: 256,
+            max_side: None,
+            format: Default::default(),
+            thumbnail: None,
+            output_version: 1,
+            engine_version: String::new(),
+        };
+        let keys = RunKeys::new(&source, &recipe, "0123456789abcdef", 7);
+        assert_eq!(keys.folder(), "coffee-cup-8f3a9c1d/shift-01234567");
+        assert_eq!(
+            keys.variation(3, "Neon Arcade", "png"),
+            "coffee-cup-8f3a9c1d/shift-01234567/03-neon-arcade.png"
+        );
+        assert_eq!(
+            keys.thumbnail(3, "Neon Arcade", "jpg"),
+            "coffee-cup-8f3a9c1d/shift-01234567/thumbs/03-neon-arcade.jpg"
+        );
+        assert_eq!(keys.manifest(), "coffee-cup-8f3a9c1d/shift-01234567/manifest.json");
+        let many = RunKeys::new(&source, &recipe, "0123456789abcdef", 120);
+        assert_eq!(many.variation(7, "x", "png"), "coffee-cup-8f3a9c1d/shift-01234567/007-x.png");
     }
 }

@@ -1,24 +1,57 @@
-//! Store finished variations through `object_store`, while they are still
-//! being made.
+//! Store the variations of a `variegate-core` [`Job`](variegate_core::Job)
+//! through `object_store` while the engine is still making them, and record
+//! the run in a manifest.
 //!
-//! The producer (the `variegate` engine, via the CLI's glue) hands over
-//! [`Upload`]s one at a time, usually straight out of a bounded channel.
-//! [`Uploader::store_all`] takes them as they come and puts each under a
-//! stable key ([`keys`]) on the uploader's own small tokio runtime, so
-//! embedders need no async of their own. At most `max_in_flight` puts are
-//! pending; past that it stops taking uploads, so a slow store throttles
-//! the producer instead of growing memory. When the stream ends it writes a
-//! `manifest.json` ([`Manifest`]) beside the images and returns one
-//! [`Outcome`] per variation.
+//! [`Uploader::store_job`] takes the job itself: it drains the engine's
+//! bounded channel, puts each variation under a key named by its recipe
+//! ([`keys`]) on the uploader's own small tokio runtime (so embedders need
+//! no async), and ends with `manifest.json` beside the images: one
+//! [`Outcome`] a palette, every error and timing typed until it is written.
+//! At most `uploads` puts are pending; past that it stops taking
+//! variations, so a slow store throttles the engine instead of growing
+//! memory. What the store refuses is saved in a spill folder; what a
+//! cancelled job had not stored when its grace ran out is recorded as
+//! cancelled. Local folders are written whole or not at all, staged where
+//! nothing else looks, and a run clears what a killed one left half-written.
+//!
+//! ```no_run
+//! use variegate_core::{Engine, Palette};
+//! use variegate_uploader::{Store, Uploader};
+//!
+//! let engine = Engine::builder().build()?;
+//! let uploader = Uploader::new(Store::from_location("./variations")?)?;
+//! uploader.check()?;
+//! let job = engine.start(engine.open("coffee.png")?, Palette::load_list("palettes.json")?)?;
+//! let report = uploader.store_job(job);
+//! println!("{} of {} stored", report.manifest.stored, report.manifest.variations.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! This crate knows nothing of pixels, codecs or thread pools: to it a
-//! variation is bytes, a content type and a palette's name and colours.
+//! variation is an encoded file, a palette and a recipe.
+#![warn(missing_docs)]
 
 pub mod keys;
+mod local;
 mod manifest;
 mod store;
 mod uploader;
 
-pub use manifest::{Manifest, Outcome, SourceInfo, Status};
+pub use manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, Status};
 pub use store::{Store, StoreError, StoreOptions};
-pub use uploader::{DEFAULT_UPLOADS, EncodedFile, PaletteInfo, StoreReport, Upload, Uploader, UploaderError};
+
+/// Whether files can be made in `dir`: tried by making one and removing
+/// it. With `create`, missing folders are made for the try and removed
+/// again. For checking, before any work, the folders of other outputs
+/// (a report, a contact sheet).
+pub fn check_folder(dir: &std::path::Path, create: bool) -> std::io::Result<()> {
+    local::probe(dir, create)
+}
+pub use uploader::{
+    DEFAULT_GRACE, DEFAULT_UPLOADS, EmergencyStop, METADATA_NAMES, Observer, StoreReport, Uploader,
+    UploaderBuilder, UploaderError,
+};
+
+// Crates whose types appear in this crate's API.
+pub use object_store;
+pub use variegate_core;

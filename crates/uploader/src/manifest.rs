@@ -1,103 +1,230 @@
-//! What was stored, one record a variation: returned to the caller and
-//! written as `manifest.json` beside the images.
+//! The record of a run: one [`Outcome`] a palette, written as
+//! `manifest.json` beside the images and returned to the caller.
+//!
+//! It is built from the engine's own types ([`Palette`], [`SourceInfo`],
+//! [`Recipe`], [`VariationTimings`], [`VariationError`]), so errors and
+//! timings stay typed until they are written; errors are written as their
+//! one-line messages and timings in milliseconds.
 
-use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-/// The image a run recoloured.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SourceInfo {
-    /// The path or name it was read from.
-    pub path: String,
-    /// File name without directories and extension: the start of the run folder.
-    pub stem: String,
-    /// SHA-256 of the image file, lower-case hex.
-    pub sha256: String,
-    pub width: u32,
-    pub height: u32,
-    /// `png`, `jpeg` or `webp`.
-    pub format: String,
-}
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use variegate_core::{Palette, Recipe, SourceInfo, VariationError, VariationTimings};
 
 /// What became of one variation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// In the store, at its key.
     Stored,
     /// Not stored, but saved in the spill folder (`spill_path`): re-run to store it.
     Spilled,
+    /// Not made, or neither stored nor spilled.
     Failed,
+    /// Not made or not stored because the run was cancelled (a signal).
+    Cancelled,
+}
+
+/// Why a variation is not stored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// The engine did not make it.
+    #[error(transparent)]
+    Made(#[from] VariationError),
+    /// The store refused it, after any retries.
+    #[error("storing {key}: {reason}")]
+    Store {
+        /// The key it was to be stored at.
+        key: String,
+        /// What the store said.
+        reason: String,
+    },
+    /// The store refused it, and it could not be saved locally either.
+    #[error("storing {key}: {reason}; could not save it to {} either: {spill_reason}", spill_path.display())]
+    StoreAndSpill {
+        /// The key it was to be stored at.
+        key: String,
+        /// What the store said.
+        reason: String,
+        /// Where it was to be saved.
+        spill_path: PathBuf,
+        /// What the local file system said.
+        spill_reason: String,
+    },
+    /// The run was cancelled while it was being stored.
+    #[error("cancelled ({reason}) before it was stored")]
+    Cancelled {
+        /// Why the run was cancelled, e.g. `SIGTERM`.
+        reason: String,
+    },
+    /// An error read back from a manifest: its message only.
+    #[error("{0}")]
+    Recorded(String),
+}
+
+impl Serialize for Failure {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Failure {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Failure, D::Error> {
+        String::deserialize(deserializer).map(Failure::Recorded)
+    }
+}
+
+/// Time spent on one variation, per stage, in the manifest's `timings_ms`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeTimings {
+    /// Recolouring and encoding, as the engine measured them.
+    #[serde(flatten)]
+    pub made: VariationTimings,
+    /// Storing it (and its thumbnail), spilling included.
+    #[serde(with = "variegate_core::millis")]
+    pub store: Duration,
 }
 
 /// One variation's record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// Position of its palette in the run's list, from 0.
     pub index: usize,
-    pub name: String,
-    pub colors: Vec<String>,
-    pub description: Option<String>,
+    /// The palette: `name`, `colors`, `description` in the document.
+    #[serde(flatten)]
+    pub palette: Palette,
     /// Key relative to the store's prefix; `None` if nothing was made to store.
     pub key: Option<String>,
-    /// Where to fetch it: a `file://` URL for local stores.
+    /// Where to fetch it: a presigned link for cloud stores, `file://` locally.
     pub url: Option<String>,
+    /// Width of the stored image, in pixels.
+    pub width: Option<u32>,
+    /// Height of the stored image, in pixels.
+    pub height: Option<u32>,
+    /// Size of the encoded file.
     pub bytes: u64,
+    /// e.g. `image/png`.
     pub content_type: Option<String>,
+    /// What became of it.
     pub status: Status,
-    pub error: Option<String>,
+    /// Why it is not stored.
+    pub error: Option<Failure>,
     /// Where the bytes were saved locally when they could not be stored.
-    pub spill_path: Option<String>,
+    pub spill_path: Option<PathBuf>,
     /// Key of the thumbnail, when one was stored.
     pub thumbnail: Option<String>,
-    /// Milliseconds per stage: those the producer reported, plus `store`.
-    pub timings_ms: BTreeMap<String, f64>,
+    /// Milliseconds per stage.
+    #[serde(rename = "timings_ms")]
+    pub timings: OutcomeTimings,
 }
 
 impl Outcome {
-    /// An outcome not (yet) tied to a stored object: `Err` makes it failed.
-    pub fn new(
+    /// A variation that is not stored, for `failure`: failed, or cancelled
+    /// if that is why.
+    pub(crate) fn not_stored(
         index: usize,
-        palette: crate::PaletteInfo,
-        result: Result<(), String>,
-        timings_ms: BTreeMap<String, f64>,
+        palette: Palette,
+        failure: Failure,
+        made: VariationTimings,
     ) -> Outcome {
-        let (status, error) = match result {
-            Ok(()) => (Status::Stored, None),
-            Err(error) => (Status::Failed, Some(error)),
-        };
+        let cancelled =
+            matches!(failure, Failure::Cancelled { .. } | Failure::Made(VariationError::Cancelled { .. }));
         Outcome {
             index,
-            name: palette.name,
-            colors: palette.colors,
-            description: palette.description,
+            palette,
             key: None,
             url: None,
+            width: None,
+            height: None,
             bytes: 0,
             content_type: None,
-            status,
-            error,
+            status: if cancelled { Status::Cancelled } else { Status::Failed },
+            error: Some(failure),
             spill_path: None,
             thumbnail: None,
-            timings_ms,
+            timings: OutcomeTimings { made, store: Duration::ZERO },
         }
     }
+}
+
+/// How a run ended, as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Every variation stored.
+    Complete,
+    /// Some stored or spilled, others not.
+    Partial,
+    /// Nothing stored and nothing spilled.
+    Failed,
+    /// Cancelled (a signal) before it was done; `interrupted` says why.
+    Interrupted,
+}
+
+/// Time spent on the whole run, in the manifest's `timings_ms`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunTimings {
+    /// Reading and decoding the image.
+    #[serde(with = "variegate_core::millis")]
+    pub decode: Duration,
+    /// The look's per-image preparation.
+    #[serde(with = "variegate_core::millis")]
+    pub analyse: Duration,
+    /// From the start of decoding to the last variation's outcome.
+    #[serde(with = "variegate_core::millis")]
+    pub total: Duration,
 }
 
 /// The whole run: the document stored as `manifest.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Why it was interrupted, e.g. `SIGTERM`.
+    pub interrupted: Option<String>,
+    /// The image.
     pub source: SourceInfo,
+    /// Everything besides the image and palettes that decided the bytes.
+    pub recipe: Recipe,
+    /// [`Recipe::digest`] of the recipe and the palettes; its first 8 hex
+    /// digits name the run's folder.
+    pub digest: String,
     /// The store the run went to.
     pub store: String,
     /// The run folder, relative to the store's prefix.
     pub folder: String,
+    /// One record a palette, in palette order.
     pub variations: Vec<Outcome>,
+    /// Variations stored.
     pub stored: usize,
-    /// Variations not stored (failed or spilled).
-    pub failed: usize,
-    /// Of those, the ones saved in the spill folder.
+    /// Variations saved in the spill folder instead.
     pub spilled: usize,
-    /// Milliseconds per stage of the whole run (decode, analyse, total), as
-    /// the caller reports them.
-    pub timings_ms: BTreeMap<String, f64>,
+    /// Variations neither stored nor spilled (cancelled ones apart).
+    pub failed: usize,
+    /// Variations cancelled.
+    pub cancelled: usize,
+    /// Milliseconds per stage of the whole run.
+    #[serde(rename = "timings_ms")]
+    pub timings: RunTimings,
+}
+
+impl Manifest {
+    /// Counts the outcomes and sets the run's status from them.
+    pub(crate) fn tally(&mut self) {
+        let count = |status| self.variations.iter().filter(|o| o.status == status).count();
+        self.stored = count(Status::Stored);
+        self.spilled = count(Status::Spilled);
+        self.failed = count(Status::Failed);
+        self.cancelled = count(Status::Cancelled);
+        self.status = if self.interrupted.is_some() && self.stored < self.variations.len() {
+            RunStatus::Interrupted
+        } else if self.stored == self.variations.len() {
+            RunStatus::Complete
+        } else if self.stored + self.spilled > 0 {
+            RunStatus::Partial
+        } else {
+            RunStatus::Failed
+        };
+    }
 }

@@ -1,15 +1,18 @@
 //! Where variations go: an `object_store` behind a URL, plus the key prefix
 //! every run folder goes under.
 //!
-//! Local folders and memory are built here directly; `s3://`, `gs://` and
-//! `az://` (`abfs://`) go through `object_store`'s builders, configured from
-//! the usual environment variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`,
+//! Local folders are written by [`crate::local`] (staged where nothing else
+//! looks, never left half-written) and read through `object_store`; memory
+//! is `object_store`'s; `s3://`, `gs://` and `az://` (`abfs://`) go through
+//! `object_store`'s builders, configured from the usual environment
+//! variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`,
 //! `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`, ...), with the
 //! retry policy of [`StoreOptions`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::Method;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
@@ -18,20 +21,54 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::signer::Signer;
-use object_store::{BackoffConfig, ObjectStore, RetryConfig};
+use object_store::{
+    Attribute, Attributes, BackoffConfig, MultipartUpload, ObjectStore, PutMultipartOptions, PutOptions,
+    PutPayload, RetryConfig,
+};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use url::Url;
 
-/// Why a store could not be opened or reached.
+use crate::local::{LocalDir, probe};
+
+/// Why a store, or a local destination, cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The location does not parse, or the store's configuration is incomplete.
     #[error("store {location:?}: {reason}")]
-    Invalid { location: String, reason: String },
+    Invalid {
+        /// The location as given.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Not a scheme this crate stores to.
     #[error(
         "store {location:?}: unsupported scheme {scheme:?} (use a local path, file://, memory://, s3://, gs:// or az://)"
     )]
-    UnsupportedScheme { location: String, scheme: String },
+    UnsupportedScheme {
+        /// The location as given.
+        location: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// No endpoint, no bucket, bad credentials: the check's listing failed.
     #[error("store {location:?} does not answer: {reason}")]
-    Unreachable { location: String, reason: String },
+    Unreachable {
+        /// The location as given.
+        location: String,
+        /// What the store (or the network) said.
+        reason: String,
+    },
+    /// A local folder (or a file's folder) cannot be written.
+    #[error("{what} {}: cannot write there: {reason}", path.display())]
+    NotWritable {
+        /// What it is for, e.g. `store`, `spill folder`.
+        what: &'static str,
+        /// The folder or file.
+        path: std::path::PathBuf,
+        /// What the file system said.
+        reason: String,
+    },
 }
 
 /// How cloud stores retry, time out and sign links.
@@ -39,10 +76,12 @@ pub enum StoreError {
 pub struct StoreOptions {
     /// Retries of a request that failed transiently (5xx, throttling,
     /// dropped connections, timeouts), with exponential backoff and jitter.
+    /// Default 5.
     pub retries: usize,
-    /// No retry starts after this long since the first attempt of a request.
+    /// No retry starts after this long since the first attempt of a
+    /// request. Default 120 s.
     pub deadline: Duration,
-    /// How long a presigned link stays valid.
+    /// How long a presigned link stays valid. Default 3600 s.
     pub url_ttl: Duration,
 }
 
@@ -64,7 +103,7 @@ pub struct Store {
 
 #[derive(Clone, Debug)]
 enum Kind {
-    Local,
+    Local(Arc<LocalDir>),
     Memory,
     S3(Arc<AmazonS3>),
     Gcs(Arc<GoogleCloudStorage>),
@@ -149,7 +188,9 @@ impl Store {
 
     /// A folder on the local file system; created, with any parents, when
     /// the first object is stored. Files appear whole or not at all: each is
-    /// written to a temporary name and renamed.
+    /// written under a staging folder of this process's
+    /// (`.variegate-staging/`) and renamed into place, and no exit leaves
+    /// one half-written in sight (see the crate docs).
     pub fn local(dir: impl AsRef<std::path::Path>) -> Result<Store, object_store::Error> {
         let dir = std::path::absolute(dir.as_ref()).map_err(|source| object_store::Error::Generic {
             store: "LocalFileSystem",
@@ -162,7 +203,7 @@ impl Store {
             objects: Arc::new(LocalFileSystem::new()),
             prefix,
             url,
-            kind: Kind::Local,
+            kind: Kind::Local(Arc::new(LocalDir::new(dir))),
             url_ttl: StoreOptions::default().url_ttl,
         })
     }
@@ -178,12 +219,21 @@ impl Store {
         }
     }
 
-    /// Checks that the store answers before any work is done: a listing of
-    /// the prefix, which needs the endpoint, the bucket and valid
-    /// credentials. Local folders and memory always answer.
+    /// Checks that the store takes objects before any work is done: a
+    /// local folder can be made and written in (a probe file, removed
+    /// again, as are any folders made for it); a cloud store lists the
+    /// prefix, which needs the endpoint, the bucket and valid credentials.
     pub async fn check(&self) -> Result<(), StoreError> {
-        if matches!(self.kind, Kind::Local | Kind::Memory) {
-            return Ok(());
+        match &self.kind {
+            Kind::Memory => return Ok(()),
+            Kind::Local(dir) => {
+                return probe(dir.root(), true).map_err(|error| StoreError::NotWritable {
+                    what: "store",
+                    path: dir.root().to_path_buf(),
+                    reason: error.to_string(),
+                });
+            }
+            Kind::S3(_) | Kind::Gcs(_) | Kind::Azure(_) => {}
         }
         let unreachable = |reason: String| StoreError::Unreachable { location: self.url.clone(), reason };
         tokio::time::timeout(CHECK_TIMEOUT, self.objects.list_with_delimiter(Some(&self.prefix)))
@@ -205,14 +255,57 @@ impl Store {
     pub fn url(&self) -> &str {
         &self.url
     }
-    /// Whether puts may carry attributes (content type, metadata): the
-    /// local file system refuses them.
-    pub(crate) fn takes_attributes(&self) -> bool {
-        !matches!(self.kind, Kind::Local)
+    /// Where a key (or a folder of keys) is, for people: the store's URL and
+    /// the key, e.g. `s3://bucket/prefix/coffee-cc02f8ca/shift-1f2e3d4c`.
+    pub fn location_of(&self, key: &str) -> String {
+        format!("{}/{key}", self.url.trim_end_matches('/'))
     }
-    /// Cloud stores take large objects in parts.
-    pub(crate) fn is_cloud(&self) -> bool {
-        !matches!(self.kind, Kind::Local | Kind::Memory)
+    /// The local folder, for a local store.
+    pub(crate) fn local_dir(&self) -> Option<&Arc<LocalDir>> {
+        match &self.kind {
+            Kind::Local(dir) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// Stores one object: content type and `metadata` as attributes where
+    /// the store takes them, in parts when it is large. A local folder
+    /// takes no attributes; its write runs on a blocking thread.
+    pub(crate) async fn put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+        metadata: &[(&'static str, String)],
+    ) -> Result<(), String> {
+        if let Kind::Local(dir) = &self.kind {
+            let (dir, owned_key) = (dir.clone(), key.to_string());
+            return match tokio::task::spawn_blocking(move || dir.write(&owned_key, &bytes)).await {
+                Ok(Ok(_path)) => Ok(()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+        }
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, content_type.to_string().into());
+        for (name, value) in metadata {
+            attributes.insert(Attribute::Metadata((*name).into()), header_safe(value).into());
+        }
+        let path = self.path_of(key);
+        let failed = |e: object_store::Error| one_line(&e);
+        if !matches!(self.kind, Kind::Memory) && bytes.len() > PART_SIZE {
+            let options = PutMultipartOptions { attributes, ..Default::default() };
+            let mut upload =
+                AbortOnDrop(Some(self.objects.put_multipart_opts(&path, options).await.map_err(failed)?));
+            let result = upload.send(bytes).await.map_err(failed);
+            if result.is_ok() {
+                upload.0 = None;
+            }
+            result
+        } else {
+            let options = PutOptions { attributes, ..Default::default() };
+            self.objects.put_opts(&path, PutPayload::from(bytes), options).await.map(drop).map_err(failed)
+        }
     }
 
     /// A link to a stored key: presigned GET URLs for the clouds, valid for
@@ -222,10 +315,11 @@ impl Store {
         let ttl = self.url_ttl;
         let signed = match &self.kind {
             Kind::Memory => return Ok(format!("memory:///{path}")),
-            Kind::Local => {
-                return Ok(Url::from_file_path(format!("/{path}"))
+            Kind::Local(dir) => {
+                let file = dir.path_of(key);
+                return Ok(Url::from_file_path(&file)
                     .map(String::from)
-                    .unwrap_or_else(|()| format!("file:///{path}")));
+                    .unwrap_or_else(|()| format!("file://{}", file.display())));
             }
             Kind::S3(s3) => s3.signed_url(Method::GET, &path, ttl).await,
             Kind::Gcs(gcs) => gcs.signed_url(Method::GET, &path, ttl).await,
@@ -242,6 +336,46 @@ impl Store {
 
 /// How long the check before a run may take, whatever the retry policy.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Objects larger than this go up in parts of this size on cloud stores.
+const PART_SIZE: usize = 8 << 20;
+
+/// A multipart upload that is aborted unless it completed: when it fails,
+/// or when its put is dropped half-way (a run out of time after a signal),
+/// so that no parts linger in the bucket.
+struct AbortOnDrop(Option<Box<dyn MultipartUpload>>);
+
+impl AbortOnDrop {
+    /// Sends `bytes` in parts of [`PART_SIZE`], all at once, then completes.
+    async fn send(&mut self, bytes: Bytes) -> object_store::Result<()> {
+        let Some(upload) = self.0.as_mut() else { return Ok(()) };
+        let parts: Vec<_> = (0..bytes.len())
+            .step_by(PART_SIZE)
+            .map(|start| upload.put_part(bytes.slice(start..bytes.len().min(start + PART_SIZE)).into()))
+            .collect();
+        futures::future::try_join_all(parts).await?;
+        upload.complete().await.map(drop)
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let (Some(mut upload), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                if let Err(error) = upload.abort().await {
+                    tracing::warn!(error = %one_line(&error), "could not abort a multipart upload");
+                }
+            });
+        }
+    }
+}
+
+/// User metadata travels as HTTP headers: percent-encode everything that is
+/// not printable ASCII (and `%` itself, so decoding is unambiguous).
+fn header_safe(text: &str) -> String {
+    const UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+    utf8_percent_encode(text, UNSAFE).to_string()
+}
 
 fn retry(options: StoreOptions) -> RetryConfig {
     RetryConfig {

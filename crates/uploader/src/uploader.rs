@@ -1,98 +1,117 @@
-//! Draining variations into a store, a bounded number of puts at a time, on
-//! a small tokio runtime the uploader owns.
-
-use std::collections::BTreeMap;
-use std::time::Instant;
+//! Draining a job's variations into a store, a bounded number of puts at a
+//! time, on a small tokio runtime the uploader owns.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use object_store::{Attribute, Attributes, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart};
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 use tracing::Instrument;
+use variegate_core::{Canceller, EncodedImage, Job, Palette, Variation, VariationError};
 
-use crate::keys::{manifest_key, run_folder, variation_key};
-use crate::manifest::{Manifest, Outcome, SourceInfo, Status};
-use crate::store::{Store, StoreError, one_line};
+use crate::keys::RunKeys;
+use crate::local::{LocalDir, probe};
+use crate::manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, Status};
+use crate::store::{Store, StoreError};
 
-/// A palette as the manifest records it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PaletteInfo {
-    pub name: String,
-    /// `#RRGGBB`.
-    pub colors: Vec<String>,
-    pub description: Option<String>,
-}
-
-/// An encoded file ready to store.
-#[derive(Clone, Debug)]
-pub struct EncodedFile {
-    pub bytes: Bytes,
-    /// e.g. `image/png`.
-    pub content_type: String,
-    /// e.g. `png`.
-    pub extension: String,
-}
-
-/// One variation handed to the uploader: the file, or why there is none.
-#[derive(Clone, Debug)]
-pub struct Upload {
-    pub index: usize,
-    pub palette: PaletteInfo,
-    pub file: Result<EncodedFile, String>,
-    /// A small copy to store under `thumbs/` beside it.
-    pub thumbnail: Option<EncodedFile>,
-    /// Milliseconds per stage so far, carried into the manifest.
-    pub timings_ms: BTreeMap<String, f64>,
-}
+/// Puts in flight at once by default.
+pub const DEFAULT_UPLOADS: usize = 8;
+/// How long puts under way may go on after a job is cancelled, by default.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// The names of the user metadata on every stored variation: valid on S3,
+/// GCS and Azure alike (Azure wants C# identifiers).
+pub const METADATA_NAMES: [&str; 3] = ["palette_name", "palette_description", "palette_colors"];
 
 /// Why the uploader could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum UploaderError {
+    /// Its tokio runtime did not start.
     #[error("cannot start the upload runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    /// An option is out of its range.
     #[error("invalid option {option}: {reason}")]
-    Option { option: &'static str, reason: String },
+    Option {
+        /// The option, as the builder names it.
+        option: &'static str,
+        /// Its range, and the value given.
+        reason: String,
+    },
 }
 
-/// The result of a run: every outcome, in palette order, and whether the
-/// manifest was written.
+/// Sees a job go by: each variation as it comes out of the engine (before
+/// it is stored), and each outcome as soon as it is known. Both do nothing
+/// by default; `()` is the observer that sees nothing.
+pub trait Observer {
+    /// A variation came out of the engine. Take what you need from it (its
+    /// preview, say) before its bytes go to the store.
+    fn made(&mut self, _variation: &mut Variation) {}
+    /// A variation's fate is known.
+    fn finished(&mut self, _outcome: &Outcome) {}
+}
+
+impl Observer for () {}
+
+/// The result of storing a job: the manifest, where it went, and whether it
+/// could be stored.
 #[derive(Clone, Debug)]
 pub struct StoreReport {
+    /// The run's record, as stored.
     pub manifest: Manifest,
     /// Key of `manifest.json`, relative to the store's prefix.
     pub manifest_key: String,
+    /// Link to the manifest, when it was stored.
+    pub manifest_url: Option<String>,
     /// Why the manifest could not be stored, if it could not.
-    pub manifest_error: Option<String>,
+    pub manifest_error: Option<Failure>,
+    /// Where the manifest was saved instead, if it was.
+    pub manifest_spill_path: Option<PathBuf>,
 }
 
 impl StoreReport {
-    /// True when every variation and the manifest were stored.
-    pub fn all_stored(&self) -> bool {
-        self.manifest.failed == 0 && self.manifest_error.is_none()
+    /// How the run ended, the manifest included: a run whose variations
+    /// were all stored but whose manifest was not is partial.
+    pub fn status(&self) -> RunStatus {
+        match self.manifest.status {
+            RunStatus::Complete if self.manifest_error.is_some() => RunStatus::Partial,
+            status => status,
+        }
     }
 }
 
-/// Stores variations as they arrive. Blocking API; the async work happens
-/// on the uploader's own runtime.
+/// Configures an [`Uploader`]. Every option has a default.
 #[derive(Debug)]
-pub struct Uploader {
+pub struct UploaderBuilder {
     store: Store,
-    runtime: Runtime,
-    max_in_flight: usize,
+    uploads: usize,
     spill_dir: Option<PathBuf>,
+    grace: Duration,
 }
 
-/// Puts in flight at once by default.
-pub const DEFAULT_UPLOADS: usize = 8;
-
-impl Uploader {
-    /// An uploader into `store` with at most `max_in_flight` puts at once.
-    pub fn new(store: Store, max_in_flight: usize) -> Result<Uploader, UploaderError> {
-        if max_in_flight == 0 {
+impl UploaderBuilder {
+    /// Objects being stored at once; past that, no more variations are
+    /// taken from the engine. Default [`DEFAULT_UPLOADS`].
+    pub fn uploads(mut self, uploads: usize) -> Self {
+        self.uploads = uploads;
+        self
+    }
+    /// Where to save, under its key, a variation (or manifest) that cannot
+    /// be stored, so that nothing made is lost. Default: nowhere (it fails).
+    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+    /// How long puts under way may go on once a job is cancelled; what is
+    /// not stored by then is recorded as cancelled. Default [`DEFAULT_GRACE`].
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+    /// Checks the options and starts the uploader's runtime.
+    pub fn build(self) -> Result<Uploader, UploaderError> {
+        if self.uploads == 0 {
             return Err(UploaderError::Option { option: "uploads", reason: "must be at least 1".into() });
         }
         // Uploads wait on the network or the disk, not the CPU: two workers
@@ -102,247 +121,386 @@ impl Uploader {
             .thread_name("variegate-upload")
             .enable_all()
             .build()?;
-        Ok(Uploader { store, runtime, max_in_flight, spill_dir: None })
+        let spill = self.spill_dir.map(|dir| Arc::new(LocalDir::new(dir)));
+        Ok(Uploader { store: self.store, runtime, uploads: self.uploads, spill, grace: self.grace })
     }
+}
 
-    /// Where to save the bytes of a variation that cannot be stored, under
-    /// its key, so that nothing made is lost. Default: nowhere (it fails).
-    pub fn with_spill_dir(mut self, dir: impl Into<PathBuf>) -> Uploader {
-        self.spill_dir = Some(dir.into());
-        self
-    }
+/// Stores jobs as they are made. Blocking API; the async work happens on
+/// the uploader's own runtime.
+#[derive(Debug)]
+pub struct Uploader {
+    store: Store,
+    runtime: Runtime,
+    uploads: usize,
+    spill: Option<Arc<LocalDir>>,
+    grace: Duration,
+}
 
-    /// Checks that the store answers (endpoint, bucket, credentials), so a
-    /// run can fail fast before any pixel work. See [`Store::check`].
-    pub fn check(&self) -> Result<(), StoreError> {
-        self.runtime.block_on(self.store.check())
-    }
+/// Stops every local write at once, for a process about to exit without
+/// waiting (a second signal): files being written are deleted, no new one
+/// is started, and the staging folders go. Get it with
+/// [`Uploader::emergency_stop`]; it may be used from any thread.
+#[derive(Clone, Debug)]
+pub struct EmergencyStop {
+    // Weak: a handle kept by a signal thread must not keep the folders'
+    // staging alive past the uploader (it is removed when they drop).
+    dirs: Vec<Weak<LocalDir>>,
+}
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Stores every upload as it comes out of `uploads` (typically a
-    /// channel's blocking iterator, so that this drains the channel while
-    /// the producer works) and returns the report; `on_outcome` sees each
-    /// outcome as soon as it is known (for progress). `total` is the number
-    /// of variations expected, which fixes the width of the key numbers.
-    /// The manifest is written by [`Uploader::write_manifest`], once the
-    /// caller has added what it knows (run timings).
-    ///
-    /// While `max_in_flight` puts are pending, no more are taken from
-    /// `uploads`: a slow store holds the producer back rather than piling
-    /// up memory here.
-    pub fn store_all(
-        &self,
-        source: &SourceInfo,
-        total: usize,
-        uploads: impl IntoIterator<Item = Upload>,
-        mut on_outcome: impl FnMut(&Outcome),
-    ) -> StoreReport {
-        let folder = run_folder(&source.stem, &source.sha256);
-        let mut outcomes = Vec::with_capacity(total);
-        let mut finished = |outcome: Option<Outcome>, outcomes: &mut Vec<Outcome>| {
-            if let Some(outcome) = outcome {
-                on_outcome(&outcome);
-                outcomes.push(outcome);
-            }
-        };
-        let mut in_flight = InFlight::default();
-        for upload in uploads {
-            while in_flight.tasks.len() >= self.max_in_flight {
-                finished(self.runtime.block_on(in_flight.next()), &mut outcomes);
-            }
-            let Upload { index, palette, file, thumbnail, timings_ms } = upload;
-            match file {
-                Ok(file) => {
-                    let key = variation_key(&folder, index, total, &palette.name, &file.extension);
-                    let thumbnail = thumbnail.map(|thumbnail| {
-                        let name = variation_key("thumbs", index, total, &palette.name, &thumbnail.extension);
-                        (format!("{folder}/{name}"), thumbnail)
-                    });
-                    let put = PutVariation {
-                        store: self.store.clone(),
-                        index,
-                        key: key.clone(),
-                        palette: palette.clone(),
-                        spill_dir: self.spill_dir.clone(),
-                    };
-                    let task =
-                        put.run(file, thumbnail, timings_ms).instrument(tracing::info_span!("store", key));
-                    let handle = in_flight.tasks.spawn_on(task, self.runtime.handle());
-                    in_flight.meta.insert(handle.id(), (index, palette, key));
-                }
-                Err(error) => {
-                    finished(Some(Outcome::new(index, palette, Err(error), timings_ms)), &mut outcomes)
-                }
-            }
-        }
-        while !in_flight.tasks.is_empty() {
-            finished(self.runtime.block_on(in_flight.next()), &mut outcomes);
-        }
-        outcomes.sort_by_key(|o| o.index);
-
-        let stored = outcomes.iter().filter(|o| o.status == Status::Stored).count();
-        let manifest = Manifest {
-            source: source.clone(),
-            store: self.store.url().to_string(),
-            folder: folder.clone(),
-            failed: outcomes.len() - stored,
-            spilled: outcomes.iter().filter(|o| o.status == Status::Spilled).count(),
-            stored,
-            variations: outcomes,
-            timings_ms: BTreeMap::new(),
-        };
-        StoreReport { manifest, manifest_key: manifest_key(&folder), manifest_error: None }
-    }
-
-    /// Stores `report.manifest` as `manifest.json` in the run folder and
-    /// records any failure in `report.manifest_error`.
-    pub fn write_manifest(&self, report: &mut StoreReport) {
-        report.manifest_error = self.put_manifest(&report.manifest, &report.manifest_key).err();
-    }
-
-    fn put_manifest(&self, manifest: &Manifest, key: &str) -> Result<(), String> {
-        let json = serde_json::to_vec_pretty(manifest).map_err(|e| e.to_string())?;
-        let file = EncodedFile {
-            bytes: json.into(),
-            content_type: "application/json".into(),
-            extension: "json".into(),
-        };
-        let stored = self.runtime.block_on(put(&self.store, key, &file, &[]));
-        match (stored, &self.spill_dir) {
-            (Ok(()), _) => Ok(()),
-            (Err(error), Some(dir)) => match spill(dir, key, &file) {
-                Ok(path) => Err(format!("{error}; saved to {}", path.display())),
-                Err(spill_error) => Err(format!("{error}; {spill_error}")),
-            },
-            (Err(error), None) => Err(error),
+impl EmergencyStop {
+    /// Stops them.
+    pub fn stop(&self) {
+        for dir in self.dirs.iter().filter_map(Weak::upgrade) {
+            dir.stop();
         }
     }
 }
 
-/// The puts under way, and what each is for, so that even a put that
-/// panicked is reported against its variation.
+impl Uploader {
+    /// An uploader into `store` with every option at its default.
+    pub fn new(store: Store) -> Result<Uploader, UploaderError> {
+        Uploader::builder(store).build()
+    }
+
+    /// An [`UploaderBuilder`] into `store`.
+    pub fn builder(store: Store) -> UploaderBuilder {
+        UploaderBuilder { store, uploads: DEFAULT_UPLOADS, spill_dir: None, grace: DEFAULT_GRACE }
+    }
+
+    /// Checks, before any work, that everything can be written: the store
+    /// (see [`Store::check`]) and the spill folder (made and written in,
+    /// then removed again).
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.runtime.block_on(self.store.check())?;
+        if let Some(spill) = &self.spill {
+            probe(spill.root(), true).map_err(|error| StoreError::NotWritable {
+                what: "spill folder",
+                path: spill.root().to_path_buf(),
+                reason: error.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The store it writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A handle that stops every local write at once; see [`EmergencyStop`].
+    pub fn emergency_stop(&self) -> EmergencyStop {
+        EmergencyStop { dirs: self.local_dirs().map(Arc::downgrade).collect() }
+    }
+
+    /// The local folders it writes in: the store's, if local, and the spill folder.
+    fn local_dirs(&self) -> impl Iterator<Item = &Arc<LocalDir>> {
+        self.store.local_dir().into_iter().chain(&self.spill)
+    }
+
+    /// Stores every variation of `job` as it comes, then its manifest, and
+    /// returns the report. See [`Uploader::store_observed`].
+    pub fn store_job(&self, job: Job) -> StoreReport {
+        self.store_observed(job, &mut ())
+    }
+
+    /// Stores every variation of `job` as it comes out of the engine's
+    /// channel (so the pool goes on making the next ones meanwhile), then
+    /// `manifest.json` with one outcome a palette; `observer` sees each
+    /// variation and outcome go by.
+    ///
+    /// At most `uploads` puts are pending; past that no more variations are
+    /// taken, so a slow store holds the engine back rather than piling up
+    /// memory. A variation the store refuses is saved in the spill folder.
+    /// Once the job is cancelled, what the engine already made is still
+    /// stored if it can be within the grace period; what is not stored by
+    /// then is abandoned (no half-written file stays) and recorded as
+    /// cancelled, and the manifest is written all the same.
+    pub fn store_observed(&self, job: Job, observer: &mut dyn Observer) -> StoreReport {
+        let started = Instant::now();
+        let palettes = job.palettes().to_vec();
+        let keys = RunKeys::new(job.source(), job.recipe(), job.digest(), palettes.len());
+        let cancel = job.canceller().clone();
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; palettes.len()];
+        let mut record = |outcome: Outcome, observer: &mut dyn Observer| {
+            observer.finished(&outcome);
+            if let Some(slot) = outcomes.get_mut(outcome.index) {
+                *slot = Some(outcome);
+            }
+        };
+        let mut in_flight = InFlight::default();
+        for mut variation in job.variations() {
+            observer.made(&mut variation);
+            while in_flight.tasks.len() >= self.uploads {
+                for outcome in self.next_outcomes(&mut in_flight, &cancel) {
+                    record(outcome, observer);
+                }
+            }
+            let Variation { index, palette, result, thumbnail, timings, .. } = variation;
+            match (result, self.out_of_time(&cancel)) {
+                (Err(error), _) => {
+                    record(Outcome::not_stored(index, palette, error.into(), timings), observer)
+                }
+                (Ok(_), Some(reason)) => {
+                    let failure = Failure::Cancelled { reason };
+                    record(Outcome::not_stored(index, palette, failure, timings), observer)
+                }
+                (Ok(encoded), None) => {
+                    let key = keys.variation(index, &palette.name, encoded.format().extension());
+                    let thumbnail =
+                        thumbnail.map(|t| (keys.thumbnail(index, &palette.name, t.format().extension()), t));
+                    let put = PutVariation {
+                        store: self.store.clone(),
+                        spill: self.spill.clone(),
+                        index,
+                        key: key.clone(),
+                        palette: palette.clone(),
+                    };
+                    let task =
+                        put.run(encoded, thumbnail, timings).instrument(tracing::info_span!("store", key));
+                    let handle = in_flight.tasks.spawn_on(task, self.runtime.handle());
+                    in_flight.meta.insert(handle.id(), (index, palette, key));
+                }
+            }
+        }
+        while !in_flight.tasks.is_empty() {
+            for outcome in self.next_outcomes(&mut in_flight, &cancel) {
+                record(outcome, observer);
+            }
+        }
+        let (source, recipe, digest, decode) =
+            (job.source().clone(), job.recipe().clone(), job.digest().to_string(), job.decode_time());
+        let summary = job.wait();
+
+        let variations = outcomes
+            .into_iter()
+            .zip(palettes)
+            .enumerate()
+            .map(|(index, (outcome, palette))| {
+                // The engine sends one variation a palette; should it ever
+                // not, the record still says so.
+                outcome.unwrap_or_else(|| {
+                    let reason = "the engine stopped before making it".to_string();
+                    let error = VariationError::Panicked { name: palette.name.clone(), reason };
+                    Outcome::not_stored(index, palette, error.into(), Default::default())
+                })
+            })
+            .collect();
+        let mut manifest = Manifest {
+            status: RunStatus::Failed,
+            interrupted: cancel.cancellation().map(|c| c.reason.clone()),
+            source,
+            recipe,
+            digest,
+            store: self.store.url().to_string(),
+            folder: keys.folder().to_string(),
+            variations,
+            stored: 0,
+            spilled: 0,
+            failed: 0,
+            cancelled: 0,
+            timings: RunTimings { decode, analyse: summary.analyse, total: decode + started.elapsed() },
+        };
+        manifest.tally();
+        let report = self.write_manifest(manifest, &keys, &cancel);
+        for dir in self.local_dirs() {
+            dir.release();
+        }
+        report
+    }
+
+    /// The reason of the job's cancellation once its grace period is over.
+    fn out_of_time(&self, cancel: &Canceller) -> Option<String> {
+        cancel.cancellation().filter(|c| c.at.elapsed() >= self.grace).map(|c| c.reason.clone())
+    }
+
+    /// Waits for the next put to finish. Once a cancelled job's grace period
+    /// is over, abandons every put under way instead and returns them all,
+    /// cancelled.
+    fn next_outcomes(&self, in_flight: &mut InFlight, cancel: &Canceller) -> Vec<Outcome> {
+        // Woken this often to notice a cancellation; a put is never shorter.
+        const POLL: Duration = Duration::from_millis(50);
+        loop {
+            if let Some(reason) = self.out_of_time(cancel) {
+                // Local writes under way are deleted before they can land;
+                // then the tasks go.
+                for dir in self.local_dirs() {
+                    dir.abandon_writes();
+                }
+                return self.runtime.block_on(in_flight.abandon(&reason));
+            }
+            let next = self.runtime.block_on(async { tokio::time::timeout(POLL, in_flight.next()).await });
+            if let Ok(Some(outcome)) = next {
+                return vec![outcome];
+            }
+        }
+    }
+
+    /// Stores the manifest (or spills it) and makes the report. After a
+    /// cancellation the put gets one more grace period, not the store's
+    /// whole retry deadline.
+    fn write_manifest(&self, manifest: Manifest, keys: &RunKeys, cancel: &Canceller) -> StoreReport {
+        let key = keys.manifest();
+        let mut report = StoreReport {
+            manifest,
+            manifest_key: key.clone(),
+            manifest_url: None,
+            manifest_error: None,
+            manifest_spill_path: None,
+        };
+        let json = match serde_json::to_vec_pretty(&report.manifest) {
+            Ok(json) => Bytes::from(json),
+            Err(error) => {
+                report.manifest_error = Some(Failure::Store { key, reason: error.to_string() });
+                return report;
+            }
+        };
+        let put = self.store.put(&key, json.clone(), "application/json", &[]);
+        let stored = match cancel.is_cancelled() {
+            true => {
+                self.runtime.block_on(async { tokio::time::timeout(self.grace, put).await }).unwrap_or_else(
+                    |_| Err(format!("no answer within {} s of the cancellation", self.grace.as_secs())),
+                )
+            }
+            false => self.runtime.block_on(put),
+        };
+        match stored {
+            Ok(()) => report.manifest_url = self.runtime.block_on(self.store.url_of(&key)).ok(),
+            Err(reason) => {
+                let (error, spill_path) = spill(self.spill.as_deref(), &key, reason, &json);
+                report.manifest_error = Some(error);
+                report.manifest_spill_path = spill_path;
+            }
+        }
+        report
+    }
+}
+
+/// After a failed put: saves the bytes in the spill folder if there is one.
+/// Returns the failure to record and where the bytes went.
+fn spill(dir: Option<&LocalDir>, key: &str, reason: String, bytes: &[u8]) -> (Failure, Option<PathBuf>) {
+    let Some(dir) = dir else { return (Failure::Store { key: key.into(), reason }, None) };
+    match dir.write(key, bytes) {
+        Ok(path) => (Failure::Store { key: key.into(), reason }, Some(path)),
+        Err(error) => {
+            let failure = Failure::StoreAndSpill {
+                key: key.into(),
+                reason,
+                spill_path: dir.path_of(key),
+                spill_reason: error.to_string(),
+            };
+            (failure, None)
+        }
+    }
+}
+
+/// The puts under way, and what each is for, so that a put that panicked
+/// or was abandoned is still reported against its variation.
 #[derive(Default)]
 struct InFlight {
     tasks: JoinSet<Outcome>,
-    meta: HashMap<tokio::task::Id, (usize, PaletteInfo, String)>,
+    meta: HashMap<tokio::task::Id, (usize, Palette, String)>,
 }
 
 impl InFlight {
     /// Waits for the next put to finish; `None` when none is under way.
     async fn next(&mut self) -> Option<Outcome> {
-        let joined = self.tasks.join_next_with_id().await?;
-        let id = match &joined {
-            Ok((id, _)) => *id,
-            Err(error) => error.id(),
-        };
-        let meta = self.meta.remove(&id);
-        match (joined, meta) {
-            (Ok((_, outcome)), _) => Some(outcome),
-            (Err(error), Some((index, palette, key))) => {
-                let mut outcome =
-                    Outcome::new(index, palette, Err(format!("storing {key}: {error}")), BTreeMap::new());
+        while let Some(joined) = self.tasks.join_next_with_id().await {
+            let lost = |key: &str, error: tokio::task::JoinError| Failure::Store {
+                key: key.into(),
+                reason: error.to_string(),
+            };
+            if let Some(outcome) = self.outcome(joined, lost) {
+                return Some(outcome);
+            }
+        }
+        None
+    }
+
+    /// Aborts every put under way; those that finish first keep their
+    /// outcome, the others are cancelled.
+    async fn abandon(&mut self, reason: &str) -> Vec<Outcome> {
+        self.tasks.abort_all();
+        let mut outcomes = Vec::new();
+        while let Some(joined) = self.tasks.join_next_with_id().await {
+            let cancelled = |_: &str, _| Failure::Cancelled { reason: reason.into() };
+            outcomes.extend(self.outcome(joined, cancelled));
+        }
+        outcomes
+    }
+
+    /// The outcome of a finished task; for one that panicked or was
+    /// aborted, `failure` (given its key) says why it is not stored.
+    fn outcome(
+        &mut self,
+        joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
+        failure: impl FnOnce(&str, tokio::task::JoinError) -> Failure,
+    ) -> Option<Outcome> {
+        match joined {
+            Ok((id, outcome)) => {
+                self.meta.remove(&id);
+                Some(outcome)
+            }
+            Err(error) => {
+                // Every task is registered right after it is spawned, before any join.
+                let (index, palette, key) = self.meta.remove(&error.id())?;
+                let failure = failure(&key, error);
+                let mut outcome = Outcome::not_stored(index, palette, failure, Default::default());
                 outcome.key = Some(key);
                 Some(outcome)
             }
-            (Err(_), None) => None,
         }
     }
-}
-
-/// Objects larger than this go up in parts of this size on cloud stores.
-const PART_SIZE: usize = 8 << 20;
-
-/// Stores one file: content type and `metadata` as attributes where the
-/// store takes them, in parts when it is large.
-async fn put(
-    store: &Store,
-    key: &str,
-    file: &EncodedFile,
-    metadata: &[(&'static str, String)],
-) -> Result<(), String> {
-    let mut attributes = Attributes::new();
-    if store.takes_attributes() {
-        attributes.insert(Attribute::ContentType, file.content_type.clone().into());
-        for (name, value) in metadata {
-            attributes.insert(Attribute::Metadata((*name).into()), header_safe(value).into());
-        }
-    }
-    let path = store.path_of(key);
-    let failed = |e: object_store::Error| format!("storing {key}: {}", one_line(&e));
-    if store.is_cloud() && file.bytes.len() > PART_SIZE {
-        let options = PutMultipartOptions { attributes, ..Default::default() };
-        let upload = store.objects().put_multipart_opts(&path, options).await.map_err(failed)?;
-        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        parts.put(file.bytes.clone());
-        parts.finish().await.map(drop).map_err(failed)
-    } else {
-        let options = PutOptions { attributes, ..Default::default() };
-        store
-            .objects()
-            .put_opts(&path, PutPayload::from(file.bytes.clone()), options)
-            .await
-            .map(drop)
-            .map_err(failed)
-    }
-}
-
-/// User metadata travels as HTTP headers: percent-encode everything that is
-/// not printable ASCII (and `%` itself, so decoding is unambiguous).
-fn header_safe(text: &str) -> String {
-    const UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
-    utf8_percent_encode(text, UNSAFE).to_string()
-}
-
-/// Saves bytes that could not be stored under `dir/<key>`, whole or not at
-/// all (written to a temporary name, then renamed).
-fn spill(dir: &std::path::Path, key: &str, file: &EncodedFile) -> Result<PathBuf, String> {
-    let path = key.split('/').fold(dir.to_path_buf(), |path, part| path.join(part));
-    let write = || -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, &file.bytes)?;
-        std::fs::rename(&partial, &path)
-    };
-    write().map(|()| path.clone()).map_err(|e| format!("could not save it to {} either: {e}", path.display()))
 }
 
 /// One variation's puts: the image, then its thumbnail if it has one.
 struct PutVariation {
     store: Store,
+    spill: Option<Arc<LocalDir>>,
     index: usize,
     key: String,
-    palette: PaletteInfo,
-    spill_dir: Option<PathBuf>,
+    palette: Palette,
 }
 
 impl PutVariation {
     async fn run(
         self,
-        file: EncodedFile,
-        thumbnail: Option<(String, EncodedFile)>,
-        mut timings_ms: BTreeMap<String, f64>,
+        encoded: EncodedImage,
+        thumbnail: Option<(String, EncodedImage)>,
+        made: variegate_core::VariationTimings,
     ) -> Outcome {
         let started = Instant::now();
+        let colors: Vec<String> = self.palette.colors.iter().map(|c| c.to_string()).collect();
+        let [name, description, colours] = METADATA_NAMES;
         let metadata = [
-            ("palette-name", self.palette.name.clone()),
-            ("palette-description", self.palette.description.clone().unwrap_or_default()),
-            ("palette-colors", serde_json::to_string(&self.palette.colors).unwrap_or_default()),
+            (name, self.palette.name.clone()),
+            (description, self.palette.description.clone().unwrap_or_default()),
+            (colours, serde_json::to_string(&colors).unwrap_or_default()),
         ];
-        let mut result = put(&self.store, &self.key, &file, &metadata).await;
+        let (width, height, content_type) = (encoded.width(), encoded.height(), encoded.content_type());
+        // Zero-copy, and the engine's buffer gauge counts the buffer until
+        // the put is done with it.
+        let bytes = Bytes::from_owner(encoded);
+        let mut result = self.store.put(&self.key, bytes.clone(), content_type, &metadata).await;
         if let (Ok(()), Some((key, thumbnail))) = (&result, &thumbnail) {
-            result = put(&self.store, key, thumbnail, &metadata).await;
+            let thumbnail_bytes = Bytes::copy_from_slice(thumbnail.bytes());
+            result = self.store.put(key, thumbnail_bytes, thumbnail.content_type(), &metadata).await;
         }
-        timings_ms.insert("store".into(), (started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
-        tracing::debug!(bytes = file.bytes.len(), ok = result.is_ok(), "stored");
-
-        let mut outcome = Outcome::new(self.index, self.palette, result.clone(), timings_ms);
-        outcome.bytes = file.bytes.len() as u64;
-        outcome.content_type = Some(file.content_type.clone());
+        let mut outcome = Outcome {
+            index: self.index,
+            palette: self.palette,
+            key: Some(self.key.clone()),
+            url: None,
+            width: Some(width),
+            height: Some(height),
+            bytes: bytes.len() as u64,
+            content_type: Some(content_type.to_string()),
+            status: Status::Stored,
+            error: None,
+            spill_path: None,
+            thumbnail: None,
+            timings: OutcomeTimings { made, store: Duration::ZERO },
+        };
         match result {
             Ok(()) => {
                 outcome.thumbnail = thumbnail.map(|(key, _)| key);
@@ -351,20 +509,22 @@ impl PutVariation {
                     Err(error) => tracing::warn!(%error, "no link"),
                 }
             }
-            Err(error) => {
+            Err(reason) => {
                 // Nothing made is lost: the bytes go to the spill folder.
-                if let Some(dir) = &self.spill_dir {
-                    match spill(dir, &self.key, &file) {
-                        Ok(path) => {
-                            outcome.status = Status::Spilled;
-                            outcome.spill_path = Some(path.display().to_string());
-                        }
-                        Err(spill_error) => outcome.error = Some(format!("{error}; {spill_error}")),
-                    }
-                }
+                let (spill_dir, key) = (self.spill.clone(), self.key.clone());
+                let spilled =
+                    tokio::task::spawn_blocking(move || spill(spill_dir.as_deref(), &key, reason, &bytes))
+                        .await;
+                let (failure, path) = spilled.unwrap_or_else(|error| {
+                    (Failure::Store { key: self.key.clone(), reason: error.to_string() }, None)
+                });
+                outcome.status = if path.is_some() { Status::Spilled } else { Status::Failed };
+                outcome.spill_path = path;
+                outcome.error = Some(failure);
             }
         }
-        outcome.key = Some(self.key);
+        outcome.timings.store = started.elapsed();
+        tracing::debug!(bytes = outcome.bytes, status = ?outcome.status, "stored");
         outcome
     }
 }

@@ -1,38 +1,25 @@
-//! Storing into a real S3-compatible server on 127.0.0.1: objects, content
-//! types, metadata read back through presigned links, manifest, stable keys,
-//! injected faults, spilling, and stores that are not there.
+//! Storing real jobs into a real S3-compatible server on 127.0.0.1: objects,
+//! content types, metadata read back through presigned links, manifest,
+//! stable keys, injected faults, spilling, a store that hangs after a
+//! cancellation, and stores that are not there.
 
+mod jobs;
 mod s3server;
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use jobs::{Keep, job, palettes};
 use s3server::{BUCKET, Fault, FaultProxy, S3Server, config_for, http_get};
+use variegate_core::{Channels, Engine, Palette, SourceImage};
 use variegate_uploader::{
-    EncodedFile, PaletteInfo, SourceInfo, Status, Store, StoreError, StoreOptions, StoreReport, Upload,
-    Uploader,
+    Failure, RunStatus, Status, Store, StoreError, StoreOptions, StoreReport, Uploader,
 };
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)
-}
-
-fn source() -> SourceInfo {
-    SourceInfo {
-        path: "coffee.png".into(),
-        stem: "coffee".into(),
-        sha256: "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7".into(),
-        width: 600,
-        height: 400,
-        format: "png".into(),
-    }
-}
-
-/// The seven reference images of coffee.png, as seven variations.
-fn uploads() -> Vec<Upload> {
+/// The bundled palettes' colours under names and descriptions that need
+/// percent-encoding in headers.
+fn named_palettes() -> Vec<Palette> {
     let names = [
         "Sunset Coral",
         "Deep Ocean",
@@ -42,25 +29,13 @@ fn uploads() -> Vec<Upload> {
         "Mono Slate",
         "Café Crème",
     ];
-    names
-        .iter()
-        .enumerate()
-        .map(|(index, name)| Upload {
-            index,
-            palette: PaletteInfo {
-                name: name.to_string(),
-                colors: vec!["#2B1B3D".into(), "#FDE8C9".into()],
-                description: Some(format!("{name}, à la carte")),
-            },
-            file: Ok(EncodedFile {
-                bytes: Bytes::from(
-                    std::fs::read(fixture(&format!("reference/coffee/{index:02}.png"))).unwrap(),
-                ),
-                content_type: "image/png".into(),
-                extension: "png".into(),
-            }),
-            thumbnail: None,
-            timings_ms: BTreeMap::new(),
+    palettes()
+        .into_iter()
+        .zip(names)
+        .map(|(palette, name)| Palette {
+            name: name.into(),
+            description: Some(format!("{name}, à la carte")),
+            ..palette
         })
         .collect()
 }
@@ -69,23 +44,23 @@ fn open(endpoint: &str, options: StoreOptions) -> Store {
     Store::open_with_config(&format!("s3://{BUCKET}/runs"), options, config_for(endpoint)).unwrap()
 }
 
-fn store_all(uploader: &Uploader) -> StoreReport {
-    let mut report = uploader.store_all(&source(), 7, uploads(), |_| {});
-    uploader.write_manifest(&mut report);
-    report
+/// Stores a job of the seven palettes on coffee.png, keeping its bytes.
+fn store_coffee(uploader: &Uploader) -> (StoreReport, Keep) {
+    let mut keep = Keep::default();
+    let engine = Engine::builder().build().unwrap();
+    let report = uploader.store_observed(job(&engine, "coffee.png", named_palettes()), &mut keep);
+    (report, keep)
 }
 
 #[test]
 fn objects_metadata_links_and_manifest() {
     let server = S3Server::start();
-    let uploader = Uploader::new(open(&server.endpoint, StoreOptions::default()), 4).unwrap();
+    let uploader =
+        Uploader::builder(open(&server.endpoint, StoreOptions::default())).uploads(4).build().unwrap();
     uploader.check().unwrap();
-    let report = store_all(&uploader);
-    assert!(
-        report.all_stored(),
-        "{:?}",
-        report.manifest.variations.iter().map(|o| &o.error).collect::<Vec<_>>()
-    );
+    let (report, keep) = store_coffee(&uploader);
+    let errors: Vec<_> = report.manifest.variations.iter().map(|o| &o.error).collect();
+    assert_eq!(report.status(), RunStatus::Complete, "{errors:?}");
     assert_eq!(report.manifest.stored, 7);
 
     for outcome in &report.manifest.variations {
@@ -95,35 +70,45 @@ fn objects_metadata_links_and_manifest() {
         assert!(url.contains("X-Amz-Signature="), "{url}");
         let (status, headers, body) = http_get(url);
         assert_eq!(status, 200, "{key}");
-        let expected = std::fs::read(fixture(&format!("reference/coffee/{:02}.png", outcome.index))).unwrap();
-        assert_eq!(body, expected, "{key}");
+        assert_eq!(body, keep.bytes[&outcome.index], "{key}");
         let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         assert_eq!(header("content-type"), Some("image/png"));
-        assert_eq!(header("x-amz-meta-palette-colors"), Some(r##"["#2B1B3D","#FDE8C9"]"##));
+        let colours: Vec<String> = outcome.palette.colors.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            header("x-amz-meta-palette_colors"),
+            Some(serde_json::to_string(&colours).unwrap().as_str())
+        );
         if outcome.index == 6 {
             // Non-ASCII survives as percent-encoded UTF-8.
-            assert_eq!(header("x-amz-meta-palette-name"), Some("Caf%C3%A9 Cr%C3%A8me"));
+            assert_eq!(header("x-amz-meta-palette_name"), Some("Caf%C3%A9 Cr%C3%A8me"));
             assert_eq!(
-                header("x-amz-meta-palette-description"),
+                header("x-amz-meta-palette_description"),
                 Some("Caf%C3%A9 Cr%C3%A8me, %C3%A0 la carte")
             );
         } else {
-            assert_eq!(header("x-amz-meta-palette-name"), Some(outcome.name.as_str()));
+            assert_eq!(header("x-amz-meta-palette_name"), Some(outcome.palette.name.as_str()));
         }
     }
-    assert_eq!(report.manifest.variations[6].key.as_deref(), Some("coffee-cc02f8ca/06-caf-cr-me.png"));
-    let manifest = server.root.path().join(BUCKET).join("runs/coffee-cc02f8ca/manifest.json");
+    let folder = &report.manifest.folder;
+    assert_eq!(
+        report.manifest.variations[6].key.as_deref(),
+        Some(format!("{folder}/06-caf-cr-me.png").as_str())
+    );
+    let manifest = server.root.path().join(BUCKET).join("runs").join(&report.manifest_key);
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
     assert_eq!(manifest["stored"], 7);
     assert_eq!(manifest["store"], format!("s3://{BUCKET}/runs"));
+    assert_eq!(manifest["recipe"]["look"], "shift");
+    let (status, _, _) = http_get(report.manifest_url.as_deref().unwrap());
+    assert_eq!(status, 200, "the manifest's link works");
 
-    // The same job again writes the same keys.
-    let again = store_all(&uploader);
+    // The same job again writes the same keys, and the same bytes.
+    let (again, _) = store_coffee(&uploader);
     let keys = |r: &StoreReport| r.manifest.variations.iter().map(|o| o.key.clone()).collect::<Vec<_>>();
     assert_eq!(keys(&report), keys(&again));
     let stored =
-        std::fs::read_dir(server.root.path().join(BUCKET).join("runs/coffee-cc02f8ca")).unwrap().count();
-    assert!(stored >= 8, "seven images and the manifest");
+        std::fs::read_dir(server.root.path().join(BUCKET).join("runs").join(folder)).unwrap().count();
+    assert_eq!(stored, 8, "seven images and the manifest");
 }
 
 #[test]
@@ -138,20 +123,18 @@ fn transient_faults_are_retried_until_everything_is_stored() {
     let proxy = FaultProxy::start(&server.endpoint, policy);
     let options = StoreOptions { retries: 5, deadline: Duration::from_secs(30), ..Default::default() };
     let spill = tempfile::tempdir().unwrap();
-    let uploader = Uploader::new(open(&proxy.endpoint, options), 4).unwrap().with_spill_dir(spill.path());
-    let report = store_all(&uploader);
-    let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
+    let uploader =
+        Uploader::builder(open(&proxy.endpoint, options)).uploads(4).spill_dir(spill.path()).build().unwrap();
+    let (report, _) = store_coffee(&uploader);
+    let injected = proxy.injected.load(Ordering::SeqCst);
     eprintln!(
         "faults injected: {injected}, PUTs seen: {}, stored: {}",
-        proxy.puts.load(std::sync::atomic::Ordering::SeqCst),
+        proxy.puts.load(Ordering::SeqCst),
         report.manifest.stored
     );
     assert!(injected >= 3, "faults were injected: {injected}");
-    assert!(
-        report.all_stored(),
-        "{:?}",
-        report.manifest.variations.iter().map(|o| &o.error).collect::<Vec<_>>()
-    );
+    let errors: Vec<_> = report.manifest.variations.iter().map(|o| &o.error).collect();
+    assert_eq!(report.status(), RunStatus::Complete, "{errors:?}");
     assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0, "nothing spilled");
 }
 
@@ -165,32 +148,91 @@ fn a_store_that_breaks_mid_run_spills_what_it_could_not_take() {
     );
     let options = StoreOptions { retries: 2, deadline: Duration::from_secs(5), ..Default::default() };
     let spill = tempfile::tempdir().unwrap();
-    let uploader = Uploader::new(open(&proxy.endpoint, options), 1).unwrap().with_spill_dir(spill.path());
-    let report = store_all(&uploader);
+    let uploader =
+        Uploader::builder(open(&proxy.endpoint, options)).uploads(1).spill_dir(spill.path()).build().unwrap();
+    let (report, keep) = store_coffee(&uploader);
     let manifest = &report.manifest;
     eprintln!(
         "faults injected: {}, stored: {}, spilled: {}",
-        proxy.injected.load(std::sync::atomic::Ordering::SeqCst),
+        proxy.injected.load(Ordering::SeqCst),
         manifest.stored,
         manifest.spilled
     );
-    assert_eq!((manifest.stored, manifest.spilled, manifest.failed), (3, 4, 4));
-    for outcome in &manifest.variations[3..] {
-        assert_eq!(outcome.status, Status::Spilled);
+    assert_eq!((manifest.stored, manifest.spilled, manifest.failed), (3, 4, 0));
+    assert_eq!(report.status(), RunStatus::Partial);
+    let spilled: Vec<_> = manifest.variations.iter().filter(|o| o.status == Status::Spilled).collect();
+    assert_eq!(spilled.len(), 4);
+    for outcome in spilled {
         let path = outcome.spill_path.as_deref().unwrap();
-        let expected = std::fs::read(fixture(&format!("reference/coffee/{:02}.png", outcome.index))).unwrap();
-        assert_eq!(std::fs::read(path).unwrap(), expected, "spilled bytes are the variation");
-        assert!(outcome.error.as_deref().unwrap().contains("503"), "{:?}", outcome.error);
+        assert_eq!(
+            std::fs::read(path).unwrap(),
+            keep.bytes[&outcome.index],
+            "spilled bytes are the variation"
+        );
+        assert!(path.ends_with(outcome.key.as_deref().unwrap()), "{}", path.display());
+        let error = outcome.error.as_ref().unwrap().to_string();
+        assert!(error.contains("503"), "{error}");
     }
     // The manifest could not be stored either: it is spilled too.
-    let error = report.manifest_error.as_deref().unwrap();
-    assert!(error.contains("saved to"), "{error}");
-    assert!(spill.path().join("coffee-cc02f8ca/manifest.json").is_file());
+    assert!(matches!(report.manifest_error, Some(Failure::Store { .. })), "{:?}", report.manifest_error);
+    assert_eq!(
+        report.manifest_spill_path.as_deref(),
+        Some(spill.path().join(&report.manifest_key).as_path())
+    );
+    assert!(!spill.path().join(".variegate-staging").exists());
+}
+
+#[test]
+fn after_a_cancellation_a_hung_store_gets_only_the_grace_period() {
+    let server = S3Server::start();
+    // The first two PUTs go through; every later one hangs.
+    let proxy =
+        FaultProxy::start(&server.endpoint, Arc::new(|n| if n < 2 { Fault::Pass } else { Fault::Hang }));
+    let spill = tempfile::tempdir().unwrap();
+    let uploader = Uploader::builder(open(&proxy.endpoint, StoreOptions::default()))
+        .uploads(2)
+        .spill_dir(spill.path())
+        .grace(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let engine = Engine::builder().build().unwrap();
+    let job = job(&engine, "coffee.png", palettes());
+    let canceller = job.canceller().clone();
+
+    /// Cancels once two variations are stored; the store hangs from then on.
+    struct CancelAfterTwo(variegate_core::Canceller, usize, Option<Instant>);
+    impl variegate_uploader::Observer for CancelAfterTwo {
+        fn finished(&mut self, outcome: &variegate_uploader::Outcome) {
+            self.1 += usize::from(outcome.status == Status::Stored);
+            if self.1 == 2 && self.0.cancel("SIGTERM") {
+                self.2 = Some(Instant::now());
+            }
+        }
+    }
+    let mut observer = CancelAfterTwo(canceller, 0, None);
+    let report = uploader.store_observed(job, &mut observer);
+    let took = observer.2.unwrap().elapsed();
+    let manifest = &report.manifest;
+    assert_eq!(
+        (manifest.status, manifest.stored, manifest.stored + manifest.cancelled),
+        (RunStatus::Interrupted, 2, 7)
+    );
+    // One grace period for the puts, one for the manifest's put; not the store's 120 s deadline.
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let abandoned = manifest
+        .variations
+        .iter()
+        .filter(|o| o.error.as_ref().is_some_and(|e| e.to_string().contains("before it was stored")));
+    assert!(abandoned.count() >= 1, "puts under way were abandoned: {:?}", manifest.variations);
+    let spilled: variegate_uploader::Manifest =
+        serde_json::from_slice(&std::fs::read(report.manifest_spill_path.as_deref().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(spilled.cancelled, manifest.cancelled, "the record was kept locally");
 }
 
 fn check_fails(store: Store) -> (String, Duration) {
     let started = Instant::now();
-    let error = Uploader::new(store, 1).unwrap().check().unwrap_err();
+    let error = Uploader::new(store).unwrap().check().unwrap_err();
     assert!(matches!(error, StoreError::Unreachable { .. }), "{error:?}");
     (error.to_string(), started.elapsed())
 }
@@ -232,10 +274,11 @@ fn unknown_schemes_and_bad_urls_are_refused() {
 #[test]
 fn large_objects_go_up_in_parts() {
     let server = S3Server::start();
-    let uploader = Uploader::new(open(&server.endpoint, StoreOptions::default()), 2).unwrap();
-    // 20 MiB that do not compress: three parts of at most 8 MiB.
+    let uploader =
+        Uploader::builder(open(&server.endpoint, StoreOptions::default())).uploads(2).build().unwrap();
+    // 2048x2048 of noise: its PNG does not compress, so it is over 8 MiB.
     let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let large: Vec<u8> = (0..20 << 20)
+    let noise: Vec<u8> = (0..2048 * 2048 * 3)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 7;
@@ -243,18 +286,18 @@ fn large_objects_go_up_in_parts() {
             state as u8
         })
         .collect();
-    let mut upload = uploads().remove(0);
-    upload.file = Ok(EncodedFile {
-        bytes: Bytes::from(large.clone()),
-        content_type: "image/png".into(),
-        extension: "png".into(),
-    });
-    let report = uploader.store_all(&source(), 1, [upload], |_| {});
-    assert!(report.all_stored(), "{:?}", report.manifest.variations[0].error);
+    let image = SourceImage::from_pixels("noise", 2048, 2048, Channels::Rgb, noise).unwrap();
+    let engine = Engine::builder().build().unwrap();
+    let mut keep = Keep::default();
+    let job = engine.start(image, palettes()[..1].to_vec()).unwrap();
+    let report = uploader.store_observed(job, &mut keep);
+    assert_eq!(report.status(), RunStatus::Complete, "{:?}", report.manifest.variations[0].error);
+    let size = keep.bytes[&0].len();
+    assert!(size > 8 << 20, "{size} bytes");
     let (status, headers, body) = http_get(report.manifest.variations[0].url.as_deref().unwrap());
     assert_eq!(status, 200);
-    assert!(body == large, "the parts were put back together");
+    assert!(body == keep.bytes[&0], "the parts were put back together");
     // S3 marks objects made from parts with an ETag ending in -<parts>.
     let etag = headers.iter().find(|(k, _)| k == "etag").map(|(_, v)| v.as_str()).unwrap_or_default();
-    assert!(etag.trim_matches('"').ends_with("-3"), "ETag {etag}");
+    assert!(etag.trim_matches('"').ends_with(&format!("-{}", size.div_ceil(8 << 20))), "ETag {etag}");
 }

@@ -9,9 +9,10 @@
 
 use rayon::prelude::*;
 
-use super::{Look, LookError, PreparedLook};
+use super::{Look, PreparedLook};
 use crate::analysis::AnalysisOptions;
 use crate::colour::{LabToSrgb, srgb_f32_to_lab, srgb8_to_lab};
+use crate::error::LookError;
 use crate::indexed::{IndexedImage, colour_table};
 use crate::palette::Palette;
 use crate::source::SourceImage;
@@ -23,6 +24,10 @@ pub struct GradientLook;
 impl Look for GradientLook {
     fn name(&self) -> &str {
         "gradient"
+    }
+
+    fn options(&self) -> serde_json::Value {
+        serde_json::json!({})
     }
 
     fn prepare(

@@ -18,19 +18,20 @@ use rayon::prelude::*;
 
 use crate::analysis::AnalysisOptions;
 use crate::colour::srgb8_to_lab;
+use crate::error::LookError;
 use crate::indexed::IndexedImage;
 use crate::palette::Palette;
 use crate::source::SourceImage;
 
-/// Why a look could not recolour an image with a palette.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct LookError(pub String);
-
 /// A way of recolouring an image with a palette.
 pub trait Look: Send + Sync + std::fmt::Debug {
-    /// The name the CLI knows it by, e.g. `shift`.
+    /// A short name, e.g. `shift`; it starts the recipe part of stored keys.
     fn name(&self) -> &str;
+
+    /// Every option that changes the look's output, as a JSON object, e.g.
+    /// `{"dither": true}`. It goes into the [`Recipe`](crate::Recipe): two
+    /// looks with the same name and options must give the same bytes.
+    fn options(&self) -> serde_json::Value;
 
     /// Per-image work shared by every palette. `palettes` are all the
     /// palettes of the run (some may be empty), so that a look can prepare

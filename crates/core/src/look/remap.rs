@@ -10,9 +10,10 @@
 
 use rayon::prelude::*;
 
-use super::{Look, LookError, PreparedLook, colour_lab};
+use super::{Look, PreparedLook, colour_lab};
 use crate::analysis::AnalysisOptions;
 use crate::colour::srgb_f32_to_lab;
+use crate::error::LookError;
 use crate::indexed::{IndexedImage, colour_table};
 use crate::palette::Palette;
 use crate::source::SourceImage;
@@ -35,7 +36,11 @@ impl RemapLook {
 
 impl Look for RemapLook {
     fn name(&self) -> &str {
-        if self.dither { "remap (dithered)" } else { "remap" }
+        "remap"
+    }
+
+    fn options(&self) -> serde_json::Value {
+        serde_json::json!({ "dither": self.dither })
     }
 
     fn prepare(

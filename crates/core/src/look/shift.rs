@@ -9,12 +9,14 @@
 
 use rayon::prelude::*;
 
-use super::{Look, LookError, PreparedLook, colour_lab};
+use super::{Look, PreparedLook, colour_lab};
 use crate::analysis::{AnalysisOptions, sample_colours};
 use crate::colour::{LabToSrgb, srgb_f32_to_lab};
+use crate::error::{BuildError, LookError};
 use crate::indexed::{IndexedImage, colour_table};
 use crate::kmeans::{kmeans, nearest, refine};
 use crate::palette::Palette;
+use crate::recipe::option_number;
 use crate::source::SourceImage;
 
 /// Lloyd steps over the full image after clustering the analysis image.
@@ -50,23 +52,25 @@ pub struct ShiftLook {
 impl ShiftLook {
     /// Checks the options: `max_k` in 1..=255, `blend` in 0..=1, the others
     /// finite and not negative.
-    pub fn new(options: ShiftOptions) -> Result<ShiftLook, LookError> {
+    pub fn new(options: ShiftOptions) -> Result<ShiftLook, BuildError> {
         let ShiftOptions { max_k, lightness, blend, saturation } = options;
+        let invalid = |option, reason| Err(BuildError::Option { option, reason });
         if !(1..=255).contains(&max_k) {
-            return Err(LookError(format!("max-k must be between 1 and 255, not {max_k}")));
+            return invalid("max_k", format!("must be between 1 and 255, not {max_k}"));
         }
         if !(0.0..=1.0).contains(&blend) {
-            return Err(LookError(format!("blend must be between 0 and 1, not {blend}")));
+            return invalid("blend", format!("must be between 0 and 1, not {blend}"));
         }
-        for (name, value) in [("lightness", lightness), ("saturation", saturation)] {
+        for (option, value) in [("lightness", lightness), ("saturation", saturation)] {
             if !value.is_finite() || value < 0.0 {
-                return Err(LookError(format!("{name} must be a number of at least 0, not {value}")));
+                return invalid(option, format!("must be a number of at least 0, not {value}"));
             }
         }
         Ok(ShiftLook { options })
     }
 
-    pub fn options(&self) -> ShiftOptions {
+    /// The options it was made with.
+    pub fn shift_options(&self) -> ShiftOptions {
         self.options
     }
 
@@ -78,6 +82,16 @@ impl ShiftLook {
 impl Look for ShiftLook {
     fn name(&self) -> &str {
         "shift"
+    }
+
+    fn options(&self) -> serde_json::Value {
+        let ShiftOptions { max_k, lightness, blend, saturation } = self.options;
+        serde_json::json!({
+            "max_k": max_k,
+            "lightness": option_number(lightness),
+            "blend": option_number(blend),
+            "saturation": option_number(saturation),
+        })
     }
 
     fn prepare(

@@ -18,7 +18,7 @@ pub fn palettes() -> Vec<Palette> {
 pub fn run_all(engine: &Engine, image: SourceImage, palettes: Vec<Palette>) -> Vec<Variation> {
     let job = engine.start(image, palettes).expect("start");
     let mut variations: Vec<Variation> = job.variations().iter().collect();
-    job.wait().expect("run");
+    job.wait();
     variations.sort_by_key(|v| v.index);
     variations
 }

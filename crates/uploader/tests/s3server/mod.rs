@@ -93,6 +93,8 @@ pub enum Fault {
     Unavailable,
     /// Close the connection without answering.
     Drop,
+    /// Never answer (a minute), as a store that hangs.
+    Hang,
 }
 
 /// Decides per PUT (numbered from 0 in arrival order) what to do.
@@ -137,6 +139,10 @@ impl FaultProxy {
                             }
                             match fault {
                                 Fault::Drop => Err("dropped on purpose"),
+                                Fault::Hang => {
+                                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                                    Err("hung on purpose")
+                                }
                                 Fault::Unavailable => Ok(Response::builder()
                                     .status(StatusCode::SERVICE_UNAVAILABLE)
                                     .body(Full::new(Bytes::from_static(

@@ -1,0 +1,171 @@
+//! The recipe: everything besides the image and the palettes that decides
+//! the bytes of a variation.
+//!
+//! Stored keys carry a digest of the recipe and the palettes
+//! ([`Recipe::digest`]), so that two different recipes never share a key and
+//! the same recipe always gets the same keys (and, the engine being
+//! deterministic, the same bytes). What does not change bytes (threads,
+//! channel capacity, the pixel budget, anything about storage) stays out.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::encode::OutputFormat;
+use crate::palette::Palette;
+
+/// The version of what the engine writes for a recipe. Bumped whenever a
+/// change to the engine changes the bytes of any recipe's output, so that
+/// new output never lands on the keys of old output.
+pub const OUTPUT_VERSION: u32 = 1;
+
+/// Everything, besides the image and the palettes, that decides the bytes of
+/// a run's variations. Recorded in full in each manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// The look's name, e.g. `shift`.
+    pub look: String,
+    /// Every option of the look, e.g. `{"max_k": 5, "lightness": 0.7, ...}`.
+    pub look_options: serde_json::Value,
+    /// Seed of the clustering.
+    pub seed: u64,
+    /// Longest side of the image the clustering sees.
+    pub analysis_size: u32,
+    /// Longest side the image is downscaled to first, if any.
+    pub max_side: Option<u32>,
+    /// Format of the variations (and quality, for JPEG).
+    pub format: OutputFormat,
+    /// Longest side of stored thumbnails, if any.
+    pub thumbnail: Option<u32>,
+    /// [`OUTPUT_VERSION`] of the engine that made it.
+    pub output_version: u32,
+    /// The version of `variegate-core` that made it. Recorded, not part of
+    /// the digest: a release that changes no bytes keeps every key.
+    pub engine_version: String,
+}
+
+impl Recipe {
+    /// SHA-256 (lower-case hex) of this recipe and `palettes` (names,
+    /// colours, descriptions, in order), without the engine's crate version.
+    pub fn digest(&self, palettes: &[Palette]) -> String {
+        // A struct of references so that the fields hashed are spelled out
+        // here; serde_json writes them in this order, and maps sorted.
+        #[derive(Serialize)]
+        struct Hashed<'a> {
+            look: &'a str,
+            look_options: &'a serde_json::Value,
+            seed: u64,
+            analysis_size: u32,
+            max_side: Option<u32>,
+            format: OutputFormat,
+            thumbnail: Option<u32>,
+            output_version: u32,
+            palettes: &'a [Palette],
+        }
+        let hashed = Hashed {
+            look: &self.look,
+            look_options: &self.look_options,
+            seed: self.seed,
+            analysis_size: self.analysis_size,
+            max_side: self.max_side,
+            format: self.format,
+            thumbnail: self.thumbnail,
+            output_version: self.output_version,
+            palettes,
+        };
+        let mut hasher = Sha256::new();
+        // Serialising plain data into a hasher cannot fail; if it ever did,
+        // hashing the error text still keeps different recipes apart.
+        if let Err(error) = serde_json::to_writer(&mut HashWriter(&mut hasher), &hashed) {
+            hasher.update(error.to_string());
+        }
+        hex(&hasher.finalize())
+    }
+}
+
+/// A number for a recipe's look options: an `f32` written as its shortest
+/// decimal (0.7, not 0.699999988079071), which tells every `f32` apart.
+pub fn option_number(value: f32) -> serde_json::Value {
+    value.to_string().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(
+        // Only NaN and infinities have no JSON number; options refuse them,
+        // and their text still keeps them apart.
+        serde_json::Value::String(value.to_string()),
+        serde_json::Value::Number,
+    )
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Lower-case hex of some bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, b| {
+        let _ = write!(text, "{b:02x}");
+        text
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe() -> Recipe {
+        Recipe {
+            look: "shift".into(),
+            look_options: serde_json::json!({"max_k": 5, "lightness": option_number(0.7)}),
+            seed: 0,
+            analysis_size: 256,
+            max_side: None,
+            format: OutputFormat::Png,
+            thumbnail: None,
+            output_version: OUTPUT_VERSION,
+            engine_version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn every_field_but_the_crate_version_changes_the_digest() {
+        let palettes = vec![Palette::from_hex("Dusk", &["#2B1B3D", "#F0544F"]).unwrap()];
+        let base = recipe().digest(&palettes);
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, recipe().digest(&palettes), "the same recipe, the same digest");
+        let changed: Vec<Recipe> = vec![
+            Recipe { look: "remap".into(), ..recipe() },
+            Recipe { look_options: serde_json::json!({"max_k": 4}), ..recipe() },
+            Recipe { seed: 7, ..recipe() },
+            Recipe { analysis_size: 128, ..recipe() },
+            Recipe { max_side: Some(64), ..recipe() },
+            Recipe { format: OutputFormat::Jpeg { quality: 90 }, ..recipe() },
+            Recipe { format: OutputFormat::Jpeg { quality: 80 }, ..recipe() },
+            Recipe { thumbnail: Some(64), ..recipe() },
+            Recipe { output_version: OUTPUT_VERSION + 1, ..recipe() },
+        ];
+        let mut digests: Vec<String> = changed.iter().map(|r| r.digest(&palettes)).collect();
+        let other_colours = vec![Palette::from_hex("Dusk", &["#2B1B3D", "#F0544E"]).unwrap()];
+        digests.push(recipe().digest(&other_colours));
+        digests.push(recipe().digest(&[]));
+        digests.push(base.clone());
+        let count = digests.len();
+        digests.sort();
+        digests.dedup();
+        assert_eq!(digests.len(), count, "each change gives its own digest");
+        let newer = Recipe { engine_version: "0.2.0".into(), ..recipe() };
+        assert_eq!(newer.digest(&palettes), base);
+    }
+
+    #[test]
+    fn option_numbers_are_short_and_exact() {
+        assert_eq!(option_number(0.7).to_string(), "0.7");
+        assert_ne!(option_number(0.7), option_number(0.70000005));
+        assert_eq!(option_number(1.2).to_string(), "1.2");
+    }
+}

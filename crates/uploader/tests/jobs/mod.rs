@@ -1,0 +1,59 @@
+//! Real jobs for the uploader's tests: the engine on the bundled photos,
+//! and an observer that keeps what it sees.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use variegate_core::{Engine, Job, Palette, Variation};
+use variegate_uploader::{Observer, Outcome};
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)
+}
+
+/// The seven palettes of the original service.
+pub fn palettes() -> Vec<Palette> {
+    Palette::load_list(fixture("palettes.json")).unwrap()
+}
+
+/// A job of `engine` on a bundled photo.
+pub fn job(engine: &Engine, image: &str, palettes: Vec<Palette>) -> Job {
+    engine.start(engine.open(fixture(image)).unwrap(), palettes).unwrap()
+}
+
+/// Keeps every variation's bytes as they go by, and counts outcomes.
+#[derive(Default)]
+pub struct Keep {
+    pub bytes: BTreeMap<usize, Vec<u8>>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Observer for Keep {
+    fn made(&mut self, variation: &mut Variation) {
+        if let Ok(encoded) = &variation.result {
+            self.bytes.insert(variation.index, encoded.bytes().to_vec());
+        }
+    }
+    fn finished(&mut self, outcome: &Outcome) {
+        self.outcomes.push(outcome.clone());
+    }
+}
+
+/// Every file below `dir`, relative to it, sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_str().unwrap().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
