@@ -422,7 +422,12 @@ fn destinations_are_checked_before_any_work() {
     if !can_mount() {
         return;
     }
-    for (option, path) in [("--out", "ro/out"), ("--spill-dir", "ro/spill"), ("--report", "ro/report.json")] {
+    for (option, path) in [
+        ("--out", "ro/out"),
+        ("--spill-dir", "ro/spill"),
+        ("--report", "ro/report.json"),
+        ("--contact-sheet", "ro/sheet.png"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("ro")).unwrap();
         let spill = if option == "--spill-dir" { "" } else { "--spill-dir spill" };

@@ -79,4 +79,5 @@ pub use source::{DEFAULT_MAX_PIXELS, SourceImage, SourceInfo};
 // very versions it was built with.
 pub use crossbeam_channel;
 pub use image;
+pub use rayon;
 pub use serde_json;

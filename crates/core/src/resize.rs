@@ -1,4 +1,4 @@
-//! Resizing with `fast_image_resize`: the analysis image, `--max-side`
+//! Resizing with `fast_image_resize`: the analysis image, the `max_side`
 //! downscaling of sources, and thumbnails.
 
 use fast_image_resize::images::{TypedImage, TypedImageRef};

@@ -482,9 +482,11 @@ impl PutVariation {
         // the put is done with it.
         let bytes = Bytes::from_owner(encoded);
         let mut result = self.store.put(&self.key, bytes.clone(), content_type, &metadata).await;
-        if let (Ok(()), Some((key, thumbnail))) = (&result, &thumbnail) {
-            let thumbnail_bytes = Bytes::copy_from_slice(thumbnail.bytes());
-            result = self.store.put(key, thumbnail_bytes, thumbnail.content_type(), &metadata).await;
+        let mut thumbnail_key = None;
+        if let (Ok(()), Some((key, thumbnail))) = (&result, thumbnail) {
+            let content_type = thumbnail.content_type();
+            result = self.store.put(&key, Bytes::from_owner(thumbnail), content_type, &metadata).await;
+            thumbnail_key = Some(key);
         }
         let mut outcome = Outcome {
             index: self.index,
@@ -503,7 +505,7 @@ impl PutVariation {
         };
         match result {
             Ok(()) => {
-                outcome.thumbnail = thumbnail.map(|(key, _)| key);
+                outcome.thumbnail = thumbnail_key;
                 match self.store.url_of(&self.key).await {
                     Ok(url) => outcome.url = Some(url),
                     Err(error) => tracing::warn!(%error, "no link"),
