@@ -10,35 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use jobs::{Keep, job, palettes};
+use jobs::{Keep, job, named_palettes, noise_2048, palettes};
 use s3server::{BUCKET, Fault, FaultProxy, S3Server, config_for, http_get};
-use variegate_core::{Channels, Engine, Palette, SourceImage};
+use variegate_core::Engine;
 use variegate_uploader::{
     Failure, RunStatus, Status, Store, StoreError, StoreOptions, StoreReport, Uploader,
 };
-
-/// The bundled palettes' colours under names and descriptions that need
-/// percent-encoding in headers.
-fn named_palettes() -> Vec<Palette> {
-    let names = [
-        "Sunset Coral",
-        "Deep Ocean",
-        "Forest Floor",
-        "Neon Arcade",
-        "Desert Clay",
-        "Mono Slate",
-        "Café Crème",
-    ];
-    palettes()
-        .into_iter()
-        .zip(names)
-        .map(|(palette, name)| Palette {
-            name: name.into(),
-            description: Some(format!("{name}, à la carte")),
-            ..palette
-        })
-        .collect()
-}
 
 fn open(endpoint: &str, options: StoreOptions) -> Store {
     Store::open_with_config(&format!("s3://{BUCKET}/runs"), options, config_for(endpoint)).unwrap()
@@ -276,17 +253,7 @@ fn large_objects_go_up_in_parts() {
     let server = S3Server::start();
     let uploader =
         Uploader::builder(open(&server.endpoint, StoreOptions::default())).uploads(2).build().unwrap();
-    // 2048x2048 of noise: its PNG does not compress, so it is over 8 MiB.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let noise: Vec<u8> = (0..2048 * 2048 * 3)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    let image = SourceImage::from_pixels("noise", 2048, 2048, Channels::Rgb, noise).unwrap();
+    let image = noise_2048();
     let engine = Engine::builder().build().unwrap();
     let mut keep = Keep::default();
     let job = engine.start(image, palettes()[..1].to_vec()).unwrap();

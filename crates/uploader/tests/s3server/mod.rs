@@ -100,6 +100,12 @@ pub enum Fault {
 /// Decides per PUT (numbered from 0 in arrival order) what to do.
 pub type Policy = Arc<dyn Fn(usize) -> Fault + Send + Sync>;
 
+/// Rewrites a request's path and query (given its method) on the way through.
+pub type Rewrite = Arc<dyn Fn(&hyper::Method, &str) -> String + Send + Sync>;
+
+/// Amends a response's head (given the request's method and the body) on the way back.
+pub type Amend = Arc<dyn Fn(&hyper::Method, &mut hyper::http::response::Parts, &[u8]) + Send + Sync>;
+
 /// A proxy in front of an [`S3Server`] that applies a [`Policy`] to PUT
 /// requests and passes everything else through.
 pub struct FaultProxy {
@@ -111,6 +117,17 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: &str, policy: Policy) -> FaultProxy {
+        FaultProxy::start_rewriting(
+            upstream,
+            policy,
+            Arc::new(|_, path| path.to_string()),
+            Arc::new(|_, _, _| {}),
+        )
+    }
+
+    /// A proxy that also rewrites each request's path and query, and
+    /// amends each response's head.
+    pub fn start_rewriting(upstream: &str, policy: Policy, rewrite: Rewrite, amend: Amend) -> FaultProxy {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -123,10 +140,12 @@ impl FaultProxy {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 let (client, upstream, policy) = (client.clone(), upstream.clone(), policy.clone());
-                let (puts, injected) = (puts_seen.clone(), injected_seen.clone());
+                let (puts, injected, rewrite) = (puts_seen.clone(), injected_seen.clone(), rewrite.clone());
+                let amend = amend.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                         let (client, upstream, policy) = (client.clone(), upstream.clone(), policy.clone());
+                        let (rewrite, amend) = (rewrite.clone(), amend.clone());
                         let (puts, injected) = (puts.clone(), injected.clone());
                         async move {
                             let fault = if request.method() == hyper::Method::PUT {
@@ -149,7 +168,7 @@ impl FaultProxy {
                                         b"<Error><Code>SlowDown</Code></Error>",
                                     )))
                                     .unwrap()),
-                                Fault::Pass => forward(&client, &upstream, request).await,
+                                Fault::Pass => forward(&client, &upstream, &*rewrite, &*amend, request).await,
                             }
                         }
                     });
@@ -166,30 +185,55 @@ impl FaultProxy {
 async fn forward(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     upstream: &str,
+    rewrite: &(dyn Fn(&hyper::Method, &str) -> String + Send + Sync),
+    amend: &(dyn Fn(&hyper::Method, &mut hyper::http::response::Parts, &[u8]) + Send + Sync),
     request: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, &'static str> {
     let (parts, body) = request.into_parts();
+    let method = parts.method.clone();
     let body = body.collect().await.map_err(|_| "request body")?.to_bytes();
-    let uri = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let path = rewrite(&parts.method, parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let uri = format!("{upstream}{path}");
     let mut forwarded = Request::builder().method(parts.method).uri(uri);
     for (name, value) in &parts.headers {
         forwarded = forwarded.header(name, value);
     }
     let response = client.request(forwarded.body(Full::new(body)).unwrap()).await.map_err(|_| "upstream")?;
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let body = body.collect().await.map_err(|_| "response body")?.to_bytes();
+    amend(&method, &mut parts, &body);
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
 /// A plain HTTP/1.1 GET, independent of object_store: status, headers
 /// (lower-cased names) and body.
 pub fn http_get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http("GET", url, &[], &[])
+}
+
+/// A plain HTTP/1.1 request, independent of object_store: status, headers
+/// (lower-cased names) and body.
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::{Read, Write};
     let url = url::Url::parse(url).unwrap();
     let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
     let path = &url[url::Position::BeforePath..];
     let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
