@@ -21,11 +21,23 @@ use variegate_core::{
     ShiftOptions, contact_sheet_png,
 };
 use variegate_uploader::{
-    DEFAULT_UPLOADS, RunStatus, Store, StoreOptions, StoreReport, Uploader, check_folder,
+    Batch, BatchOptions, DEFAULT_UPLOADS, ResultsLog, RunStatus, Shard, Store, StoreOptions, StoreReport,
+    Uploader, check_folder,
 };
 
-use crate::progress::{Console, Progress};
+use crate::progress::{BatchProgress, Console, Progress};
 use crate::signals::SignalWatch;
+
+const BATCH_EXIT_CODES: &str = "\
+Exit codes:
+  0    every image of the shard stored, or skipped as stored by an earlier batch
+  1    a fatal error before any work: a bad or empty list, bad palettes, a store or folder
+       that cannot be written (retrying will not help)
+  2    usage error, an option value out of range included
+  3    some images partial or failed (each named in the results): run again with --resume
+  130  interrupted by SIGINT, 143 by SIGTERM: run again with --resume
+
+RUST_LOG (e.g. RUST_LOG=variegate_core=debug) turns on tracing output on stderr.";
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -56,13 +68,58 @@ enum Command {
     /// Recolour IMAGE with every palette and store the results.
     #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
+    /// Recolour every image of LIST (or of this process's shard of it) and store each as `run` would.
+    #[command(after_help = BATCH_EXIT_CODES)]
+    Batch(Box<BatchArgs>),
 }
 
 #[derive(clap::Args)]
-#[command(group = clap::ArgGroup::new("palette-source").required(true).multiple(false))]
 struct RunArgs {
     /// The image to recolour: PNG, JPEG or WebP.
     image: PathBuf,
+    #[command(flatten)]
+    job: JobArgs,
+    /// Write the JSON report (the same document as the stored manifest.json) to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print the JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write a PNG contact sheet: the original and every variation, each with its palette beneath.
+    #[arg(long, value_name = "FILE")]
+    contact_sheet: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// The images: a text file (a path or store URL a line; # comments), a JSONL file (objects with an
+    /// "image" field, other fields carried to the results), a folder, or a store prefix (s3://bucket/in/).
+    list: String,
+    #[command(flatten)]
+    job: JobArgs,
+    /// Append one JSON line per image to FILE [default: _results/<look>-<recipe>/shard-I-of-N.jsonl in a
+    /// local --out folder; ./variegate-results/... for other stores, copied into the store at the end].
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Skip images a batch of the same recipe already stored whole (one small read each, no pixel work).
+    #[arg(long)]
+    resume: bool,
+    /// Take shard I of N of the list (0 <= I < N), by a hash of each image's name [default: from
+    /// SLURM_ARRAY_TASK_*, AWS_BATCH_JOB_ARRAY_*, or JOB_COMPLETION_INDEX with --shards; else the whole list].
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    /// The number of shards, for Kubernetes Indexed Jobs (their completions): JOB_COMPLETION_INDEX is the shard.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    shards: Option<u64>,
+    /// Images in flight at once: while one is recoloured, the next is read and decoded.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    in_flight: u32,
+}
+
+/// What `run` and `batch` share: the palettes, the store, and the recipe.
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("palette-source").required(true).multiple(false))]
+struct JobArgs {
     /// JSON palettes file: [{"name": ..., "colors": ["#RRGGBB", ...], "description": ...}, ...].
     #[arg(long, value_name = "FILE", group = "palette-source")]
     palettes: Option<PathBuf>,
@@ -130,15 +187,6 @@ struct RunArgs {
     /// Shift look: HSV saturation multiplier applied last (0 or more).
     #[arg(long, value_name = "X", default_value_t = 1.2, value_parser = non_negative, allow_negative_numbers = true)]
     saturation: f32,
-    /// Write the JSON report (the same document as the stored manifest.json) to FILE.
-    #[arg(long, value_name = "FILE")]
-    report: Option<PathBuf>,
-    /// Print the JSON report on stdout.
-    #[arg(long)]
-    json: bool,
-    /// Write a PNG contact sheet: the original and every variation, each with its palette beneath.
-    #[arg(long, value_name = "FILE")]
-    contact_sheet: Option<PathBuf>,
     /// Print only errors.
     #[arg(long, short)]
     quiet: bool,
@@ -194,10 +242,17 @@ fn main() -> ExitCode {
         // when stderr is closed.
         .log_internal_errors(false)
         .init();
-    let Command::Run(args) = cli.command;
-    let run_matches = matches.subcommand_matches("run");
-    check_usage(&args, run_matches);
-    match run(&args, started) {
+    let outcome = match &cli.command {
+        Command::Run(args) => {
+            check_usage(&args.job, matches.subcommand_matches("run"));
+            run(args, started)
+        }
+        Command::Batch(args) => {
+            check_usage(&args.job, matches.subcommand_matches("batch"));
+            batch(args)
+        }
+    };
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             Console::default().line(&format!("error: {error:#}"));
@@ -208,7 +263,7 @@ fn main() -> ExitCode {
 
 /// Combinations clap cannot check: options of one look given with another.
 /// Like clap's own, these end the process with exit code 2.
-fn check_usage(args: &RunArgs, matches: Option<&ArgMatches>) {
+fn check_usage(args: &JobArgs, matches: Option<&ArgMatches>) {
     let given = |id: &str| matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine);
     let conflict = |message: String| -> ! {
         Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
@@ -223,10 +278,16 @@ fn check_usage(args: &RunArgs, matches: Option<&ArgMatches>) {
     }
 }
 
-fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
-    // Everything that can be wrong before any pixel work is found here,
-    // and nothing is computed or written until it has all been checked.
-    let engine = engine(args)?;
+/// What `run` and `batch` build alike from their options, every
+/// destination checked: the engine (keeping `previews` of that side), the
+/// palettes and the uploader (`keep_existing` for batches: see
+/// `UploaderBuilder::keep_existing`).
+fn setup(
+    args: &JobArgs,
+    previews: Option<u32>,
+    keep_existing: bool,
+) -> anyhow::Result<(Engine, Vec<Palette>, Uploader, StoreOptions)> {
+    let engine = engine(args, previews)?;
     let palettes = match &args.palettes {
         Some(path) => Palette::load_list(path)?,
         None => args
@@ -245,9 +306,18 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
         .uploads(args.uploads as usize)
         .spill_dir(&args.spill_dir)
         .grace(Duration::from_secs(args.grace))
+        .keep_existing(keep_existing)
         .build()?;
-    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "started");
     uploader.check()?;
+    Ok((engine, palettes, uploader, options))
+}
+
+fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
+    // Everything that can be wrong before any pixel work is found here,
+    // and nothing is computed or written until it has all been checked.
+    let (engine, palettes, uploader, _) =
+        setup(&args.job, args.contact_sheet.as_ref().map(|_| SHEET_PREVIEW), false)?;
+    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "started");
     for (flag, path) in [("--report", &args.report), ("--contact-sheet", &args.contact_sheet)] {
         if let Some(path) = path {
             check_output_file(flag, path)?;
@@ -257,7 +327,7 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
     let signals = SignalWatch::start(uploader.emergency_stop()).context("cannot watch for signals")?;
     let image = engine.open(&args.image)?;
     let original = args.contact_sheet.as_ref().map(|_| image.preview(SHEET_PREVIEW));
-    let mut progress = Progress::new(palettes.len(), args.quiet || args.json);
+    let mut progress = Progress::new(palettes.len(), args.job.quiet || args.json);
     let job = engine.start(image, palettes).context("cannot start the run")?;
     signals.cancels(job.canceller().clone());
     let report = uploader.store_observed(job, &mut progress);
@@ -294,7 +364,7 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(&json).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush());
     }
-    summary(&mut progress, &report, &uploader, args.quiet || args.json);
+    summary(&mut progress, &report, &uploader, args.job.quiet || args.json);
 
     let interrupted = signals.exit_code();
     Ok(ExitCode::from(match (interrupted, report.status()) {
@@ -307,7 +377,70 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
     }))
 }
 
-fn engine(args: &RunArgs) -> anyhow::Result<Engine> {
+fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
+    let (engine, palettes, uploader, input_store) = setup(&args.job, None, true)?;
+    let env_shard =
+        Shard::from_env(|name| std::env::var(name).ok(), args.shards).map_err(anyhow::Error::msg)?;
+    let shard = args.shard.clone().or(env_shard).unwrap_or_else(Shard::all);
+    let options = BatchOptions {
+        in_flight: args.in_flight as usize,
+        resume: args.resume,
+        shard: shard.clone(),
+        input_store,
+    };
+    let batch = Batch::new(engine, uploader, palettes, options);
+    let entries = batch.read_list(&args.list)?;
+    let results_path = args.results.clone().unwrap_or_else(|| batch.default_results_path());
+    if let Some(folder) = results_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        check_folder(folder, true)
+            .with_context(|| format!("--results {}: cannot write there", results_path.display()))?;
+    }
+    let mut results = ResultsLog::open(&results_path)
+        .with_context(|| format!("--results {}: cannot write there", results_path.display()))?;
+
+    let signals =
+        SignalWatch::start(batch.uploader().emergency_stop()).context("cannot watch for signals")?;
+    signals.cancels(batch.canceller().clone());
+    let mine = entries.iter().filter(|e| shard.contains(&e.image)).count();
+    let mut progress = BatchProgress::new(args.job.quiet);
+    progress.console.line(&format!(
+        "shard {shard} ({}): {mine} of {} images; results in {}",
+        shard.source,
+        entries.len(),
+        results_path.display()
+    ));
+    let report = batch.run(&entries, &mut results, &mut progress);
+    progress.finish();
+    let mut published = true;
+    match batch.publish_results(&results) {
+        Ok(Some(location)) => progress.console.line(&format!("results stored in {location}")),
+        Ok(None) => {}
+        Err(error) => {
+            progress.console.line(&format!("error: results not stored: {error}"));
+            published = false;
+        }
+    }
+    let kept = format!(
+        "{} stored, {} skipped, {} partial, {} failed, {} cancelled",
+        report.stored, report.skipped, report.partial, report.failed, report.cancelled
+    );
+    match &report.interrupted {
+        Some(reason) => progress.console.line(&format!(
+            "interrupted by {reason}: of {} images, {kept}, {} not started; run again with --resume",
+            report.total,
+            report.not_started()
+        )),
+        None if !args.job.quiet => progress.console.line(&format!("{} images: {kept}", report.total)),
+        None => {}
+    }
+    Ok(ExitCode::from(match signals.exit_code() {
+        Some(code) => code,
+        None if report.partial + report.failed + report.cancelled > 0 || !published => 3,
+        None => 0,
+    }))
+}
+
+fn engine(args: &JobArgs, previews: Option<u32>) -> anyhow::Result<Engine> {
     let builder = Engine::builder();
     let builder = match args.look {
         LookName::Shift => builder.look(ShiftLook::new(ShiftOptions {
@@ -331,7 +464,7 @@ fn engine(args: &RunArgs) -> anyhow::Result<Engine> {
         .max_pixels(args.max_pixels)
         .max_side(args.max_side)
         .thumbnail(args.thumbnail)
-        .previews(args.contact_sheet.as_ref().map(|_| SHEET_PREVIEW))
+        .previews(previews)
         .build()?)
 }
 

@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use variegate_core::{Preview, Variation};
-use variegate_uploader::{Observer, Outcome, Status};
+use variegate_uploader::{BatchObserver, ImageResult, ImageStatus, Observer, Outcome, Status};
 
 /// Writes lines to stderr, and stops trying after the first failure.
 #[derive(Default)]
@@ -96,6 +96,77 @@ impl Observer for Progress {
                 let key = outcome.key.as_deref().unwrap_or_default();
                 self.line(&format!("stored {key} ({} bytes, {ms:.0} ms)", outcome.bytes));
             }
+        }
+    }
+}
+
+/// A batch's progress: a bar over images on a terminal (done, failed,
+/// images a second, time left), one line per image otherwise.
+pub struct BatchProgress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    failed: usize,
+    pub console: Console,
+}
+
+impl BatchProgress {
+    pub fn new(quiet: bool) -> BatchProgress {
+        BatchProgress { bar: None, quiet, failed: 0, console: Console::default() }
+    }
+
+    /// Clears the bar, before the closing lines.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl BatchObserver for BatchProgress {
+    fn started(&mut self, total: usize) {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = ProgressBar::new(total as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{elapsed:>4} [{bar:30}] {pos}/{len} images, {msg}, {rate}, {eta} left",
+        ) {
+            let rate = |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.2}/s", state.per_sec());
+            };
+            bar.set_style(style.with_key("rate", rate).progress_chars("=> "));
+        }
+        bar.set_message("0 failed");
+        self.bar = Some(bar);
+    }
+
+    fn finished(&mut self, result: &ImageResult) {
+        let ok = matches!(result.status, ImageStatus::Stored | ImageStatus::Skipped);
+        self.failed += usize::from(!ok);
+        let ms = result.timings.total.as_secs_f64() * 1e3;
+        let line = match (result.status, &result.error) {
+            (ImageStatus::Stored, _) => {
+                format!("stored {} ({} variations, {ms:.0} ms)", result.image, result.stored)
+            }
+            (ImageStatus::Skipped, _) => format!("skipped {} (stored before)", result.image),
+            (status, error) => {
+                let status = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from));
+                let error = error.as_deref().unwrap_or("cancelled");
+                // Most errors already start with the image's name.
+                let error = error.strip_prefix(&format!("{}: ", result.image)).unwrap_or(error);
+                format!("error: {}: {}: {error}", result.image, status.unwrap_or_default())
+            }
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.set_message(format!("{} failed", self.failed));
+                if !ok {
+                    bar.println(line);
+                }
+            }
+            None if ok && self.quiet => {}
+            None => self.console.line(&line),
         }
     }
 }

@@ -327,21 +327,27 @@ impl Engine {
     }
 
     /// Reads and decodes an image file within this engine's pixel budget,
-    /// downscaled to its `max_side`.
+    /// downscaled to its `max_side`. See [`Engine::decode`].
     pub fn open(&self, path: impl AsRef<Path>) -> Result<SourceImage, DecodeError> {
-        Ok(self.fit(SourceImage::open(path, self.inner.max_pixels)?))
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let bytes =
+            std::fs::read(path).map_err(|source| DecodeError::Read { origin: origin.clone(), source })?;
+        self.decode(&bytes, &origin)
     }
     /// Decodes an image in memory within this engine's pixel budget,
-    /// downscaled to its `max_side`.
+    /// downscaled to its `max_side`. The work runs in the engine's pool, so
+    /// that the pool's thread count bounds it too, and so that decoding one
+    /// image fills the cores other images' palettes leave free.
     pub fn decode(&self, bytes: &[u8], name: &str) -> Result<SourceImage, DecodeError> {
-        Ok(self.fit(SourceImage::decode(bytes, name, self.inner.max_pixels)?))
-    }
-
-    fn fit(&self, image: SourceImage) -> SourceImage {
-        match self.inner.max_side {
-            Some(max_side) => image.downscaled(max_side),
-            None => image,
-        }
+        let inner = &*self.inner;
+        inner.pool.install(|| {
+            let image = SourceImage::decode(bytes, name, inner.max_pixels)?;
+            Ok(match inner.max_side {
+                Some(max_side) => image.downscaled(max_side),
+                None => image,
+            })
+        })
     }
 
     /// A bounded channel of this engine's capacity, for [`Engine::run`].
@@ -356,11 +362,21 @@ impl Engine {
         image: impl Into<Arc<SourceImage>>,
         palettes: impl Into<Arc<[Palette]>>,
     ) -> std::io::Result<Job> {
+        self.start_with(image, palettes, Canceller::new())
+    }
+
+    /// [`Engine::start`], cancelled by `canceller`: one canceller may stop
+    /// many jobs (a batch's), each accounting for all its palettes.
+    pub fn start_with(
+        &self,
+        image: impl Into<Arc<SourceImage>>,
+        palettes: impl Into<Arc<[Palette]>>,
+        canceller: Canceller,
+    ) -> std::io::Result<Job> {
         let (image, palettes) = (image.into(), palettes.into());
         let (sender, variations) = self.channel();
         let recipe = self.recipe();
         let digest = recipe.digest(&palettes);
-        let canceller = Canceller::new();
         let (source, decode_time) = (image.info(), image.decode_time());
         let engine = self.clone();
         let (run_palettes, run_canceller) = (palettes.clone(), canceller.clone());

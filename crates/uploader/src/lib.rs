@@ -27,15 +27,30 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! [`Batch`] drives many images through one engine and uploader: a list
+//! ([`list`]) in, its [`Shard`] taken, a few images in flight, every image
+//! stored as a single job is, one [`ImageResult`] a line in a results log,
+//! and markers that let a killed batch resume where it stopped.
+//!
 //! This crate knows nothing of pixels, codecs or thread pools: to it a
-//! variation is an encoded file, a palette and a recipe.
+//! variation is an encoded file, a palette and a recipe, and an image is
+//! bytes the engine decodes.
 #![warn(missing_docs)]
 
+mod batch;
 pub mod keys;
+pub mod list;
 mod local;
 mod manifest;
+mod shard;
 mod store;
 mod uploader;
+
+pub use batch::{
+    Batch, BatchObserver, BatchOptions, BatchReport, ImageResult, ImageStatus, ImageTimings, ResultsLog,
+};
+pub use list::{ListEntry, ListError};
+pub use shard::Shard;
 
 pub use manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, Status};
 pub use store::{Store, StoreError, StoreOptions};

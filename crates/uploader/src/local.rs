@@ -68,9 +68,10 @@ impl LocalDir {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes `bytes` to `key` under the root, replacing what is there:
-    /// the file appears whole or not at all.
-    pub(crate) fn write(&self, key: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    /// Writes `bytes` to `key` under the root, replacing what is there (or,
+    /// with `keep_existing`, leaving a file already there as it is): the
+    /// file appears whole or not at all.
+    pub(crate) fn write(&self, key: &str, bytes: &[u8], keep_existing: bool) -> io::Result<PathBuf> {
         let destination = self.path_of(key);
         let (number, staged) = self.begin()?;
         let written = (|| {
@@ -80,7 +81,7 @@ impl LocalDir {
             if let Some(parent) = destination.parent() {
                 fs::create_dir_all(parent)?;
             }
-            self.finish(number, &staged, &destination)
+            self.finish(number, &staged, &destination, keep_existing)
         })();
         if written.is_err() {
             let _ = fs::remove_file(&staged);
@@ -106,14 +107,24 @@ impl LocalDir {
         Ok((number, staged))
     }
 
-    /// Renames a staged file into place, unless its write was abandoned.
-    /// Under the lock, so that no rename lands after an abandon.
-    fn finish(&self, number: u64, staged: &Path, destination: &Path) -> io::Result<()> {
+    /// Puts a staged file in place, unless its write was abandoned: renamed
+    /// over what is there, or, with `keep_existing`, linked only if nothing
+    /// is (atomic create-if-absent). Under the lock, so that nothing lands
+    /// after an abandon.
+    fn finish(&self, number: u64, staged: &Path, destination: &Path, keep_existing: bool) -> io::Result<()> {
         let mut state = self.state();
         if state.writing.remove(&number).is_none() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "abandoned"));
         }
-        fs::rename(staged, destination)
+        if !keep_existing {
+            return fs::rename(staged, destination);
+        }
+        let linked = match fs::hard_link(staged, destination) {
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            linked => linked,
+        };
+        fs::remove_file(staged)?;
+        linked
     }
 
     /// Deletes every file being written; their writes fail. New writes may
@@ -217,32 +228,29 @@ fn remove_leftovers(parent: &Path) {
 }
 
 /// Whether files can be made in `dir`, tried by making (and removing) one.
-/// With `create`, missing folders are made for the try and removed again.
+/// With `create`, a missing `dir` passes if its nearest existing ancestor
+/// is a folder that takes files (it will be made there on first write).
+/// Nothing is left, and no folder is made: processes starting side by side
+/// cannot trip over each other's probes.
 pub(crate) fn probe(dir: &Path, create: bool) -> io::Result<()> {
-    let mut made = Vec::new();
-    if create {
-        // The highest missing ancestor first, so they can be removed in reverse.
-        let missing: Vec<&Path> =
-            dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).collect();
-        for folder in missing.into_iter().rev() {
-            fs::create_dir(folder)?;
-            made.push(folder.to_path_buf());
-        }
+    let existing = match dir.ancestors().find(|a| a.as_os_str().is_empty() || fs::symlink_metadata(a).is_ok())
+    {
+        Some(existing) if existing == dir || create => existing,
+        _ => return Err(io::Error::new(io::ErrorKind::NotFound, "no such folder")),
+    };
+    let existing = if existing.as_os_str().is_empty() { Path::new(".") } else { existing };
+    if !fs::metadata(existing)?.is_dir() {
+        let what = if existing == dir {
+            "not a folder".to_string()
+        } else {
+            format!("{} is not a folder", existing.display())
+        };
+        return Err(io::Error::new(io::ErrorKind::NotADirectory, what));
     }
-    let tried = (|| {
-        let metadata = fs::metadata(dir)?;
-        if !metadata.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a folder"));
-        }
-        let stamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let probe = dir.join(format!(".variegate-probe-{}-{stamp}", std::process::id()));
-        File::create_new(&probe)?;
-        fs::remove_file(&probe)
-    })();
-    for folder in made.iter().rev() {
-        let _ = fs::remove_dir(folder);
-    }
-    tried
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let probe = existing.join(format!(".variegate-probe-{}-{stamp}", std::process::id()));
+    File::create_new(&probe)?;
+    fs::remove_file(&probe)
 }
 
 #[cfg(test)]
@@ -266,17 +274,21 @@ mod tests {
     fn writes_whole_files_and_leaves_no_staging() {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalDir::new(dir.path().join("out"));
-        let path = local.write("a/b/c.png", b"pixels").unwrap();
+        let path = local.write("a/b/c.png", b"pixels", false).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"pixels");
-        local.write("a/b/c.png", b"again").unwrap();
+        local.write("a/b/c.png", b"again", false).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"again");
+        local.write("a/b/c.png", b"kept?", true).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"again", "keep_existing leaves it");
+        local.write("a/b/new.png", b"new", true).unwrap();
+        assert_eq!(fs::read(dir.path().join("out/a/b/new.png")).unwrap(), b"new");
         assert!(dir.path().join("out").join(STAGING).is_dir(), "staged until released");
         local.release();
         assert!(!dir.path().join("out").join(STAGING).exists());
-        local.write("a/d.png", b"more").unwrap();
+        local.write("a/d.png", b"more", false).unwrap();
         drop(local);
         assert!(!dir.path().join("out").join(STAGING).exists());
-        assert_eq!(files(&dir.path().join("out")), ["c.png", "d.png"]);
+        assert_eq!(files(&dir.path().join("out")), ["c.png", "new.png", "d.png"]);
     }
 
     #[test]
@@ -290,11 +302,11 @@ mod tests {
         fs::write(dead.join("3.partial"), b"half").unwrap();
         // A live one: another LocalDir on the same root, mid-life.
         let live = LocalDir::new(dir.path().to_path_buf());
-        live.write("x.png", b"x").unwrap();
+        live.write("x.png", b"x", false).unwrap();
         let live_staging = live.state().staging.as_ref().unwrap().path.clone();
 
         let local = LocalDir::new(dir.path().to_path_buf());
-        local.write("y.png", b"y").unwrap();
+        local.write("y.png", b"y", false).unwrap();
         assert!(!dead.exists(), "the dead process's leftovers were removed");
         assert!(live_staging.is_dir(), "the live process's staging folder stays");
     }
@@ -307,27 +319,28 @@ mod tests {
         fs::write(&staged, b"half").unwrap();
         local.abandon_writes();
         assert!(!staged.exists());
-        let error = local.finish(number, &staged, &dir.path().join("z.png")).unwrap_err();
+        let error = local.finish(number, &staged, &dir.path().join("z.png"), false).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::Interrupted);
         assert!(!dir.path().join("z.png").exists());
         // Later writes still work; after a stop, none do.
-        local.write("m.json", b"{}").unwrap();
+        local.write("m.json", b"{}", false).unwrap();
         local.stop();
-        assert!(local.write("n.json", b"{}").is_err());
+        assert!(local.write("n.json", b"{}", false).is_err());
         assert!(!dir.path().join(STAGING).exists());
     }
 
     #[test]
-    fn probes_make_and_remove_what_they_need() {
+    fn probes_leave_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let nested = dir.path().join("a/b/c");
         probe(&nested, true).unwrap();
-        assert!(!dir.path().join("a").exists(), "folders made for the probe are removed");
+        assert!(!dir.path().join("a").exists(), "no folder is made for the probe");
         assert!(probe(&nested, false).is_err(), "missing and not to be made");
         let file = dir.path().join("file");
         fs::write(&file, b"").unwrap();
-        assert!(probe(&file, true).is_err(), "a file is not a folder");
-        assert!(probe(&file.join("below"), true).is_err());
+        assert_eq!(probe(&file, true).unwrap_err().to_string(), "not a folder");
+        assert!(probe(&file.join("below"), true).unwrap_err().to_string().ends_with("file is not a folder"));
+        probe(dir.path(), false).unwrap();
         assert!(files(dir.path()) == ["file"]);
     }
 }

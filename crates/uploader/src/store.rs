@@ -22,8 +22,8 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::signer::Signer;
 use object_store::{
-    Attribute, Attributes, BackoffConfig, MultipartUpload, ObjectStore, PutMultipartOptions, PutOptions,
-    PutPayload, RetryConfig,
+    Attribute, Attributes, BackoffConfig, MultipartUpload, ObjectStore, PutMode, PutMultipartOptions,
+    PutOptions, PutPayload, RetryConfig,
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use url::Url;
@@ -269,18 +269,23 @@ impl Store {
     }
 
     /// Stores one object: content type and `metadata` as attributes where
-    /// the store takes them, in parts when it is large. A local folder
-    /// takes no attributes; its write runs on a blocking thread.
+    /// the store takes them, in parts when it is large. With
+    /// `keep_existing`, an object already at the key is left as it is and
+    /// the put counts as done (conditional create, where the store has it).
+    /// A local folder takes no attributes; its write runs on a blocking thread.
     pub(crate) async fn put(
         &self,
         key: &str,
         bytes: Bytes,
         content_type: &str,
         metadata: &[(&'static str, String)],
+        keep_existing: bool,
     ) -> Result<(), String> {
         if let Kind::Local(dir) = &self.kind {
             let (dir, owned_key) = (dir.clone(), key.to_string());
-            return match tokio::task::spawn_blocking(move || dir.write(&owned_key, &bytes)).await {
+            return match tokio::task::spawn_blocking(move || dir.write(&owned_key, &bytes, keep_existing))
+                .await
+            {
                 Ok(Ok(_path)) => Ok(()),
                 Ok(Err(error)) => Err(error.to_string()),
                 Err(error) => Err(error.to_string()),
@@ -303,8 +308,13 @@ impl Store {
             }
             result
         } else {
-            let options = PutOptions { attributes, ..Default::default() };
-            self.objects.put_opts(&path, PutPayload::from(bytes), options).await.map(drop).map_err(failed)
+            let mode = if keep_existing { PutMode::Create } else { PutMode::Overwrite };
+            let options = PutOptions { attributes, mode, ..Default::default() };
+            match self.objects.put_opts(&path, PutPayload::from(bytes), options).await {
+                Ok(_) => Ok(()),
+                Err(object_store::Error::AlreadyExists { .. }) if keep_existing => Ok(()),
+                Err(error) => Err(failed(error)),
+            }
         }
     }
 

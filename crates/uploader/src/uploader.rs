@@ -88,6 +88,7 @@ pub struct UploaderBuilder {
     uploads: usize,
     spill_dir: Option<PathBuf>,
     grace: Duration,
+    keep_existing: bool,
 }
 
 impl UploaderBuilder {
@@ -109,6 +110,16 @@ impl UploaderBuilder {
         self.grace = grace;
         self
     }
+    /// Leave a variation (or thumbnail) already stored at its key as it is,
+    /// and count it stored: a key's bytes are fixed by its recipe, so what
+    /// is there is what would be written. Created conditionally where the
+    /// store can (local folders, S3, GCS, Azure; not multipart uploads over
+    /// 8 MiB), so workers racing on an image never replace each other's
+    /// objects. Manifests are always replaced. Default false.
+    pub fn keep_existing(mut self, keep_existing: bool) -> Self {
+        self.keep_existing = keep_existing;
+        self
+    }
     /// Checks the options and starts the uploader's runtime.
     pub fn build(self) -> Result<Uploader, UploaderError> {
         if self.uploads == 0 {
@@ -122,7 +133,14 @@ impl UploaderBuilder {
             .enable_all()
             .build()?;
         let spill = self.spill_dir.map(|dir| Arc::new(LocalDir::new(dir)));
-        Ok(Uploader { store: self.store, runtime, uploads: self.uploads, spill, grace: self.grace })
+        Ok(Uploader {
+            store: self.store,
+            runtime,
+            uploads: self.uploads,
+            spill,
+            grace: self.grace,
+            keep_existing: self.keep_existing,
+        })
     }
 }
 
@@ -135,6 +153,7 @@ pub struct Uploader {
     uploads: usize,
     spill: Option<Arc<LocalDir>>,
     grace: Duration,
+    keep_existing: bool,
 }
 
 /// Stops every local write at once, for a process about to exit without
@@ -165,7 +184,13 @@ impl Uploader {
 
     /// An [`UploaderBuilder`] into `store`.
     pub fn builder(store: Store) -> UploaderBuilder {
-        UploaderBuilder { store, uploads: DEFAULT_UPLOADS, spill_dir: None, grace: DEFAULT_GRACE }
+        UploaderBuilder {
+            store,
+            uploads: DEFAULT_UPLOADS,
+            spill_dir: None,
+            grace: DEFAULT_GRACE,
+            keep_existing: false,
+        }
     }
 
     /// Checks, before any work, that everything can be written: the store
@@ -186,6 +211,16 @@ impl Uploader {
     /// The store it writes to.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Its runtime, for a batch's reads.
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Stores one small object (a marker, a results file) at `key`.
+    pub(crate) fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), String> {
+        self.runtime.block_on(self.store.put(key, bytes, content_type, &[], false))
     }
 
     /// A handle that stops every local write at once; see [`EmergencyStop`].
@@ -251,6 +286,7 @@ impl Uploader {
                         thumbnail.map(|t| (keys.thumbnail(index, &palette.name, t.format().extension()), t));
                     let put = PutVariation {
                         store: self.store.clone(),
+                        keep_existing: self.keep_existing,
                         spill: self.spill.clone(),
                         index,
                         key: key.clone(),
@@ -355,7 +391,8 @@ impl Uploader {
                 return report;
             }
         };
-        let put = self.store.put(&key, json.clone(), "application/json", &[]);
+        // A manifest always says what the latest run did: it is replaced.
+        let put = self.store.put(&key, json.clone(), "application/json", &[], false);
         let stored = match cancel.is_cancelled() {
             true => {
                 self.runtime.block_on(async { tokio::time::timeout(self.grace, put).await }).unwrap_or_else(
@@ -380,7 +417,7 @@ impl Uploader {
 /// Returns the failure to record and where the bytes went.
 fn spill(dir: Option<&LocalDir>, key: &str, reason: String, bytes: &[u8]) -> (Failure, Option<PathBuf>) {
     let Some(dir) = dir else { return (Failure::Store { key: key.into(), reason }, None) };
-    match dir.write(key, bytes) {
+    match dir.write(key, bytes, false) {
         Ok(path) => (Failure::Store { key: key.into(), reason }, Some(path)),
         Err(error) => {
             let failure = Failure::StoreAndSpill {
@@ -456,6 +493,7 @@ impl InFlight {
 /// One variation's puts: the image, then its thumbnail if it has one.
 struct PutVariation {
     store: Store,
+    keep_existing: bool,
     spill: Option<Arc<LocalDir>>,
     index: usize,
     key: String,
@@ -481,11 +519,12 @@ impl PutVariation {
         // Zero-copy, and the engine's buffer gauge counts the buffer until
         // the put is done with it.
         let bytes = Bytes::from_owner(encoded);
-        let mut result = self.store.put(&self.key, bytes.clone(), content_type, &metadata).await;
+        let keep = self.keep_existing;
+        let mut result = self.store.put(&self.key, bytes.clone(), content_type, &metadata, keep).await;
         let mut thumbnail_key = None;
         if let (Ok(()), Some((key, thumbnail))) = (&result, thumbnail) {
             let content_type = thumbnail.content_type();
-            result = self.store.put(&key, Bytes::from_owner(thumbnail), content_type, &metadata).await;
+            result = self.store.put(&key, Bytes::from_owner(thumbnail), content_type, &metadata, keep).await;
             thumbnail_key = Some(key);
         }
         let mut outcome = Outcome {

@@ -230,3 +230,28 @@ fn bad_locations_and_options() {
     );
     let _ = fixture("coffee.png");
 }
+
+#[test]
+fn keep_existing_leaves_stored_objects_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder().build().unwrap();
+    for store in [Store::local(dir.path()).unwrap(), Store::memory()] {
+        let objects = store.objects().clone();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let first = Uploader::new(store.clone()).unwrap().store_job(job(&engine, "rocket.jpg", palettes()));
+        let key = first.manifest.variations[2].key.clone().unwrap();
+        // Something else at one key: the keeping uploader must not replace it.
+        let path = store.path_of(&key);
+        runtime.block_on(objects.put(&path, bytes::Bytes::from_static(b"already here").into())).unwrap();
+        let keeping = Uploader::builder(store.clone()).keep_existing(true).build().unwrap();
+        let again = keeping.store_job(job(&engine, "rocket.jpg", palettes()));
+        assert_eq!(again.status(), RunStatus::Complete, "what is there counts as stored");
+        let kept = runtime.block_on(async { objects.get(&path).await.unwrap().bytes().await.unwrap() });
+        assert_eq!(&kept[..], b"already here");
+        let replacing = Uploader::new(store).unwrap().store_job(job(&engine, "rocket.jpg", palettes()));
+        assert_eq!(replacing.status(), RunStatus::Complete);
+        let replaced = runtime.block_on(async { objects.get(&path).await.unwrap().bytes().await.unwrap() });
+        assert_ne!(&replaced[..], b"already here", "without it, objects are replaced");
+    }
+    assert!(!dir.path().join(".variegate-staging").exists());
+}

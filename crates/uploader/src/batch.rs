@@ -1,0 +1,519 @@
+//! Many images, one pool: a list in, every image stored exactly as a single
+//! run stores it, one result a line out, resumable after any crash.
+//!
+//! [`Batch::run`] keeps a few images in flight (`in_flight`, on threads of
+//! its own), all on the engine's one pool and the uploader's one runtime:
+//! while one image's palettes are recoloured and encoded, the next is read
+//! and decoded, so the cores never wait on one image's serial decode, and
+//! memory is bounded by the images in flight, never by the list.
+//!
+//! After an image is stored whole, a small marker goes beside the outputs
+//! (`_index/<look>-<digest>/<hash of the image's name>.json`); with
+//! `resume`, an image whose marker is there and whose size and modification
+//! time are unchanged is skipped, at the cost of one small read and one
+//! stat. A batch killed at any point and run again with `resume` stores the
+//! rest; what was stored stays, byte for byte.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use object_store::ObjectStoreExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use variegate_core::{Canceller, Engine, Palette, SourceImage};
+
+use crate::keys::slug;
+use crate::list::{ListEntry, ListError, read_list, store_url};
+use crate::manifest::RunStatus;
+use crate::shard::Shard;
+use crate::store::{Store, StoreOptions, one_line};
+use crate::uploader::Uploader;
+
+/// How a batch runs. Every field has a default.
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    /// Images being read, decoded, recoloured or stored at once. Default 2:
+    /// one image's decode overlaps another's palettes.
+    pub in_flight: usize,
+    /// Skip images already stored whole by a batch of the same recipe.
+    /// Default false.
+    pub resume: bool,
+    /// The share of the list this process takes. Default: all of it.
+    pub shard: Shard,
+    /// Retries, deadlines and link lifetimes for reading images from stores.
+    pub input_store: StoreOptions,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            in_flight: 2,
+            resume: false,
+            shard: Shard::all(),
+            input_store: StoreOptions::default(),
+        }
+    }
+}
+
+/// What became of one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStatus {
+    /// Every variation stored.
+    Stored,
+    /// Some stored or spilled, others not: run again with `resume`.
+    Partial,
+    /// Nothing stored: unreadable, undecodable, or every variation failed.
+    Failed,
+    /// Already stored whole by an earlier batch: nothing done.
+    Skipped,
+    /// The batch was interrupted while it ran: run again with `resume`.
+    Cancelled,
+}
+
+/// Time spent on one image, in its result's `timings_ms`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageTimings {
+    /// Reading the file or object.
+    #[serde(with = "variegate_core::millis")]
+    pub read: Duration,
+    /// Decoding it.
+    #[serde(with = "variegate_core::millis")]
+    pub decode: Duration,
+    /// The look's per-image work.
+    #[serde(with = "variegate_core::millis")]
+    pub analyse: Duration,
+    /// From taking it to its result.
+    #[serde(with = "variegate_core::millis")]
+    pub total: Duration,
+}
+
+/// One image's line in the results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageResult {
+    /// The image as the list names it.
+    pub image: String,
+    /// What became of it.
+    pub status: ImageStatus,
+    /// Variations stored.
+    pub stored: usize,
+    /// Variations saved in the spill folder instead.
+    pub spilled: usize,
+    /// Variations neither stored nor spilled.
+    pub failed: usize,
+    /// Variations cancelled.
+    pub cancelled: usize,
+    /// Its run folder in the store, once known.
+    pub folder: Option<String>,
+    /// Key of its manifest, once known.
+    pub manifest: Option<String>,
+    /// Why it is not stored whole.
+    pub error: Option<String>,
+    /// Milliseconds per stage.
+    #[serde(rename = "timings_ms")]
+    pub timings: ImageTimings,
+    /// The shard that took it, `I/N`.
+    pub shard: String,
+    /// Which run of the batch wrote the line (the results are appended to).
+    pub run: String,
+    /// The other fields of its JSONL line.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The names of [`ImageResult`]'s own fields in a results line.
+const RESULT_FIELDS: [&str; 12] = [
+    "image",
+    "status",
+    "stored",
+    "spilled",
+    "failed",
+    "cancelled",
+    "folder",
+    "manifest",
+    "error",
+    "timings_ms",
+    "shard",
+    "run",
+];
+
+/// Sees a batch go by.
+pub trait BatchObserver {
+    /// The batch starts on `total` images (its shard's).
+    fn started(&mut self, _total: usize) {}
+    /// An image is done.
+    fn finished(&mut self, _result: &ImageResult) {}
+}
+
+impl BatchObserver for () {}
+
+/// What a batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Images in the shard.
+    pub total: usize,
+    /// Images with a result, by status.
+    pub stored: usize,
+    /// See [`ImageStatus::Partial`].
+    pub partial: usize,
+    /// See [`ImageStatus::Failed`].
+    pub failed: usize,
+    /// See [`ImageStatus::Skipped`].
+    pub skipped: usize,
+    /// See [`ImageStatus::Cancelled`].
+    pub cancelled: usize,
+    /// Why the batch stopped early, e.g. `SIGTERM`.
+    pub interrupted: Option<String>,
+}
+
+impl BatchReport {
+    /// Images not taken because the batch stopped early.
+    pub fn not_started(&self) -> usize {
+        self.total - (self.stored + self.partial + self.failed + self.skipped + self.cancelled)
+    }
+}
+
+/// The marker of an image stored whole, for resuming.
+#[derive(Debug, Serialize, Deserialize)]
+struct DoneMarker {
+    image: String,
+    size: u64,
+    modified: Option<String>,
+    folder: String,
+    manifest: String,
+}
+
+/// Recolours and stores the images of a list, a few at a time.
+#[derive(Debug)]
+pub struct Batch {
+    engine: Engine,
+    uploader: Uploader,
+    palettes: Arc<[Palette]>,
+    options: BatchOptions,
+    canceller: Canceller,
+    /// `<look>-<digest, 8 hex>`: this batch's recipe, as run folders end.
+    recipe_folder: String,
+    run: String,
+    /// Stores that images are read from, by their root URL.
+    inputs: Mutex<HashMap<String, Store>>,
+}
+
+impl Batch {
+    /// A batch of `palettes` with `engine`, stored by `uploader`.
+    pub fn new(engine: Engine, uploader: Uploader, palettes: Vec<Palette>, options: BatchOptions) -> Batch {
+        let recipe = engine.recipe();
+        let digest = recipe.digest(&palettes);
+        let recipe_folder = format!("{}-{}", slug(&recipe.look), &digest[..8]);
+        let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        Batch {
+            engine,
+            uploader,
+            palettes: palettes.into(),
+            options,
+            canceller: Canceller::new(),
+            recipe_folder,
+            run: format!("{started}-{}", std::process::id()),
+            inputs: Mutex::default(),
+        }
+    }
+
+    /// Cancels the whole batch: no image starts, those under way are
+    /// cancelled as a single run is.
+    pub fn canceller(&self) -> &Canceller {
+        &self.canceller
+    }
+    /// The uploader it stores through.
+    pub fn uploader(&self) -> &Uploader {
+        &self.uploader
+    }
+    /// The options it runs with.
+    pub fn options(&self) -> &BatchOptions {
+        &self.options
+    }
+
+    /// Reads a list (see [`crate::list`]); store prefixes are listed through object_store.
+    pub fn read_list(&self, list: &str) -> Result<Vec<ListEntry>, ListError> {
+        read_list(list, self.options.input_store, self.uploader.runtime())
+    }
+
+    /// Where results go by default: `_results/<look>-<digest>/shard-I-of-N.jsonl`
+    /// under a local store's folder; for other stores the same under
+    /// `./variegate-results/<the store, slugged>/`, copied into the store by
+    /// [`Batch::publish_results`].
+    pub fn default_results_path(&self) -> PathBuf {
+        let tail = Path::new(&self.recipe_folder).join(format!("{}.jsonl", self.options.shard.file_name()));
+        let store = self.uploader.store();
+        match store.local_dir() {
+            Some(dir) => dir.root().join("_results").join(tail),
+            None => Path::new("variegate-results").join(slug(store.url())).join(tail),
+        }
+    }
+
+    /// Runs the shard's images of `entries`, `in_flight` at a time, and
+    /// appends a line for each to `results` as it finishes.
+    pub fn run(
+        &self,
+        entries: &[ListEntry],
+        results: &mut ResultsLog,
+        observer: &mut dyn BatchObserver,
+    ) -> BatchReport {
+        let mine: Vec<&ListEntry> =
+            entries.iter().filter(|e| self.options.shard.contains(&e.image)).collect();
+        let mut report = BatchReport { total: mine.len(), ..Default::default() };
+        observer.started(mine.len());
+        let next = AtomicUsize::new(0);
+        let (sender, finished) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..self.options.in_flight.max(1) {
+                let sender = sender.clone();
+                let (next, mine) = (&next, &mine);
+                scope.spawn(move || {
+                    while !self.canceller.is_cancelled() {
+                        let Some(entry) = mine.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+                        if sender.send(self.image(entry)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            for result in finished {
+                let count = match result.status {
+                    ImageStatus::Stored => &mut report.stored,
+                    ImageStatus::Partial => &mut report.partial,
+                    ImageStatus::Failed => &mut report.failed,
+                    ImageStatus::Skipped => &mut report.skipped,
+                    ImageStatus::Cancelled => &mut report.cancelled,
+                };
+                *count += 1;
+                results.append(&result);
+                observer.finished(&result);
+            }
+        });
+        report.interrupted = self.canceller.cancellation().map(|c| c.reason.clone());
+        report
+    }
+
+    /// Copies the results file into the store, under `_results/`, when the
+    /// store is not a local folder (where it is written in place). Returns
+    /// where it went.
+    pub fn publish_results(&self, results: &ResultsLog) -> Result<Option<String>, String> {
+        if self.uploader.store().local_dir().is_some() {
+            return Ok(None);
+        }
+        let bytes = std::fs::read(&results.path).map_err(|e| format!("{}: {e}", results.path.display()))?;
+        let key = format!("_results/{}/{}.jsonl", self.recipe_folder, self.options.shard.file_name());
+        self.uploader.put(&key, Bytes::from(bytes), "application/x-ndjson")?;
+        Ok(Some(self.uploader.store().location_of(&key)))
+    }
+
+    /// Takes one image from list to store.
+    fn image(&self, entry: &ListEntry) -> ImageResult {
+        let started = Instant::now();
+        let mut result = ImageResult {
+            image: entry.image.clone(),
+            status: ImageStatus::Failed,
+            stored: 0,
+            spilled: 0,
+            failed: 0,
+            cancelled: 0,
+            folder: None,
+            manifest: None,
+            error: None,
+            timings: ImageTimings::default(),
+            shard: self.options.shard.to_string(),
+            run: self.run.clone(),
+            extra: entry.extra.clone(),
+        };
+        // The line's own fields win over extra ones of the same name.
+        result.extra.retain(|key, _| !RESULT_FIELDS.contains(&key.as_str()));
+        let outcome = self.store_image(&entry.image, &mut result);
+        if let Err(error) = outcome {
+            result.status = ImageStatus::Failed;
+            result.error = Some(error);
+        }
+        result.timings.total = started.elapsed();
+        result
+    }
+
+    fn store_image(&self, image: &str, result: &mut ImageResult) -> Result<(), String> {
+        let input = self.input(image)?;
+        let stat = self.stat(&input);
+        let name_hash = Sha256::digest(image.as_bytes());
+        let name_hash = u64::from_be_bytes(std::array::from_fn(|i| name_hash[i]));
+        let marker_key = format!("_index/{}/{name_hash:016x}.json", self.recipe_folder);
+        if self.options.resume
+            && let Some(marker) = self.marker(&marker_key)
+            && stat
+                .as_ref()
+                .is_ok_and(|(size, modified)| *size == marker.size && *modified == marker.modified)
+        {
+            result.status = ImageStatus::Skipped;
+            result.folder = Some(marker.folder);
+            result.manifest = Some(marker.manifest);
+            return Ok(());
+        }
+
+        let read_started = Instant::now();
+        let source = match &input {
+            Input::Local(path) => {
+                let image = self.engine.open(path).map_err(|e| e.to_string())?;
+                result.timings.decode = image.decode_time();
+                result.timings.read = read_started.elapsed().saturating_sub(result.timings.decode);
+                image
+            }
+            Input::Stored { store, path } => {
+                let get = async { store.objects().get(path).await?.bytes().await };
+                let bytes = self
+                    .uploader
+                    .runtime()
+                    .block_on(get)
+                    .map_err(|e| format!("{image}: cannot read: {}", one_line(&e)))?;
+                result.timings.read = read_started.elapsed();
+                let image_data: SourceImage = self.engine.decode(&bytes, image).map_err(|e| e.to_string())?;
+                result.timings.decode = image_data.decode_time();
+                image_data
+            }
+        };
+        let job = self
+            .engine
+            .start_with(source, self.palettes.clone(), self.canceller.clone())
+            .map_err(|e| format!("{image}: cannot start the run: {e}"))?;
+        let report = self.uploader.store_job(job);
+        let manifest = &report.manifest;
+        result.timings.analyse = manifest.timings.analyse;
+        (result.stored, result.spilled, result.failed, result.cancelled) =
+            (manifest.stored, manifest.spilled, manifest.failed, manifest.cancelled);
+        result.folder = Some(manifest.folder.clone());
+        result.manifest = Some(report.manifest_key.clone());
+        result.status = match report.status() {
+            RunStatus::Complete => ImageStatus::Stored,
+            RunStatus::Partial => ImageStatus::Partial,
+            RunStatus::Failed => ImageStatus::Failed,
+            RunStatus::Interrupted => ImageStatus::Cancelled,
+        };
+        result.error = manifest
+            .variations
+            .iter()
+            .find_map(|o| o.error.as_ref().map(|e| e.to_string()))
+            .or_else(|| report.manifest_error.as_ref().map(|e| format!("manifest: {e}")));
+        if result.status == ImageStatus::Stored
+            && let Ok((size, modified)) = stat
+        {
+            let marker = DoneMarker {
+                image: image.into(),
+                size,
+                modified,
+                folder: manifest.folder.clone(),
+                manifest: report.manifest_key.clone(),
+            };
+            // Without its marker an image is only done again on resume: a
+            // failure here costs time, never correctness.
+            if let Err(error) = serde_json::to_vec(&marker)
+                .map_err(|e| e.to_string())
+                .and_then(|json| self.uploader.put(&marker_key, Bytes::from(json), "application/json"))
+            {
+                tracing::warn!(image, %error, "could not write the resume marker");
+            }
+        }
+        Ok(())
+    }
+
+    /// Where an image is read from.
+    fn input(&self, image: &str) -> Result<Input, String> {
+        let Some(url) = store_url(image) else { return Ok(Input::Local(PathBuf::from(image))) };
+        let root = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        let path =
+            object_store::path::Path::from_url_path(url.path()).map_err(|e| format!("{image}: {e}"))?;
+        let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
+        let store = match inputs.get(&root) {
+            Some(store) => store.clone(),
+            None => {
+                let store =
+                    Store::open(&root, self.options.input_store).map_err(|e| format!("{image}: {e}"))?;
+                inputs.insert(root, store.clone());
+                store
+            }
+        };
+        Ok(Input::Stored { store, path })
+    }
+
+    /// Size and modification time of an input, to tell whether it changed.
+    fn stat(&self, input: &Input) -> Result<(u64, Option<String>), String> {
+        match input {
+            Input::Local(path) => {
+                let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+                let modified = metadata.modified().ok().and_then(|m| m.duration_since(UNIX_EPOCH).ok());
+                Ok((metadata.len(), modified.map(|m| format!("{}.{:09}", m.as_secs(), m.subsec_nanos()))))
+            }
+            Input::Stored { store, path } => {
+                let head =
+                    self.uploader.runtime().block_on(store.objects().head(path)).map_err(|e| one_line(&e))?;
+                Ok((head.size, Some(head.e_tag.unwrap_or_else(|| head.last_modified.to_rfc3339()))))
+            }
+        }
+    }
+
+    /// An image's marker, if it has one.
+    fn marker(&self, key: &str) -> Option<DoneMarker> {
+        let store = self.uploader.store();
+        let path = store.path_of(key);
+        let get = async { store.objects().get(&path).await?.bytes().await };
+        let bytes = self.uploader.runtime().block_on(get).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// Where an image is read from.
+enum Input {
+    Local(PathBuf),
+    Stored { store: Store, path: object_store::path::Path },
+}
+
+/// The results file: one JSON line an image, appended as each finishes.
+/// Appended to, never truncated, so that a resumed batch and processes
+/// sharing a shard add to it; each line says which run wrote it.
+#[derive(Debug)]
+pub struct ResultsLog {
+    path: PathBuf,
+    file: File,
+    broken: bool,
+}
+
+impl ResultsLog {
+    /// Opens (or makes) `path` to append to, making its folder.
+    pub fn open(path: &Path) -> std::io::Result<ResultsLog> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(ResultsLog { path: path.to_path_buf(), file, broken: false })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a line, in one write so that lines of processes sharing the
+    /// file do not interleave. After a failure (a full disk) it stops
+    /// trying, and says so once.
+    fn append(&mut self, result: &ImageResult) {
+        if self.broken {
+            return;
+        }
+        let mut line = serde_json::to_vec(result).unwrap_or_default();
+        line.push(b'\n');
+        if let Err(error) = self.file.write_all(&line) {
+            tracing::error!(path = %self.path.display(), %error, "cannot write results");
+            self.broken = true;
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Deterministic shares of a list, for array jobs on many machines.
+//!
+//! An image belongs to shard `hash(identity) mod count`, where the identity
+//! is the image as the list names it and the hash is SHA-256: the same on
+//! every machine, and appending to a list never moves earlier images
+//! between shards. The shard comes from `--shard I/N`, or from the
+//! environment of the engine running the job:
+//!
+//! | engine | variables | shard |
+//! | --- | --- | --- |
+//! | Slurm job array | `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT` (`SLURM_ARRAY_TASK_STEP`) | (id - min) / step of count |
+//! | AWS Batch array job | `AWS_BATCH_JOB_ARRAY_INDEX`, `AWS_BATCH_JOB_ARRAY_SIZE` | index of size |
+//! | Kubernetes Indexed Job | `JOB_COMPLETION_INDEX`, with `--shards N` (the Job's completions) | index of N |
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+/// One share of a list: `index` of `count`, counted from 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which share, from 0.
+    pub index: u64,
+    /// How many shares.
+    pub count: u64,
+    /// Where it came from: `--shard`, `Slurm`, `AWS Batch`, `Kubernetes`, or `whole list`.
+    pub source: &'static str,
+}
+
+impl Shard {
+    /// The whole list.
+    pub fn all() -> Shard {
+        Shard { index: 0, count: 1, source: "whole list" }
+    }
+
+    /// Parses `I/N`, with `I` from 0 to `N - 1`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (index, count) = text.split_once('/').ok_or_else(|| format!("{text:?} is not I/N"))?;
+        let number = |part: &str| part.trim().parse::<u64>().map_err(|_| format!("{text:?} is not I/N"));
+        Shard::new(number(index)?, number(count)?, "--shard")
+    }
+
+    fn new(index: u64, count: u64, source: &'static str) -> Result<Shard, String> {
+        if count == 0 || index >= count {
+            return Err(format!(
+                "shard {index}/{count}: the index must be below the count, and the count at least 1"
+            ));
+        }
+        Ok(Shard { index, count, source })
+    }
+
+    /// The shard the environment names (see the module docs), if any.
+    /// `shards` is `--shards N`, which Kubernetes needs. `var` reads a
+    /// variable (`std::env::var(..).ok()` in a process).
+    pub fn from_env(
+        var: impl Fn(&str) -> Option<String>,
+        shards: Option<u64>,
+    ) -> Result<Option<Shard>, String> {
+        let number = |name: &str| -> Result<Option<u64>, String> {
+            match var(name) {
+                None => Ok(None),
+                Some(text) => {
+                    text.trim().parse().map(Some).map_err(|_| format!("{name}={text:?} is not a number"))
+                }
+            }
+        };
+        if let Some(id) = number("SLURM_ARRAY_TASK_ID")? {
+            let missing = || "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not".to_string();
+            let count = number("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(missing)?;
+            let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            let step = number("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
+            let index =
+                id.checked_sub(min).ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")? / step;
+            return Shard::new(index, count, "Slurm").map(Some);
+        }
+        if let Some(index) = number("AWS_BATCH_JOB_ARRAY_INDEX")? {
+            let missing =
+                || "AWS_BATCH_JOB_ARRAY_INDEX is set but AWS_BATCH_JOB_ARRAY_SIZE is not".to_string();
+            let count = number("AWS_BATCH_JOB_ARRAY_SIZE")?.ok_or_else(missing)?;
+            return Shard::new(index, count, "AWS Batch").map(Some);
+        }
+        if let Some(index) = number("JOB_COMPLETION_INDEX")? {
+            let count =
+                shards.ok_or("JOB_COMPLETION_INDEX is set: give --shards N, the Job's completions")?;
+            return Shard::new(index, count, "Kubernetes").map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Whether the image named `identity` belongs to this shard.
+    pub fn contains(&self, identity: &str) -> bool {
+        let hash = Sha256::digest(identity.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash[..8]);
+        u64::from_be_bytes(first) % self.count == self.index
+    }
+
+    /// `I-of-N`, for file names.
+    pub fn file_name(&self) -> String {
+        format!("shard-{}-of-{}", self.index, self.count)
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn shards_split_a_list_in_disjoint_complete_stable_parts() {
+        let names: Vec<String> = (0..1000).map(|i| format!("s3://bucket/in/{i:04}.jpg")).collect();
+        let shards: Vec<Shard> = (0..3).map(|i| Shard::parse(&format!("{i}/3")).unwrap()).collect();
+        let mut sizes = [0; 3];
+        for name in &names {
+            let owners: Vec<usize> = (0..3).filter(|&i| shards[i].contains(name)).collect();
+            assert_eq!(owners.len(), 1, "{name} in exactly one shard");
+            sizes[owners[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&n| (280..390).contains(&n)), "about a third each: {sizes:?}");
+        // The hash is SHA-256 of the name: the same on every machine and run.
+        assert!(
+            Shard::parse("2/3").unwrap().contains("photos/cat.jpg"),
+            "computed independently with Python hashlib"
+        );
+        assert_eq!(Shard::all().to_string(), "0/1");
+        assert!(Shard::parse("3/3").is_err() && Shard::parse("0/0").is_err() && Shard::parse("a/b").is_err());
+    }
+
+    #[test]
+    fn each_engines_variables() {
+        let slurm =
+            [("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "4"), ("SLURM_ARRAY_TASK_COUNT", "3")];
+        assert_eq!(
+            Shard::from_env(env(&slurm), None).unwrap(),
+            Some(Shard { index: 1, count: 3, source: "Slurm" })
+        );
+        let stepped = [
+            ("SLURM_ARRAY_TASK_ID", "4"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_STEP", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ];
+        assert_eq!(Shard::from_env(env(&stepped), None).unwrap().unwrap().index, 2);
+        let aws = [("AWS_BATCH_JOB_ARRAY_INDEX", "2"), ("AWS_BATCH_JOB_ARRAY_SIZE", "3")];
+        assert_eq!(
+            Shard::from_env(env(&aws), None).unwrap(),
+            Some(Shard { index: 2, count: 3, source: "AWS Batch" })
+        );
+        let k8s = [("JOB_COMPLETION_INDEX", "0")];
+        assert_eq!(
+            Shard::from_env(env(&k8s), Some(3)).unwrap(),
+            Some(Shard { index: 0, count: 3, source: "Kubernetes" })
+        );
+        assert!(Shard::from_env(env(&k8s), None).unwrap_err().contains("--shards"));
+        assert_eq!(Shard::from_env(env(&[]), None).unwrap(), None);
+        assert!(
+            Shard::from_env(
+                env(&[("AWS_BATCH_JOB_ARRAY_INDEX", "3"), ("AWS_BATCH_JOB_ARRAY_SIZE", "3")]),
+                None
+            )
+            .is_err()
+        );
+        assert!(Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "x")]), None).is_err());
+    }
+}
