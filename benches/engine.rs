@@ -25,10 +25,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use criterion::{Bencher, Criterion, Throughput};
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{ExtendedColorType, ImageEncoder};
 use rayon::prelude::*;
-use variegate_benches::{frame_2048, frame_2048_png, palettes};
+use variegate_benches::{encode_png, frame_2048, frame_2048_png, palettes};
 use variegate_core::{
     AnalysisOptions, Engine, GradientLook, Look, OutputFormat, RemapLook, ShiftLook, SourceImage,
     dominant_colours,
@@ -61,15 +59,6 @@ fn folder(name: &str) -> PathBuf {
     let folder = std::env::temp_dir().join(format!("variegate-bench-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     folder
-}
-
-/// One PNG encode with the engine's settings (fast deflate, adaptive filter).
-fn encode_png(frame: &SourceImage) -> Vec<u8> {
-    let mut out = Vec::with_capacity(frame.pixels().len() / 2);
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(frame.pixels(), frame.width(), frame.height(), ExtendedColorType::Rgb8)
-        .unwrap();
-    out
 }
 
 fn write(folder: &Path, index: usize, bytes: &[u8]) {

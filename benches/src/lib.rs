@@ -34,4 +34,19 @@ pub fn frame_2048_png() -> Vec<u8> {
     png
 }
 
+/// One PNG encode as the codec floor does it: the image crate's fast
+/// deflate and adaptive filter, the engine's settings, on one thread.
+pub fn encode_png(frame: &SourceImage) -> Vec<u8> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let mut out = Vec::with_capacity(frame.pixels().len() / 2);
+    let channels = match frame.channels() {
+        Channels::Rgb => image::ExtendedColorType::Rgb8,
+        Channels::Rgba => image::ExtendedColorType::Rgba8,
+    };
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+        .write_image(frame.pixels(), frame.width(), frame.height(), channels)
+        .expect("PNG encodes");
+    out
+}
+
 use image::ImageEncoder;

@@ -1,0 +1,146 @@
+//! A batch of photos against the codec floor for the same batch.
+//!
+//! ```text
+//! cargo run --release -p variegate-benches --example batch -- make DIR N SIDE
+//!     N distinct SIDE x SIDE photos (crops, flips and turns of the bundled
+//!     ones) as PNG files in DIR, and DIR/list.txt naming them
+//! cargo run --release -p variegate-benches --example batch -- time DIR [ROUNDS] [IN_FLIGHT]
+//!     for 1 and 2 threads, alternately, ROUNDS times (default 3):
+//!     floor: decode each image once, encode it as PNG 7 times, write the files
+//!     batch: the library's Batch over DIR/list.txt with the 7 bundled palettes,
+//!            into a local folder (what `variegate batch` runs)
+//!     then the medians, batch / floor, and 1 thread / 2 threads
+//! ```
+//!
+//! Peak memory, for the number of images: `/usr/bin/time -f "%e s %M KB"
+//! target/release/variegate batch DIR/list.txt --palettes testdata/palettes.json --out OUT -q`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use image::imageops::FilterType;
+use rayon::prelude::*;
+use variegate_benches::{encode_png, fixture, palettes};
+use variegate_core::{Engine, SourceImage};
+use variegate_uploader::{Batch, BatchOptions, ResultsLog, Store, Uploader};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["make", dir, count, side] => make(Path::new(dir), count.parse()?, side.parse()?),
+        ["time", dir, rest @ ..] => {
+            let rounds = rest.first().map_or(Ok(3), |r| r.parse())?;
+            let in_flight = rest.get(1).map_or(Ok(2), |r| r.parse())?;
+            time(Path::new(dir), rounds, in_flight)
+        }
+        _ => Err("usage: batch make DIR N SIDE | batch time DIR [ROUNDS] [IN_FLIGHT]".into()),
+    }
+}
+
+fn make(dir: &Path, count: usize, side: u32) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let sources = ["retina.jpg", "rocket.jpg", "coffee.png"].map(|name| image::open(fixture(name)));
+    let sources: Vec<_> = sources.into_iter().collect::<Result<_, _>>()?;
+    let names: Vec<String> = (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let source = &sources[i % sources.len()];
+            let (w, h) = (source.width(), source.height());
+            // A different square crop of each source per image, turned and flipped in turn.
+            let size = w.min(h) * (60 + (i * 7 % 40) as u32) / 100;
+            let (x, y) = ((i as u32 * 37) % (w - size + 1), (i as u32 * 53) % (h - size + 1));
+            let mut photo = source.crop_imm(x, y, size, size).resize_exact(side, side, FilterType::Triangle);
+            photo = match i / sources.len() % 4 {
+                1 => photo.rotate90(),
+                2 => photo.fliph(),
+                3 => photo.rotate270().flipv(),
+                _ => photo,
+            };
+            let path = dir.join(format!("photo-{i:05}.png"));
+            photo.to_rgb8().save(&path).expect("the photo is written");
+            path.to_string_lossy().into_owned()
+        })
+        .collect();
+    std::fs::write(dir.join("list.txt"), names.join("\n") + "\n")?;
+    println!("{count} photos of {side}x{side} in {}", dir.display());
+    Ok(())
+}
+
+fn time(dir: &Path, rounds: usize, in_flight: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let list = dir.join("list.txt");
+    let images: Vec<PathBuf> = std::fs::read_to_string(&list)?.lines().map(PathBuf::from).collect();
+    let scratch = tempfile_dir()?;
+    let mut times = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]]; // [threads - 1][floor, batch]
+    for round in 0..rounds {
+        for threads in [1, 2] {
+            let out = scratch.join(format!("floor-{threads}-{round}"));
+            let seconds = floor(&images, threads, &out)?;
+            times[threads - 1][0].push(seconds);
+            let _ = std::fs::remove_dir_all(&out);
+
+            let out = scratch.join(format!("batch-{threads}-{round}"));
+            let seconds = batch(&list, threads, in_flight, &out)?;
+            times[threads - 1][1].push(seconds);
+            let _ = std::fs::remove_dir_all(&out);
+            println!(
+                "round {round}, {threads} thread(s): floor {:.2} s, batch {:.2} s",
+                times[threads - 1][0][round],
+                times[threads - 1][1][round]
+            );
+        }
+    }
+    let median = |samples: &Vec<f64>| {
+        let mut sorted = samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    println!("{} images, 7 palettes, {in_flight} in flight; medians of {rounds} rounds:", images.len());
+    for threads in [1, 2] {
+        let (floor, batch) = (median(&times[threads - 1][0]), median(&times[threads - 1][1]));
+        println!("  {threads} thread(s): batch / floor: {batch:.2} s / {floor:.2} s = {:.2}x", batch / floor);
+    }
+    let (one, two) = (median(&times[0][1]), median(&times[1][1]));
+    println!("  batch, 1 thread / 2 threads: {one:.2} s / {two:.2} s = {:.2}x", one / two);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// What any batch must spend: each image decoded once and encoded 7 times,
+/// each file written, on a pool of `threads`.
+fn floor(images: &[PathBuf], threads: usize, out: &Path) -> Result<f64, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(out)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let started = Instant::now();
+    pool.install(|| {
+        images.par_iter().enumerate().for_each(|(i, path)| {
+            let bytes = std::fs::read(path).expect("the photo reads");
+            let frame = SourceImage::decode(&bytes, "photo.png", u64::MAX).expect("the photo decodes");
+            (0..7).into_par_iter().for_each(|palette| {
+                let png = encode_png(&frame);
+                std::fs::write(out.join(format!("{i:05}-{palette}.png")), png).expect("the file is written");
+            });
+        })
+    });
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The library's batch, as `variegate batch` runs it.
+fn batch(list: &Path, threads: usize, in_flight: usize, out: &Path) -> Result<f64, Box<dyn std::error::Error>> {
+    let engine = Engine::builder().threads(threads).build()?;
+    let uploader = Uploader::builder(Store::local(out)?).keep_existing(true).build()?;
+    let options = BatchOptions { in_flight, ..Default::default() };
+    let batch = Batch::new(engine, uploader, palettes(), options);
+    let started = Instant::now();
+    let images = batch.read_list(&list.to_string_lossy())?;
+    let mut results = ResultsLog::open(&batch.default_results_path())?;
+    let report = batch.run(&images, &mut results, &mut ());
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(report.stored, images.len(), "every image stored");
+    Ok(seconds)
+}
+
+fn tempfile_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("variegate-batch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
