@@ -125,7 +125,12 @@ fn floor(images: &[PathBuf], threads: usize, out: &Path) -> Result<f64, Box<dyn 
 }
 
 /// The library's batch, as `variegate batch` runs it.
-fn batch(list: &Path, threads: usize, in_flight: usize, out: &Path) -> Result<f64, Box<dyn std::error::Error>> {
+fn batch(
+    list: &Path,
+    threads: usize,
+    in_flight: usize,
+    out: &Path,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let engine = Engine::builder().threads(threads).build()?;
     let uploader = Uploader::builder(Store::local(out)?).keep_existing(true).build()?;
     let options = BatchOptions { in_flight, ..Default::default() };

@@ -187,7 +187,7 @@ struct JobArgs {
     /// Shift look: HSV saturation multiplier applied last (0 or more).
     #[arg(long, value_name = "X", default_value_t = 1.2, value_parser = non_negative, allow_negative_numbers = true)]
     saturation: f32,
-    /// Print only errors.
+    /// Print only errors (and, for batch, the shard taken, first).
     #[arg(long, short)]
     quiet: bool,
 }

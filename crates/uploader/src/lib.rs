@@ -56,9 +56,9 @@ pub use manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTim
 pub use store::{Store, StoreError, StoreOptions};
 
 /// Whether files can be made in `dir`: tried by making one and removing
-/// it. With `create`, missing folders are made for the try and removed
-/// again. For checking, before any work, the folders of other outputs
-/// (a report, a contact sheet).
+/// it. With `create`, a missing `dir` passes if its nearest existing
+/// ancestor takes files; no folder is made. For checking, before any work,
+/// the folders of other outputs (a report, a contact sheet, results).
 pub fn check_folder(dir: &std::path::Path, create: bool) -> std::io::Result<()> {
     local::probe(dir, create)
 }

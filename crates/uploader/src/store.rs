@@ -220,9 +220,10 @@ impl Store {
     }
 
     /// Checks that the store takes objects before any work is done: a
-    /// local folder can be made and written in (a probe file, removed
-    /// again, as are any folders made for it); a cloud store lists the
-    /// prefix, which needs the endpoint, the bucket and valid credentials.
+    /// local folder takes files (a probe file in it, or in its nearest
+    /// existing ancestor if it is still to be made; removed again); a cloud
+    /// store lists the prefix, which needs the endpoint, the bucket and
+    /// valid credentials.
     pub async fn check(&self) -> Result<(), StoreError> {
         match &self.kind {
             Kind::Memory => return Ok(()),

@@ -194,8 +194,7 @@ impl Uploader {
     }
 
     /// Checks, before any work, that everything can be written: the store
-    /// (see [`Store::check`]) and the spill folder (made and written in,
-    /// then removed again).
+    /// (see [`Store::check`]) and the spill folder (probed the same way).
     pub fn check(&self) -> Result<(), StoreError> {
         self.runtime.block_on(self.store.check())?;
         if let Some(spill) = &self.spill {
