@@ -411,7 +411,10 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     ));
     let report = batch.run(&entries, &mut results, &mut progress);
     progress.finish();
-    let mut published = true;
+    let mut published = results.is_complete();
+    if !published {
+        progress.console.line(&format!("error: results not all written to {}", results.path().display()));
+    }
     match batch.publish_results(&results) {
         Ok(Some(location)) => progress.console.line(&format!("results stored in {location}")),
         Ok(None) => {}

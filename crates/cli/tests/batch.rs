@@ -469,3 +469,29 @@ fn a_slurm_array_job_takes_every_image_exactly_once() {
     assert_eq!(shards, BTreeSet::from(["0/3", "1/3", "2/3"]));
     assert_eq!(stored(&work.path().join("out")).len(), 24 * 8);
 }
+
+#[test]
+fn results_that_cannot_all_be_written_make_the_exit_code_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("full")).unwrap();
+    // One page of tmpfs: room for a few results lines, not for 24.
+    let script = format!(
+        "mount -t tmpfs -o size=4k tmpfs full || exit 99; \"$BIN\" batch '{}' --palettes '{}' --out out -q --results full/r.jsonl; echo exit=$? >&2",
+        list(),
+        fixture("palettes.json")
+    );
+    let output = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("BIN", BIN)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = stderr(&output);
+    if output.status.code() == Some(99) || !output.status.success() && stderr.contains("unshare") {
+        eprintln!("skipped: private tmpfs mounts are not allowed here");
+        return;
+    }
+    assert!(stderr.contains("exit=3"), "{stderr}");
+    assert!(stderr.contains("error: results not all written to full/r.jsonl"), "{stderr}");
+    assert_eq!(stored(&dir.path().join("out")).len(), 24 * 8, "every image stored all the same");
+}

@@ -502,6 +502,11 @@ impl ResultsLog {
         &self.path
     }
 
+    /// Whether every line so far was written.
+    pub fn is_complete(&self) -> bool {
+        !self.broken
+    }
+
     /// Appends a line, in one write so that lines of processes sharing the
     /// file do not interleave. After a failure (a full disk) it stops
     /// trying, and says so once.
