@@ -34,7 +34,8 @@ Exit codes:
   1    a fatal error before any work: a bad or empty list, bad palettes, a store or folder
        that cannot be written (retrying will not help)
   2    usage error, an option value out of range included
-  3    some images partial or failed (each named in the results): run again with --resume
+  3    some images partial or failed (each named in the results), or the results could not all
+       be written: run again with --resume
   130  interrupted by SIGINT, 143 by SIGTERM: run again with --resume
 
 RUST_LOG (e.g. RUST_LOG=variegate_core=debug) turns on tracing output on stderr.";
