@@ -27,7 +27,7 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use variegate_core::{Canceller, Engine, Palette, SourceImage};
+use variegate_core::{Canceller, Engine, Palette};
 
 use crate::keys::slug;
 use crate::list::{ListEntry, ListError, read_list, store_url};
@@ -377,9 +377,9 @@ impl Batch {
                     .block_on(get)
                     .map_err(|e| format!("{image}: cannot read: {}", one_line(&e)))?;
                 result.timings.read = read_started.elapsed();
-                let image_data: SourceImage = self.engine.decode(&bytes, image).map_err(|e| e.to_string())?;
-                result.timings.decode = image_data.decode_time();
-                image_data
+                let decoded = self.engine.decode(&bytes, image).map_err(|e| e.to_string())?;
+                result.timings.decode = decoded.decode_time();
+                decoded
             }
         };
         let job = self
