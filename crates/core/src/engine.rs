@@ -404,10 +404,11 @@ impl Engine {
     ) -> RunSummary {
         let started = Instant::now();
         let inner = &*self.inner;
-        // An image not opened through this engine may still be too large.
-        let fitted = inner.max_side.and_then(|side| image.fitted(side));
-        let image = fitted.as_ref().unwrap_or(image);
         inner.pool.install(|| {
+            // An image not opened through this engine may still be too large;
+            // fitted here, in the pool, like every other stage.
+            let fitted = inner.max_side.and_then(|side| image.fitted(side));
+            let image = fitted.as_ref().unwrap_or(image);
             let prepared = if cancel.is_cancelled() {
                 None
             } else {
