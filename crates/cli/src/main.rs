@@ -188,13 +188,17 @@ struct JobArgs {
     /// Shift look: HSV saturation multiplier applied last (0 or more).
     #[arg(long, value_name = "X", default_value_t = 1.2, value_parser = non_negative, allow_negative_numbers = true)]
     saturation: f32,
+    /// Shift look: cluster a copy of the image at most N pixels on its longest side, for speed,
+    /// instead of every colour of the full image (which matches the original service).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    analysis_size: Option<u32>,
     /// Print only errors (and, for batch, the shard taken, first).
     #[arg(long, short)]
     quiet: bool,
 }
 
 /// The options only the shift look takes.
-const SHIFT_OPTIONS: [&str; 4] = ["max_k", "lightness", "blend", "saturation"];
+const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "analysis_size"];
 
 fn non_negative(text: &str) -> Result<f32, String> {
     match text.parse::<f32>() {
@@ -455,6 +459,10 @@ fn engine(args: &JobArgs, previews: Option<u32>) -> anyhow::Result<Engine> {
         })?),
         LookName::Remap => builder.look(RemapLook::new(args.dither)),
         LookName::Gradient => builder.look(GradientLook),
+    };
+    let builder = match args.analysis_size {
+        Some(max_side) => builder.analysis_size(max_side),
+        None => builder,
     };
     let format = match args.format {
         Format::Png => OutputFormat::Png,

@@ -127,31 +127,6 @@ impl LabToSrgb {
     }
 }
 
-impl LabToSrgb {
-    /// [`LabToSrgb::convert`] for `N` colours at once, channel-major
-    /// (`lab[0]` all L*, `lab[1]` all a*, `lab[2]` all b*). Written as plain
-    /// loops over the lanes so the compiler turns them into SIMD.
-    #[inline(always)]
-    pub fn convert_lanes<const N: usize>(self, lab: &[[f32; N]; 3]) -> [[f32; N]; 3] {
-        let mut xyz = [[0f32; N]; 3];
-        for i in 0..N {
-            let fy = (lab[0][i] + 16.0) * (1.0 / 116.0);
-            xyz[0][i] = lab_f_inverse(fy + lab[1][i] * (1.0 / 500.0)) * WHITE[0];
-            xyz[1][i] = lab_f_inverse(fy) * WHITE[1];
-            xyz[2][i] = lab_f_inverse(fy - lab[2][i] * (1.0 / 200.0)) * WHITE[2];
-        }
-        let mut index = [[0u32; N]; 3];
-        for (row, index) in XYZ_TO_RGB.iter().zip(&mut index) {
-            for i in 0..N {
-                let linear = row[0] * xyz[0][i] + row[1] * xyz[1][i] + row[2] * xyz[2][i];
-                // Clamped first, so the conversion to an index cannot overflow.
-                index[i] = (linear.clamp(0.0, 1.0) * ENCODE_STEPS as f32 + 0.5) as u32;
-            }
-        }
-        index.map(|channel| channel.map(|i| self.encode[(i as usize).min(ENCODE_STEPS)]))
-    }
-}
-
 impl Default for LabToSrgb {
     fn default() -> Self {
         LabToSrgb::new()
@@ -206,21 +181,6 @@ mod tests {
                         assert!((back[i] - f32::from(c)).abs() <= 1.0, "{:?} -> {back:?}", [r, g, b]);
                     }
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn lanes_match_single_conversions() {
-        let to_srgb = LabToSrgb::new();
-        let colours: Vec<[f32; 3]> = (0..64)
-            .map(|i| [i as f32 * 1.6, (i * 37 % 255) as f32 - 128.0, (i * 91 % 255) as f32 - 128.0])
-            .collect();
-        for chunk in colours.chunks_exact(8) {
-            let lanes: [[f32; 8]; 3] = std::array::from_fn(|c| std::array::from_fn(|i| chunk[i][c]));
-            let converted = to_srgb.convert_lanes(&lanes);
-            for (i, &lab) in chunk.iter().enumerate() {
-                assert_eq!(to_srgb.convert(lab), [0, 1, 2].map(|c| converted[c][i]), "{lab:?}");
             }
         }
     }

@@ -1,13 +1,20 @@
 //! Seeded, deterministic k-means (k-means++ start, then Lloyd's iterations)
-//! over 8-bit RGB colours. [`kmeans`] clusters the small analysis image, its
-//! independent starts in parallel; [`refine`] then takes a couple of Lloyd
-//! steps over the full-resolution pixels, in parallel, so that every pixel,
-//! not just the sample, has its say in where the centres end up.
+//! over 8-bit RGB colours, each distinct colour once with its weight.
+//! [`kmeans_weighted`] clusters every distinct colour of the full image, as
+//! the original service clustered every pixel (the same objective, at a cost
+//! set by the distinct colours); [`kmeans`] clusters a sample (the small
+//! analysis image), and [`refine`] then takes a couple of Lloyd steps over
+//! the full image. Independent starts run in parallel.
 
 use rayon::prelude::*;
 
-/// Lloyd's iterations stop here at the latest (they usually settle sooner).
+/// Lloyd's iterations stop here at the latest, as OpenCV's criteria in the
+/// original service (`TERM_CRITERIA_MAX_ITER`, 100).
 const MAX_ITERATIONS: usize = 100;
+
+/// ... or once no centre moves further than this (`TERM_CRITERIA_EPS`, 0.2,
+/// in RGB units); the square is compared.
+const SETTLED: f64 = 0.2 * 0.2;
 
 /// Independent k-means++ starts; the tightest clustering wins. One start can
 /// settle in a poor local minimum (two centres sharing one dark mass, say),
@@ -58,16 +65,24 @@ pub fn nearest(centres: &[[f32; 3]], point: [f32; 3]) -> usize {
 /// Always returns exactly `k` centres. With fewer distinct points than `k`
 /// some centres coincide; with no points at all every centre is black.
 pub fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
-    if points.is_empty() || k == 0 {
+    cluster(&Distinct::new(points), k, seed)
+}
+
+/// [`kmeans`] over distinct colours, each standing for `weights[i]` points
+/// (colours of weight 0 are left out): the same centres as clustering every
+/// point, in time set by the number of distinct colours.
+pub fn kmeans_weighted(colours: &[[u8; 3]], weights: &[u64], k: usize, seed: u64) -> Vec<[f32; 3]> {
+    cluster(&Distinct::weighted(colours, weights), k, seed)
+}
+
+fn cluster(distinct: &Distinct, k: usize, seed: u64) -> Vec<[f32; 3]> {
+    if distinct.blocks.is_empty() || k == 0 {
         return vec![[0.0; 3]; k];
     }
     // The starts are independent, so they run in parallel; the best is then
     // chosen in start order, so the result does not depend on the threads.
-    let distinct = Distinct::new(points);
-    let runs: Vec<(f64, Vec<[f32; 3]>)> = (0..ATTEMPTS)
-        .into_par_iter()
-        .map(|attempt| start(points, &distinct, k, seed.wrapping_add(attempt)))
-        .collect();
+    let runs: Vec<(f64, Vec<[f32; 3]>)> =
+        (0..ATTEMPTS).into_par_iter().map(|attempt| start(distinct, k, seed.wrapping_add(attempt))).collect();
     let mut best: Option<(f64, Vec<[f32; 3]>)> = None;
     for (inertia, centres) in runs {
         // Strictly better only: ties keep the earlier attempt.
@@ -80,13 +95,13 @@ pub fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
 
 /// One start: k-means++ seeding, Lloyd's iterations, and the sum of squared
 /// distances to the centres it ends with.
-fn start(points: &[[u8; 3]], distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
+fn start(distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, as just checked.
-        return unsafe { start_avx2(points, distinct, k, seed) };
+        return unsafe { start_avx2(distinct, k, seed) };
     }
-    start_portable(points, distinct, k, seed)
+    start_portable(distinct, k, seed)
 }
 
 /// [`start_portable`] compiled for AVX2: the lane loops run 8 wide instead
@@ -94,18 +109,20 @@ fn start(points: &[[u8; 3]], distinct: &Distinct, k: usize, seed: u64) -> (f64, 
 /// result.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn start_avx2(points: &[[u8; 3]], distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
-    start_portable(points, distinct, k, seed)
+fn start_avx2(distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
+    start_portable(distinct, k, seed)
 }
 
 #[inline(always)]
-fn start_portable(points: &[[u8; 3]], distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
-    let centres = lloyd(distinct, kmeans_plus_plus(points, k, seed));
-    let inertia = points
-        .iter()
-        .map(|p| p.map(f32::from))
-        .map(|p| f64::from(distance2(p, centres[nearest(&centres, p)])))
-        .sum();
+fn start_portable(distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
+    let centres = lloyd(distinct, kmeans_plus_plus(distinct, k, seed));
+    let mut inertia = 0.0;
+    for block in &distinct.blocks {
+        let nearest = block.nearest(&centres);
+        for i in 0..LANES {
+            inertia += block.weights[i] * f64::from(distance2(block.point(i), centres[nearest[i] as usize]));
+        }
+    }
     (inertia, centres)
 }
 
@@ -130,10 +147,24 @@ struct Block {
 }
 
 impl Distinct {
+    /// From a list of points, repeats and all.
     fn new(points: &[[u8; 3]]) -> Distinct {
         let mut sorted: Vec<u32> = points.iter().map(|&[r, g, b]| u32::from_be_bytes([0, r, g, b])).collect();
         sorted.sort_unstable();
-        let runs: Vec<&[u32]> = sorted.chunk_by(|a, b| a == b).collect();
+        let runs = sorted.chunk_by(|a, b| a == b).map(|run| {
+            let [_, r, g, b] = run[0].to_be_bytes();
+            ([r, g, b], run.len() as u64)
+        });
+        Distinct::from_runs(runs)
+    }
+
+    /// From distinct colours and their weights; weightless ones left out.
+    fn weighted(colours: &[[u8; 3]], weights: &[u64]) -> Distinct {
+        Distinct::from_runs(colours.iter().zip(weights).filter(|(_, w)| **w > 0).map(|(c, w)| (*c, *w)))
+    }
+
+    fn from_runs(runs: impl Iterator<Item = ([u8; 3], u64)>) -> Distinct {
+        let runs: Vec<([u8; 3], u64)> = runs.collect();
         let blocks = runs
             .chunks(LANES)
             .map(|runs| {
@@ -141,12 +172,11 @@ impl Distinct {
                 // Padding repeats the last point, weightless.
                 let last = runs.len() - 1;
                 for i in 0..LANES {
-                    let run = runs[i.min(last)];
-                    let [_, r, g, b] = run[0].to_be_bytes();
-                    for (channel, value) in block.channels.iter_mut().zip([r, g, b]) {
+                    let (colour, weight) = runs[i.min(last)];
+                    for (channel, value) in block.channels.iter_mut().zip(colour) {
                         channel[i] = f32::from(value);
                     }
-                    block.weights[i] = if i <= last { run.len() as f64 } else { 0.0 };
+                    block.weights[i] = if i <= last { weight as f64 } else { 0.0 };
                 }
                 block
             })
@@ -156,6 +186,10 @@ impl Distinct {
 }
 
 impl Block {
+    fn point(&self, i: usize) -> [f32; 3] {
+        [self.channels[0][i], self.channels[1][i], self.channels[2][i]]
+    }
+
     /// For each point, the index of its nearest centre: the same arithmetic
     /// as [`nearest`], lane by lane.
     #[inline(always)]
@@ -177,7 +211,7 @@ impl Block {
 }
 
 /// Lloyd's iterations from the given centres until no point changes
-/// cluster.
+/// cluster, no centre moves more than 0.2, or [`MAX_ITERATIONS`].
 ///
 /// The per-cluster sums are kept from one iteration to the next and only
 /// the points that change cluster move their weight, so after the first
@@ -218,11 +252,17 @@ fn lloyd(points: &Distinct, mut centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
         if !changed {
             break;
         }
+        let mut largest_move: f64 = 0.0;
         for (centre, &[r, g, b, weight]) in centres.iter_mut().zip(&sums) {
             // An emptied cluster keeps its centre rather than vanishing.
             if weight > 0.0 {
-                *centre = [r, g, b].map(|s| (s / weight) as f32);
+                let moved = [r, g, b].map(|s| (s / weight) as f32);
+                largest_move = largest_move.max(f64::from(distance2(moved, *centre)));
+                *centre = moved;
             }
+        }
+        if largest_move <= SETTLED {
+            break;
         }
     }
     centres
@@ -281,34 +321,46 @@ pub fn refine(
 }
 
 /// k-means++ seeding: each next centre is drawn with probability
-/// proportional to its squared distance from the centres chosen so far.
+/// proportional to its squared distance from the centres chosen so far,
+/// times its weight; the first with probability proportional to its weight.
 #[inline(always)]
-fn kmeans_plus_plus(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
-    let point = |i: usize| points[i].map(f32::from);
+fn kmeans_plus_plus(distinct: &Distinct, k: usize, seed: u64) -> Vec<[f32; 3]> {
+    let points: Vec<([f32; 3], f64)> = distinct
+        .blocks
+        .iter()
+        .flat_map(|block| (0..LANES).map(|i| (block.point(i), block.weights[i])))
+        .filter(|(_, weight)| *weight > 0.0)
+        .collect();
     let mut rng = SplitMix64(seed);
-    let first = (rng.next_u64() % points.len() as u64) as usize;
-    let mut centres = vec![point(first)];
-    let mut nearest_d2: Vec<f64> =
-        points.iter().map(|p| f64::from(distance2(p.map(f32::from), point(first)))).collect();
-    while centres.len() < k {
-        let total: f64 = nearest_d2.iter().sum();
-        let chosen = if total > 0.0 {
-            let mut target = rng.next_f64() * total;
-            nearest_d2
-                .iter()
-                .position(|&d| {
-                    target -= d;
+    // Walks the cumulative sum of `mass` to a uniform draw below its total.
+    let mut draw = |mass: &[f64]| -> Option<usize> {
+        let total: f64 = mass.iter().sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut target = rng.next_f64() * total;
+        Some(
+            mass.iter()
+                .position(|&m| {
+                    target -= m;
                     target < 0.0
                 })
-                .unwrap_or(points.len() - 1)
-        } else {
-            // Every point already sits on a centre: fewer distinct colours than k.
-            first
-        };
-        let centre = point(chosen);
+                .unwrap_or(mass.len() - 1),
+        )
+    };
+    let weights: Vec<f64> = points.iter().map(|(_, weight)| *weight).collect();
+    let first = draw(&weights).unwrap_or(0);
+    let mut centres = vec![points[first].0];
+    let mut nearest_d2: Vec<f64> =
+        points.iter().map(|(p, _)| f64::from(distance2(*p, points[first].0))).collect();
+    while centres.len() < k {
+        let mass: Vec<f64> = nearest_d2.iter().zip(&weights).map(|(d, w)| d * w).collect();
+        // Every point already on a centre (fewer distinct colours than k):
+        // the first one again.
+        let centre = points[draw(&mass).unwrap_or(first)].0;
         centres.push(centre);
-        for (d, p) in nearest_d2.iter_mut().zip(points) {
-            *d = d.min(f64::from(distance2(p.map(f32::from), centre)));
+        for (d, (p, _)) in nearest_d2.iter_mut().zip(&points) {
+            *d = d.min(f64::from(distance2(*p, centre)));
         }
     }
     centres
@@ -350,7 +402,7 @@ mod tests {
             (0..5000u32).map(|i| [(i * 37 % 251) as u8, (i * 11 % 241) as u8, (i * 7 % 239) as u8]).collect();
         let distinct = Distinct::new(&points);
         for seed in 0..4 {
-            assert_eq!(start(&points, &distinct, 5, seed), start_portable(&points, &distinct, 5, seed));
+            assert_eq!(start(&distinct, 5, seed), start_portable(&distinct, 5, seed));
         }
     }
 

@@ -101,14 +101,22 @@ impl SourceImage {
             return Err(DecodeError::TooLarge { origin: origin_owned(), width, height, max_pixels });
         }
 
-        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-        let mut limits = Limits::no_limits();
-        // Room for the largest layout a decoder may use (16-bit RGBA) plus its
-        // working buffers; the pixel budget above is the real limit.
-        limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
-        reader.limits(limits);
-        let decoded = reader.decode().map_err(corrupt)?;
-        let (channels, pixels) = into_rgb_or_rgba(decoded);
+        let libjpeg = match format {
+            ImageFormat::Jpeg => crate::jpeg::decode_rgb(bytes, width, height),
+            _ => None,
+        };
+        let (channels, pixels) = match libjpeg {
+            Some(pixels) => (Channels::Rgb, pixels),
+            None => {
+                let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+                let mut limits = Limits::no_limits();
+                // Room for the largest layout a decoder may use (16-bit RGBA)
+                // plus its working buffers; the pixel budget above is the real limit.
+                limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
+                reader.limits(limits);
+                into_rgb_or_rgba(reader.decode().map_err(corrupt)?)
+            }
+        };
 
         let decode_time = started.elapsed();
         tracing::debug!(width, height, ?channels, ms = decode_time.as_secs_f64() * 1e3, "decoded");

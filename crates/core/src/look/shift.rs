@@ -9,17 +9,18 @@
 
 use rayon::prelude::*;
 
-use super::{Look, PreparedLook, colour_lab};
+use super::{Look, PreparedLook};
 use crate::analysis::{AnalysisOptions, sample_colours};
-use crate::colour::{LabToSrgb, srgb_f32_to_lab};
+use crate::colour8::{hsv8_to_srgb, lab8_to_srgb, srgb_to_hsv8, srgb_to_lab8};
 use crate::error::{BuildError, LookError};
 use crate::indexed::{IndexedImage, colour_table};
-use crate::kmeans::{kmeans, nearest, refine};
+use crate::kmeans::{kmeans, kmeans_weighted, nearest, refine};
 use crate::palette::Palette;
 use crate::recipe::option_number;
 use crate::source::SourceImage;
 
-/// Lloyd steps over the full image after clustering the analysis image.
+/// Lloyd steps over the full image after clustering the analysis copy (with
+/// [`AnalysisOptions::max_side`] set).
 /// Two bring the centres most of the way to where k-means on every pixel
 /// (as the original service ran it) puts them, for two passes over the image.
 const REFINE_ROUNDS: usize = 2;
@@ -104,24 +105,35 @@ impl Look for ShiftLook {
         ks.sort_unstable();
         ks.dedup();
 
-        // Clustering the analysis image and indexing the full one are
-        // independent: side by side, they keep both threads busy.
-        let (centres, (indexed, lab, counts)) = rayon::join(
+        let indexed = IndexedImage::new(image);
+        let (lab, centres) = rayon::join(
+            || colour_lab8(&indexed),
             || {
-                let samples = sample_colours(image, analysis.max_side);
-                ks.iter().map(|&k| kmeans(&samples, k, analysis.seed)).collect::<Vec<_>>()
-            },
-            || {
-                let indexed = IndexedImage::new(image);
-                let (lab, counts) = rayon::join(|| colour_lab(&indexed), || indexed.counts(image));
-                (indexed, lab, counts)
+                let counts = indexed.counts(image);
+                match analysis.max_side {
+                    // Every distinct colour, weighted by its pixels: the
+                    // original's objective, clustering every pixel.
+                    None => ks
+                        .iter()
+                        .map(|&k| kmeans_weighted(indexed.colours(), &counts, k, analysis.seed))
+                        .collect(),
+                    // A small copy, then a couple of steps over the full image.
+                    Some(max_side) => {
+                        let samples = sample_colours(image, max_side);
+                        ks.iter()
+                            .map(|&k| {
+                                let centres = kmeans(&samples, k, analysis.seed);
+                                refine(indexed.colours(), &counts, centres, REFINE_ROUNDS)
+                            })
+                            .collect::<Vec<_>>()
+                    }
+                }
             },
         );
 
         let clusterings = centres
             .into_iter()
             .map(|centres| {
-                let centres = refine(indexed.colours(), &counts, centres, REFINE_ROUNDS);
                 let mut labels = Vec::new();
                 indexed
                     .colours()
@@ -136,6 +148,13 @@ impl Look for ShiftLook {
     }
 }
 
+/// Each distinct colour's 8-bit CIELAB.
+fn colour_lab8(indexed: &IndexedImage) -> Vec<[u8; 3]> {
+    let mut lab = Vec::new();
+    indexed.colours().par_iter().map(|&colour| srgb_to_lab8(colour)).collect_into_vec(&mut lab);
+    lab
+}
+
 struct Clustering {
     /// sRGB, 0..=255.
     centres: Vec<[f32; 3]>,
@@ -146,28 +165,32 @@ struct Clustering {
 struct PreparedShift {
     options: ShiftOptions,
     indexed: IndexedImage,
-    /// Per distinct colour, its CIELAB colour.
-    lab: Vec<[f32; 3]>,
+    /// Per distinct colour, its 8-bit CIELAB.
+    lab: Vec<[u8; 3]>,
     clusterings: Vec<Clustering>,
 }
 
 impl PreparedShift {
-    /// Per cluster, the CIELAB offset its pixels move by. Indexed by label;
-    /// 256 entries so that any `u8` label is in bounds in the hot loop.
+    /// Per cluster, the 8-bit CIELAB offset its pixels move by. Indexed by
+    /// label; 256 entries so that any `u8` label is in bounds in the hot loop.
+    ///
+    /// As the original: centres truncated to 8 bits (`np.uint8`), centres
+    /// and palette colours each ranked by R+G+B, the offset between the
+    /// pair's 8-bit CIELAB colours, its L* part scaled by `lightness`.
     fn cluster_shifts(&self, clustering: &Clustering, palette: &Palette) -> Box<[[f32; 3]; 256]> {
         let k = clustering.centres.len();
-        let brightness = |c: &[f32; 3]| c[0] + c[1] + c[2];
+        let centres: Vec<[u8; 3]> =
+            clustering.centres.iter().map(|c| c.map(|v| v.clamp(0.0, 255.0) as u8)).collect();
+        let brightness = |c: &[u8; 3]| c.iter().map(|&v| u32::from(v)).sum::<u32>();
         let mut centre_order: Vec<usize> = (0..k).collect();
-        centre_order.sort_by(|&a, &b| {
-            brightness(&clustering.centres[a]).total_cmp(&brightness(&clustering.centres[b]))
-        });
+        centre_order.sort_by_key(|&i| brightness(&centres[i]));
         let mut colours = palette.colors[..k].to_vec();
         colours.sort_by_key(|c| c.brightness());
 
         let mut shifts = Box::new([[0.0; 3]; 256]);
         for (&centre, colour) in centre_order.iter().zip(colours) {
-            let from = srgb_f32_to_lab(clustering.centres[centre]);
-            let to = srgb_f32_to_lab(colour.0.map(f32::from));
+            let from = srgb_to_lab8(centres[centre]).map(f32::from);
+            let to = srgb_to_lab8(colour.0).map(f32::from);
             shifts[centre] = [(to[0] - from[0]) * self.options.lightness, to[1] - from[1], to[2] - from[2]];
         }
         shifts
@@ -187,8 +210,9 @@ impl PreparedLook for PreparedShift {
         let table = colour_table(self.indexed.colours(), |first, colours, table| {
             let lab = &self.lab[first..first + colours.len()];
             let labels = &clustering.labels[first..first + colours.len()];
-            let shift_of = |i: usize| shifts[usize::from(labels[i])];
-            shift_colours(colours.as_flattened(), lab, shift_of, params, table.as_flattened_mut());
+            for (((entry, &colour), &lab), &label) in table.iter_mut().zip(colours).zip(lab).zip(labels) {
+                *entry = shift_colour(colour, lab, shifts[usize::from(label)], params);
+            }
         });
         self.indexed.paint(&table, image, out);
         Ok(())
@@ -201,157 +225,28 @@ struct KernelParams {
     saturation: f32,
 }
 
-/// Colours the kernel works on at once: each step is a loop over this many
-/// lanes, which the compiler turns into SIMD.
-const LANES: usize = 8;
-
-/// The per-colour loop over RGB triples: shift in CIELAB by
-/// `shift_of(colour index)`, clamp, back to sRGB, blend with the original,
-/// boost saturation.
+/// One colour through the original's steps, each in its 8-bit type: move
+/// the colour's 8-bit CIELAB by `shift`, clamp and truncate (a `uint8`
+/// assignment), back to sRGB, blend with the original rounding to nearest
+/// (`cv2.addWeighted`), to 8-bit HSV, saturation times the factor truncated
+/// (`astype(np.uint8)`), back to sRGB.
 #[inline(always)]
-fn shift_colours(
-    src: &[u8],
-    lab: &[[f32; 3]],
-    shift_of: impl Fn(usize) -> [f32; 3],
-    params: KernelParams,
-    out: &mut [u8],
-) {
-    let to_srgb = LabToSrgb::new();
-    let full = lab.len() / LANES * LANES;
-    for start in (0..full).step_by(LANES) {
-        let shifts: [[f32; 3]; LANES] = std::array::from_fn(|i| shift_of(start + i));
-        let bytes = start * 3..(start + LANES) * 3;
-        let lab = &lab[start..start + LANES];
-        shift_lanes(&src[bytes.clone()], lab, &shifts, params, to_srgb, &mut out[bytes]);
-    }
-    // The last few colours go through the same code, padded to a full block.
-    let rest = lab.len() - full;
-    if rest > 0 {
-        let mut src_block = [0u8; LANES * 3];
-        let mut lab_block = [[0f32; 3]; LANES];
-        let mut shifts = [[0f32; 3]; LANES];
-        let mut out_block = [0u8; LANES * 3];
-        src_block[..rest * 3].copy_from_slice(&src[full * 3..]);
-        lab_block[..rest].copy_from_slice(&lab[full..]);
-        for (i, shift) in shifts.iter_mut().enumerate().take(rest) {
-            *shift = shift_of(full + i);
-        }
-        shift_lanes(&src_block, &lab_block, &shifts, params, to_srgb, &mut out_block);
-        out[full * 3..].copy_from_slice(&out_block[..rest * 3]);
-    }
-}
-
-/// [`shift_colours`] for exactly [`LANES`] colours.
-#[inline(always)]
-fn shift_lanes(
-    src: &[u8],
-    lab: &[[f32; 3]],
-    shifts: &[[f32; 3]; LANES],
-    params: KernelParams,
-    to_srgb: LabToSrgb,
-    out: &mut [u8],
-) {
-    let mut moved = [[0f32; LANES]; 3];
-    let mut original = [[0f32; LANES]; 3];
-    for i in 0..LANES {
-        let shift = shifts[i];
-        let [l, a, b] = lab[i];
-        moved[0][i] = (l + shift[0]).clamp(0.0, 100.0);
-        moved[1][i] = (a + shift[1]).clamp(-128.0, 127.0);
-        moved[2][i] = (b + shift[2]).clamp(-128.0, 127.0);
-        for c in 0..3 {
-            original[c][i] = f32::from(src[i * 3 + c]);
-        }
-    }
-    let recoloured = to_srgb.convert_lanes(&moved);
-
+fn shift_colour(src: [u8; 3], lab: [u8; 3], shift: [f32; 3], params: KernelParams) -> [u8; 3] {
+    // `as` truncates toward zero, after the clamp as `np.clip` did.
+    let moved = std::array::from_fn(|c| (f32::from(lab[c]) + shift[c]).clamp(0.0, 255.0) as u8);
+    let recoloured = lab8_to_srgb(moved);
     let keep = 1.0 - params.blend;
-    let mut mixed = [[0f32; LANES]; 3];
-    for c in 0..3 {
-        for i in 0..LANES {
-            mixed[c][i] = params.blend * recoloured[c][i] + keep * original[c][i];
-        }
-    }
-    // HSV saturation x factor (at most 1), hue and value kept: every
-    // channel's distance below the maximum scales by the same ratio.
-    let mut ratio = [0f32; LANES];
-    let mut max = [0f32; LANES];
-    for i in 0..LANES {
-        max[i] = mixed[0][i].max(mixed[1][i]).max(mixed[2][i]);
-        let min = mixed[0][i].min(mixed[1][i]).min(mixed[2][i]);
-        // A grey pixel (max == min) has nothing to scale; the floor on the
-        // divisor keeps it finite.
-        ratio[i] = params.saturation.min(max[i] / (max[i] - min).max(1e-6));
-    }
-    for i in 0..LANES {
-        for c in 0..3 {
-            // In 0..=255 by construction; `as` saturates regardless.
-            out[i * 3 + c] = (max[i] - (max[i] - mixed[c][i]) * ratio[i] + 0.5) as u8;
-        }
-    }
+    let mixed = std::array::from_fn(|c| {
+        (params.blend * f32::from(recoloured[c]) + keep * f32::from(src[c])).round_ties_even() as u8
+    });
+    let [h, s, v] = srgb_to_hsv8(mixed);
+    let s = (f32::from(s) * params.saturation).min(255.0) as u8;
+    hsv8_to_srgb([h, s, v])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::colour::srgb8_to_lab;
-    use palette::{Hsv, IntoColor, Lab, Srgb};
-
-    /// The shift of one pixel done step by step with the `palette` crate.
-    fn reference_pixel(rgb: [u8; 3], shift: [f32; 3], params: KernelParams) -> [f32; 3] {
-        let lab: Lab = Srgb::new(rgb[0], rgb[1], rgb[2]).into_format::<f32>().into_color();
-        let moved = Lab::new(
-            (lab.l + shift[0]).clamp(0.0, 100.0),
-            (lab.a + shift[1]).clamp(-128.0, 127.0),
-            (lab.b + shift[2]).clamp(-128.0, 127.0),
-        );
-        let back: Srgb = moved.into_color();
-        let recoloured = [back.red, back.green, back.blue].map(|c| (c.clamp(0.0, 1.0) * 255.0).round());
-        let mixed: [f32; 3] =
-            std::array::from_fn(|c| params.blend * recoloured[c] + (1.0 - params.blend) * f32::from(rgb[c]));
-        let mut hsv: Hsv = Srgb::new(mixed[0] / 255.0, mixed[1] / 255.0, mixed[2] / 255.0).into_color();
-        hsv.saturation = (hsv.saturation * params.saturation).min(1.0);
-        let out: Srgb = hsv.into_color();
-        [out.red, out.green, out.blue].map(|c| c * 255.0)
-    }
-
-    #[test]
-    fn kernel_matches_palette_crate() {
-        let params = KernelParams { blend: 0.75, saturation: 1.2 };
-        let mut shifts = Box::new([[0.0; 3]; 256]);
-        shifts[0] = [-12.0, 30.0, -45.0];
-        shifts[1] = [25.0, -60.0, 20.0];
-        shifts[2] = [0.0, 0.0, 0.0];
-        // Every 7th level of each channel, each colour in each cluster,
-        // with a count that is not a multiple of the lane width.
-        let colours: Vec<[u8; 3]> = (0..=255u8)
-            .step_by(7)
-            .flat_map(|r| {
-                (0..=255u8).step_by(11).flat_map(move |g| (0..=255u8).step_by(13).map(move |b| [r, g, b]))
-            })
-            .collect();
-        let src: Vec<u8> = colours.iter().flatten().copied().collect();
-        let lab: Vec<[f32; 3]> = colours.iter().map(|&c| srgb8_to_lab(c)).collect();
-        let labels: Vec<u8> = (0..colours.len()).map(|i| (i % 3) as u8).collect();
-        let mut out = vec![0u8; src.len()];
-        shift_colours(&src, &lab, |i| shifts[usize::from(labels[i])], params, &mut out);
-
-        let (mut worst, mut total) = (0f32, 0f64);
-        for (i, &colour) in colours.iter().enumerate() {
-            let expected = reference_pixel(colour, shifts[usize::from(labels[i])], params);
-            for c in 0..3 {
-                let difference = (f32::from(out[i * 3 + c]) - expected[c]).abs();
-                worst = worst.max(difference);
-                total += f64::from(difference);
-            }
-        }
-        let mean = total / (3 * colours.len()) as f64;
-        // The table-driven sRGB encoding is within a level in the darkest
-        // tones, the saturation boost can stretch that by 1.2, and the output
-        // is rounded once: at worst 2 levels, and a quarter level on average.
-        assert!(worst <= 2.0, "largest difference {worst} levels");
-        assert!(mean <= 0.25, "mean difference {mean} levels");
-    }
 
     #[test]
     fn options_are_checked() {

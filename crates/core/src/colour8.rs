@@ -1,0 +1,346 @@
+//! Colour as the original service stored it: OpenCV's 8-bit CIELAB and HSV.
+//!
+//! The shift look reproduces a Python/OpenCV service that kept every
+//! intermediate image in `uint8`: CIELAB with L* scaled to 0..=255 and a*, b*
+//! offset by 128; HSV with the hue halved to 0..=179. Each of those roundings
+//! moves colours by up to half a level, and together they shift the whole
+//! image by about 0.6 CIEDE2000 against the same steps in floating point,
+//! which is most of the distance from a float rebuild to the original's
+//! outputs. So the shift look does its steps in these types, once per
+//! distinct colour.
+//!
+//! The conversions use OpenCV's documented constants (the `cvtColor`
+//! reference: its sRGB matrix, white point and 8-bit scalings). sRGB to
+//! CIELAB and to HSV follow its integer arithmetic, HSV to sRGB its `f32`
+//! arithmetic, because their roundings differ from exact ones on a quarter
+//! of all colours; CIELAB to sRGB is exact (`f64`, rounded to nearest).
+//! Against OpenCV 5.0 over all 2^24 inputs of each (the `dump_for_opencv`
+//! test and `scripts/compare-colour8-with-opencv.py`): sRGB to CIELAB
+//! 99.99% identical, HSV both ways 100% and 99.99%, CIELAB to sRGB 91.8%,
+//! never more than 1, 1, 1 and 3 levels apart (docs/looks.md).
+
+use std::sync::LazyLock;
+
+use crate::colour::srgb_to_linear;
+
+/// OpenCV's sRGB to XYZ matrix (D65).
+const RGB_TO_XYZ: [[f64; 3]; 3] =
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]];
+
+/// OpenCV's XYZ to sRGB matrix.
+const XYZ_TO_RGB: [[f64; 3]; 3] =
+    [[3.240479, -1.53715, -0.498535], [-0.969256, 1.875991, 0.041556], [0.055648, -0.204043, 1.057311]];
+
+/// OpenCV's D65 white, X and Z (Y is 1).
+const WHITE: [f64; 3] = [0.950456, 1.0, 1.088754];
+
+/// Below this, CIELAB's f(t) is linear.
+const THRESHOLD: f64 = 0.008856;
+
+fn lab_f(t: f64) -> f64 {
+    if t > THRESHOLD { t.cbrt() } else { 7.787 * t + 16.0 / 116.0 }
+}
+
+fn lab_f_inverse(f: f64) -> f64 {
+    let cube = f * f * f;
+    if cube > THRESHOLD { cube } else { (f - 16.0 / 116.0) / 7.787 }
+}
+
+fn mul(m: &[[f64; 3]; 3], v: [f64; 3]) -> [f64; 3] {
+    std::array::from_fn(|r| m[r][0] * v[0] + m[r][1] * v[1] + m[r][2] * v[2])
+}
+
+/// Fixed-point scale of the sRGB to XYZ matrix: 12 bits.
+const XYZ_SHIFT: u32 = 12;
+/// Linear light is kept in 0..=255 x 2^3 (11 bits).
+const GAMMA_SHIFT: u32 = 3;
+/// Fixed-point scale of f(t): 15 bits.
+const LAB_SHIFT: u32 = XYZ_SHIFT + GAMMA_SHIFT;
+
+/// The tables of [`srgb_to_lab8`], built once.
+struct ToLab8 {
+    /// Per 8-bit level, its linear light times 255 x 2^3, rounded.
+    linear: [i32; 256],
+    /// The sRGB to XYZ matrix with each row divided by its white, x 2^12.
+    matrix: [[i32; 3]; 3],
+    /// Per X, Y or Z (linear units of 1 / (255 x 2^3), up to 1.5), f(t) x 2^15.
+    f: Vec<i32>,
+}
+
+static TO_LAB8: LazyLock<ToLab8> = LazyLock::new(|| {
+    let scale = 255.0 * f64::from(1 << GAMMA_SHIFT);
+    let linear =
+        std::array::from_fn(|i| (f64::from(srgb_to_linear(i as f32 / 255.0)) * scale).round() as i32);
+    let matrix = std::array::from_fn(|row| {
+        std::array::from_fn(|col| {
+            (f64::from(1 << XYZ_SHIFT) * RGB_TO_XYZ[row][col] / WHITE[row]).round() as i32
+        })
+    });
+    let f = (0..(scale * 1.5) as usize)
+        .map(|i| (f64::from(1 << LAB_SHIFT) * lab_f(i as f64 / scale)).round() as i32)
+        .collect();
+    ToLab8 { linear, matrix, f }
+});
+
+/// `x / 2^shift`, rounded half up.
+#[inline(always)]
+fn descale_by(x: i32, shift: u32) -> i32 {
+    (x + (1 << (shift - 1))) >> shift
+}
+
+/// 8-bit sRGB to 8-bit CIELAB: `[L* x 255/100, a* + 128, b* + 128]`, in
+/// the integer arithmetic OpenCV uses for 8-bit images (linear light in 11
+/// bits, the matrix in 12, f(t) in 15, each step rounded), which decides
+/// the last bit of about a quarter of all colours against exact rounding.
+pub fn srgb_to_lab8(rgb: [u8; 3]) -> [u8; 3] {
+    let tables = &*TO_LAB8;
+    let linear = rgb.map(|c| tables.linear[usize::from(c)]);
+    let [fx, fy, fz] = tables.matrix.map(|row| {
+        let t = descale_by(row[0] * linear[0] + row[1] * linear[1] + row[2] * linear[2], XYZ_SHIFT);
+        tables.f[t as usize]
+    });
+    // 116 x 255 / 100 and 16 x 255 / 100, rounded as integers.
+    let l = descale_by((116 * 255 + 50) / 100 * fy - (16 * 255 * (1 << LAB_SHIFT) + 50) / 100, LAB_SHIFT);
+    let a = descale_by(500 * (fx - fy) + (128 << LAB_SHIFT), LAB_SHIFT);
+    let b = descale_by(200 * (fy - fz) + (128 << LAB_SHIFT), LAB_SHIFT);
+    [l, a, b].map(|c| c.clamp(0, 255) as u8)
+}
+
+/// Linear light in 0..=1 to the 8-bit sRGB level nearest on the curve.
+///
+/// A table indexed by the linear value, fine enough that one step crosses at
+/// most one level boundary, gives the level at the step's start; one
+/// comparison with the exact boundary finishes it. Exact, and a few times
+/// faster than `powf`.
+struct Encoder {
+    /// For each level, the linear value at which the next level starts.
+    boundaries: [f64; 256],
+    /// Per table step, the level of its lower edge.
+    levels: Vec<u8>,
+}
+
+const ENCODER_STEPS: usize = 1 << 16;
+
+static ENCODER: LazyLock<Encoder> = LazyLock::new(|| {
+    let boundaries: [f64; 256] = std::array::from_fn(|level| {
+        let encoded = (level as f64 + 0.5) / 255.0;
+        // The inverse of the encoding curve at the midpoint between levels.
+        if encoded <= 0.04045 { encoded / 12.92 } else { ((encoded + 0.055) / 1.055).powf(2.4) }
+    });
+    let levels = (0..=ENCODER_STEPS)
+        .map(|step| {
+            let linear = step as f64 / ENCODER_STEPS as f64;
+            boundaries.iter().take(255).filter(|&&b| b <= linear).count() as u8
+        })
+        .collect();
+    Encoder { boundaries, levels }
+});
+
+impl Encoder {
+    #[inline(always)]
+    fn encode(&self, linear: f64) -> u8 {
+        let linear = linear.clamp(0.0, 1.0);
+        let level = self.levels[(linear * ENCODER_STEPS as f64) as usize];
+        if level < 255 && linear >= self.boundaries[usize::from(level)] { level + 1 } else { level }
+    }
+}
+
+/// 8-bit CIELAB (as [`srgb_to_lab8`] makes it) to 8-bit sRGB, out-of-gamut
+/// colours clamped.
+pub fn lab8_to_srgb(lab: [u8; 3]) -> [u8; 3] {
+    let l = f64::from(lab[0]) * 100.0 / 255.0;
+    let [a, b] = [f64::from(lab[1]) - 128.0, f64::from(lab[2]) - 128.0];
+    let fy = (l + 16.0) / 116.0;
+    let xyz: [f64; 3] = [
+        lab_f_inverse(fy + a / 500.0) * WHITE[0],
+        if l > 903.3 * THRESHOLD { fy * fy * fy } else { l / 903.3 },
+        lab_f_inverse(fy - b / 200.0) * WHITE[2],
+    ];
+    let encoder = &*ENCODER;
+    mul(&XYZ_TO_RGB, xyz).map(|c| encoder.encode(c))
+}
+
+/// Fixed-point scale of the 8-bit HSV divisions: 12 bits.
+const HSV_SHIFT: u32 = 12;
+
+/// Per value (0..=255), 255 / value in [`HSV_SHIFT`] fixed point, rounded.
+static SATURATION_DIVISORS: LazyLock<[i32; 256]> = LazyLock::new(|| {
+    std::array::from_fn(|v| if v == 0 { 0 } else { (f64::from(255 << HSV_SHIFT) / v as f64).round() as i32 })
+});
+
+/// Per chroma (0..=255), 30 / chroma (180 hue steps over 6 sectors) in
+/// [`HSV_SHIFT`] fixed point, rounded.
+static HUE_DIVISORS: LazyLock<[i32; 256]> = LazyLock::new(|| {
+    std::array::from_fn(|d| {
+        if d == 0 { 0 } else { (f64::from(180 << HSV_SHIFT) / (6.0 * d as f64)).round() as i32 }
+    })
+});
+
+/// `(x * divisor) / 2^12`, rounded half up (an arithmetic shift floors).
+#[inline(always)]
+fn descale(x: i32, divisor: i32) -> i32 {
+    (x * divisor + (1 << (HSV_SHIFT - 1))) >> HSV_SHIFT
+}
+
+/// 8-bit sRGB to 8-bit HSV: hue in degrees halved (0..=179), saturation
+/// scaled to 0..=255, value the largest channel. OpenCV divides in 12-bit
+/// fixed point through two 256-entry tables; so does this, because the
+/// rounding it gives differs from exact division on a few percent of colours.
+pub fn srgb_to_hsv8(rgb: [u8; 3]) -> [u8; 3] {
+    let [r, g, b] = rgb.map(i32::from);
+    let max = r.max(g).max(b);
+    let chroma = max - r.min(g).min(b);
+    let saturation = descale(chroma, SATURATION_DIVISORS[max as usize]);
+    // Hue in sixths of the circle times the chroma, before dividing by it.
+    let sixths = if max == r {
+        g - b
+    } else if max == g {
+        b - r + 2 * chroma
+    } else {
+        r - g + 4 * chroma
+    };
+    let hue = descale(sixths, HUE_DIVISORS[chroma as usize]);
+    let hue = if hue < 0 { hue + 180 } else { hue };
+    [hue as u8, saturation as u8, max as u8]
+}
+
+/// 8-bit HSV (as [`srgb_to_hsv8`] makes it) to 8-bit sRGB, the way OpenCV
+/// converts whole images: `f32` arithmetic and the result truncated, not
+/// rounded (its one-pixel path rounds; images go through the vector path,
+/// and the original's outputs show it).
+pub fn hsv8_to_srgb(hsv: [u8; 3]) -> [u8; 3] {
+    let h = f32::from(hsv[0]) * (6.0 / 180.0);
+    let s = f32::from(hsv[1]) * (1.0 / 255.0);
+    let v = f32::from(hsv[2]) * (1.0 / 255.0);
+    let sector = h.trunc();
+    let fraction = h - sector;
+    let p = v * (1.0 - s);
+    let q = v * (1.0 - s * fraction);
+    let t = v * (1.0 - s * (1.0 - fraction));
+    let rgb = match sector as u8 % 6 {
+        0 => [v, t, p],
+        1 => [q, v, p],
+        2 => [p, v, t],
+        3 => [p, q, v],
+        4 => [t, p, v],
+        _ => [v, p, q],
+    };
+    // `as` truncates toward zero and saturates at both ends.
+    rgb.map(|c| (c * 255.0) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Pairs = [([u8; 3], [u8; 3]); 12];
+
+    // What OpenCV 5.0's `cvtColor` gives for 12 random colours in a row of
+    // 64 (its vector path, as for whole images): `(input, output)`.
+    const TO_LAB8: Pairs = [
+        ([139, 74, 229], [120, 186, 60]),
+        ([241, 169, 65], [190, 145, 190]),
+        ([6, 160, 149], [151, 91, 124]),
+        ([106, 38, 175], [84, 183, 68]),
+        ([188, 205, 175], [205, 117, 141]),
+        ([229, 98, 249], [162, 199, 75]),
+        ([10, 148, 95], [138, 82, 147]),
+        ([86, 147, 198], [150, 123, 96]),
+        ([66, 39, 106], [57, 156, 93]),
+        ([213, 171, 45], [183, 132, 194]),
+        ([167, 57, 69], [103, 174, 146]),
+        ([81, 55, 14], [65, 135, 157]),
+    ];
+    const TO_HSV8: Pairs = [
+        ([139, 74, 229], [133, 173, 229]),
+        ([241, 169, 65], [18, 186, 241]),
+        ([6, 160, 149], [88, 245, 160]),
+        ([106, 38, 175], [135, 200, 175]),
+        ([188, 205, 175], [47, 37, 205]),
+        ([229, 98, 249], [146, 155, 249]),
+        ([10, 148, 95], [78, 238, 148]),
+        ([86, 147, 198], [104, 144, 198]),
+        ([66, 39, 106], [132, 161, 106]),
+        ([213, 171, 45], [22, 201, 213]),
+        ([167, 57, 69], [177, 168, 167]),
+        ([81, 55, 14], [18, 211, 81]),
+    ];
+    const FROM_HSV8: Pairs = [
+        ([139, 74, 229], [204, 162, 229]),
+        ([61, 169, 65], [21, 65, 23]),
+        ([6, 160, 149], [149, 74, 55]),
+        ([106, 38, 175], [148, 161, 175]),
+        ([8, 205, 175], [175, 71, 34]),
+        ([49, 98, 249], [188, 249, 153]),
+        ([10, 148, 95], [95, 58, 39]),
+        ([86, 147, 198], [83, 198, 182]),
+        ([66, 39, 106], [89, 106, 93]),
+        ([33, 171, 45], [41, 45, 14]),
+        ([167, 57, 69], [69, 53, 60]),
+        ([81, 55, 14], [10, 14, 13]),
+    ];
+    const FROM_LAB8: Pairs = [
+        ([139, 74, 229], [57, 150, 0]),
+        ([241, 169, 65], [252, 217, 255]),
+        ([6, 160, 149], [53, 0, 0]),
+        ([106, 38, 175], [0, 124, 0]),
+        ([188, 205, 175], [255, 105, 100]),
+        ([229, 98, 249], [221, 238, 0]),
+        ([10, 148, 95], [6, 4, 59]),
+        ([86, 147, 198], [122, 66, 0]),
+        ([66, 39, 106], [0, 84, 94]),
+        ([213, 171, 45], [188, 188, 255]),
+        ([167, 57, 69], [0, 193, 255]),
+        ([81, 55, 14], [0, 110, 255]),
+    ];
+
+    fn check(pairs: &Pairs, convert: fn([u8; 3]) -> [u8; 3], tolerance: u8) {
+        for (input, expected) in pairs {
+            let got = convert(*input);
+            let off = (0..3).map(|c| got[c].abs_diff(expected[c])).max().unwrap_or(0);
+            assert!(off <= tolerance, "{input:?}: {got:?}, OpenCV {expected:?}");
+        }
+    }
+
+    #[test]
+    fn matches_opencv() {
+        check(&TO_LAB8, srgb_to_lab8, 0);
+        check(&TO_HSV8, srgb_to_hsv8, 0);
+        check(&FROM_HSV8, hsv8_to_srgb, 0);
+        // Exact rounding where OpenCV uses 14-bit tables: within 3 levels.
+        check(&FROM_LAB8, lab8_to_srgb, 3);
+    }
+
+    #[test]
+    fn encoder_rounds_like_the_curve() {
+        for level in 0..=255u8 {
+            let linear = f64::from(srgb_to_linear(f32::from(level) / 255.0));
+            assert_eq!(ENCODER.encode(linear), level);
+        }
+        assert_eq!(ENCODER.encode(-1.0), 0);
+        assert_eq!(ENCODER.encode(2.0), 255);
+    }
+
+    /// Writes each conversion over all of its 2^24 inputs, for comparing
+    /// with OpenCV: `VARIEGATE_DUMP_COLOUR8=DIR cargo test -p variegate-core
+    /// --lib dump_for_opencv`, then `scripts/compare-colour8-with-opencv.py DIR`.
+    #[test]
+    fn dump_for_opencv() {
+        let Some(dir) = std::env::var_os("VARIEGATE_DUMP_COLOUR8") else { return };
+        let dir = std::path::PathBuf::from(dir);
+        let all = || {
+            (0..1u32 << 24).map(|i| {
+                let [_, a, b, c] = i.to_be_bytes();
+                [a, b, c]
+            })
+        };
+        let write = |name: &str, f: &dyn Fn([u8; 3]) -> [u8; 3]| {
+            let bytes: Vec<u8> = all().flat_map(f).collect();
+            std::fs::write(dir.join(name), bytes).unwrap();
+        };
+        write("rgb2lab", &srgb_to_lab8);
+        write("lab2rgb", &lab8_to_srgb);
+        write("rgb2hsv", &srgb_to_hsv8);
+        write("hsv2rgb", &|hsv| if hsv[0] < 180 { hsv8_to_srgb(hsv) } else { [0; 3] });
+    }
+}
