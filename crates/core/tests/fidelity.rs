@@ -1,40 +1,80 @@
-//! The shift look reproduces the original service: every variation of
-//! coffee.png lands within mean CIEDE2000 1.0 of the reference made by an
-//! independent rebuild of the original algorithm.
+//! The shift look reproduces the original service within the original's own
+//! run-to-run noise, on every bundled photo.
+//!
+//! `testdata/reference/PHOTO/` holds the original algorithm's outputs (an
+//! independent Python/OpenCV rebuild, its k-means seeded 1) and
+//! `PHOTO-seed2/` the same with seed 2, so the distance between the two is
+//! how far the original lands from itself. Per photo, the mean over the
+//! seven palettes must be within that spread plus 0.15 mean CIEDE2000; per
+//! palette, within 1.0 or that palette's spread plus 0.3, whichever is
+//! larger. `cargo test -p variegate-core --test fidelity -- --nocapture`
+//! prints the table.
 
 mod common;
 
 use common::{decode_rgba, fixture, palettes, run_all};
 use palette::color_difference::Ciede2000;
 use palette::{IntoColor, Lab, Srgb};
+use rayon::prelude::*;
 use variegate_core::Engine;
 
-fn mean_ciede2000(a: &image::RgbaImage, b: &image::RgbaImage) -> f32 {
+fn mean_ciede2000(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
-    let lab = |p: &image::Rgba<u8>| -> Lab { Srgb::new(p[0], p[1], p[2]).into_format::<f32>().into_color() };
-    let total: f64 = a.pixels().zip(b.pixels()).map(|(p, q)| f64::from(lab(p).difference(lab(q)))).sum();
-    (total / f64::from(a.width() * a.height())) as f32
+    let lab = |p: &[u8]| -> Lab { Srgb::new(p[0], p[1], p[2]).into_format::<f32>().into_color() };
+    let total: f64 = a
+        .as_raw()
+        .par_chunks(4 * 4096)
+        .zip(b.as_raw().par_chunks(4 * 4096))
+        .map(|(a, b)| {
+            let pairs = a.chunks_exact(4).zip(b.chunks_exact(4));
+            pairs.map(|(p, q)| f64::from(lab(p).difference(lab(q)))).sum::<f64>()
+        })
+        .sum();
+    total / f64::from(a.width() * a.height())
+}
+
+fn reference(folder: &str, index: usize) -> image::RgbaImage {
+    let path = fixture(&format!("reference/{folder}/{index:02}.webp"));
+    image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgba8()
+}
+
+/// Per palette: its name, ours against the reference, and the reference's
+/// own spread (seed 2 against seed 1).
+fn distances(photo: &str) -> Vec<(String, f64, f64)> {
+    let engine = Engine::builder().build().unwrap();
+    let variations = run_all(&engine, engine.open(fixture(photo)).unwrap(), palettes());
+    assert_eq!(variations.len(), 7);
+    let stem = photo.split('.').next().unwrap();
+    variations
+        .iter()
+        .map(|variation| {
+            let ours = decode_rgba(variation.result.as_ref().unwrap().bytes());
+            let first = reference(stem, variation.index);
+            let second = reference(&format!("{stem}-seed2"), variation.index);
+            (variation.palette.name.clone(), mean_ciede2000(&ours, &first), mean_ciede2000(&second, &first))
+        })
+        .collect()
 }
 
 #[test]
-fn coffee_matches_reference_within_one_ciede2000() {
-    let engine = Engine::builder().build().unwrap();
-    let image = engine.open(fixture("coffee.png")).unwrap();
-    let variations = run_all(&engine, image, palettes());
-    assert_eq!(variations.len(), 7);
-    let mut report = Vec::new();
-    for variation in &variations {
-        let ours = decode_rgba(variation.result.as_ref().unwrap().bytes());
-        let reference_path = fixture(&format!("reference/coffee/{:02}.png", variation.index));
-        let reference = image::open(&reference_path).unwrap().to_rgba8();
-        let difference = mean_ciede2000(&ours, &reference);
-        report.push(format!("{:02} {:<14} {difference:.3}", variation.index, variation.palette.name));
-        eprintln!("{}", report.last().unwrap());
+fn shift_lands_within_the_originals_own_spread() {
+    let mut failures = Vec::new();
+    eprintln!("photo       palette          ours  original's spread  allowed");
+    for photo in ["coffee.png", "rocket.jpg", "retina.jpg"] {
+        let rows = distances(photo);
+        for (name, ours, spread) in &rows {
+            let allowed = (spread + 0.3).max(1.0);
+            eprintln!("{photo:<11} {name:<14} {ours:>6.3} {spread:>18.3} {allowed:>8.3}");
+            if *ours > allowed {
+                failures.push(format!("{photo} {name}: {ours:.3} > {allowed:.3}"));
+            }
+        }
+        let mean = |f: fn(&(String, f64, f64)) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
+        let (ours, spread) = (mean(|r| r.1), mean(|r| r.2));
+        eprintln!("{photo:<11} {:<14} {ours:>6.3} {spread:>18.3} {:>8.3}", "mean of 7", spread + 0.15);
+        if ours > spread + 0.15 {
+            failures.push(format!("{photo} mean of 7: {ours:.3} > {:.3}", spread + 0.15));
+        }
     }
-    for (variation, line) in variations.iter().zip(&report) {
-        let ours = decode_rgba(variation.result.as_ref().unwrap().bytes());
-        let reference =
-            image::open(fixture(&format!("reference/coffee/{:02}.png", variation.index))).unwrap().to_rgba8();
-        assert!(mean_ciede2000(&ours, &reference) <= 1.0, "over 1.0: {line}");
-    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
