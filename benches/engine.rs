@@ -147,9 +147,9 @@ fn analysis(c: &mut Criterion) {
     let frame = frame_2048();
     let palettes = palettes();
     let workers = pool(rayon::current_num_threads());
-    let options = AnalysisOptions::default();
     let mut group = c.benchmark_group("analysis");
     group.sample_size(20);
+    let options = AnalysisOptions::default();
     group.bench_function("dominant-colours", |b| {
         b.iter(|| workers.install(|| dominant_colours(&frame, 5, &options)))
     });

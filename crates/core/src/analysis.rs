@@ -1,26 +1,30 @@
 //! What looks learn from the image before any palette is applied: the
 //! clustering of its colours ([`dominant_colours`]), over every distinct
-//! colour of the image by default, or over the colours of a small copy
-//! (downscaled once with `fast_image_resize`) when speed matters more than
-//! matching the original service.
+//! colour of the image, its starts drawn from a small copy (downscaled once
+//! with `fast_image_resize`).
 
 use crate::indexed::IndexedImage;
-use crate::kmeans::{kmeans, kmeans_weighted};
+use crate::kmeans::kmeans_finished;
 use crate::pixels::Channels;
 use crate::resize::{Filter, fit, resize};
 use crate::source::SourceImage;
 
 /// How the per-image analysis runs; shared by every look.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnalysisOptions {
-    /// Cluster a copy of the image whose longest side is at most this many
-    /// pixels, instead of every distinct colour of the full image. Default
-    /// `None`: the full image, as the original service did.
-    pub max_side: Option<u32>,
+    /// Longest side of the copy the k-means starts are drawn from and first
+    /// run on, in pixels; the centres are then finished on every distinct
+    /// colour of the full image. Default 256.
+    pub max_side: u32,
     /// Seed of the clustering. Default 0.
     pub seed: u64,
 }
 
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions { max_side: 256, seed: 0 }
+    }
+}
 
 /// The colours of the analysis image, one `[r, g, b]` (0..=255) a pixel,
 /// fully transparent pixels left out.
@@ -41,15 +45,11 @@ pub fn sample_colours(image: &SourceImage, max_side: u32) -> Vec<[u8; 3]> {
 }
 
 /// The image's `k` dominant colours (sRGB, 0..=255): seeded k-means over
-/// its colours, each distinct colour weighted by its pixels, or over the
-/// analysis copy's colours when [`AnalysisOptions::max_side`] is set. The
-/// same image, `k` and options give the same centres, at any thread count.
+/// its colours, each distinct colour weighted by its pixels (as clustering
+/// every pixel), the starts drawn from the analysis copy. The same image,
+/// `k` and options give the same centres, at any thread count.
 pub fn dominant_colours(image: &SourceImage, k: usize, options: &AnalysisOptions) -> Vec<[f32; 3]> {
-    match options.max_side {
-        Some(max_side) => kmeans(&sample_colours(image, max_side), k, options.seed),
-        None => {
-            let indexed = IndexedImage::new(image);
-            kmeans_weighted(indexed.colours(), &indexed.counts(image), k, options.seed)
-        }
-    }
+    let indexed = IndexedImage::new(image);
+    let sample = sample_colours(image, options.max_side);
+    kmeans_finished(&sample, indexed.colours(), &indexed.counts(image), k, options.seed)
 }

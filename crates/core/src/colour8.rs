@@ -41,15 +41,6 @@ fn lab_f(t: f64) -> f64 {
     if t > THRESHOLD { t.cbrt() } else { 7.787 * t + 16.0 / 116.0 }
 }
 
-fn lab_f_inverse(f: f64) -> f64 {
-    let cube = f * f * f;
-    if cube > THRESHOLD { cube } else { (f - 16.0 / 116.0) / 7.787 }
-}
-
-fn mul(m: &[[f64; 3]; 3], v: [f64; 3]) -> [f64; 3] {
-    std::array::from_fn(|r| m[r][0] * v[0] + m[r][1] * v[1] + m[r][2] * v[2])
-}
-
 /// Fixed-point scale of the sRGB to XYZ matrix: 12 bits.
 const XYZ_SHIFT: u32 = 12;
 /// Linear light is kept in 0..=255 x 2^3 (11 bits).
@@ -114,7 +105,7 @@ pub fn srgb_to_lab8(rgb: [u8; 3]) -> [u8; 3] {
 /// faster than `powf`.
 struct Encoder {
     /// For each level, the linear value at which the next level starts.
-    boundaries: [f64; 256],
+    boundaries: [f32; 256],
     /// Per table step, the level of its lower edge.
     levels: Vec<u8>,
 }
@@ -122,15 +113,19 @@ struct Encoder {
 const ENCODER_STEPS: usize = 1 << 16;
 
 static ENCODER: LazyLock<Encoder> = LazyLock::new(|| {
-    let boundaries: [f64; 256] = std::array::from_fn(|level| {
+    let boundaries: [f32; 256] = std::array::from_fn(|level| {
         let encoded = (level as f64 + 0.5) / 255.0;
         // The inverse of the encoding curve at the midpoint between levels.
-        if encoded <= 0.04045 { encoded / 12.92 } else { ((encoded + 0.055) / 1.055).powf(2.4) }
+        (if encoded <= 0.04045 { encoded / 12.92 } else { ((encoded + 0.055) / 1.055).powf(2.4) }) as f32
     });
+    let mut level = 0;
     let levels = (0..=ENCODER_STEPS)
         .map(|step| {
-            let linear = step as f64 / ENCODER_STEPS as f64;
-            boundaries.iter().take(255).filter(|&&b| b <= linear).count() as u8
+            let linear = step as f32 / ENCODER_STEPS as f32;
+            while level < 255 && boundaries[level] <= linear {
+                level += 1;
+            }
+            level as u8
         })
         .collect();
     Encoder { boundaries, levels }
@@ -138,27 +133,63 @@ static ENCODER: LazyLock<Encoder> = LazyLock::new(|| {
 
 impl Encoder {
     #[inline(always)]
-    fn encode(&self, linear: f64) -> u8 {
+    fn encode(&self, linear: f32) -> u8 {
         let linear = linear.clamp(0.0, 1.0);
-        let level = self.levels[(linear * ENCODER_STEPS as f64) as usize];
+        let level = self.levels[(linear * ENCODER_STEPS as f32) as usize];
         if level < 255 && linear >= self.boundaries[usize::from(level)] { level + 1 } else { level }
     }
 }
 
-/// 8-bit CIELAB (as [`srgb_to_lab8`] makes it) to 8-bit sRGB, out-of-gamut
-/// colours clamped.
-pub fn lab8_to_srgb(lab: [u8; 3]) -> [u8; 3] {
-    let l = f64::from(lab[0]) * 100.0 / 255.0;
-    let [a, b] = [f64::from(lab[1]) - 128.0, f64::from(lab[2]) - 128.0];
-    let fy = (l + 16.0) / 116.0;
-    let xyz: [f64; 3] = [
-        lab_f_inverse(fy + a / 500.0) * WHITE[0],
-        if l > 903.3 * THRESHOLD { fy * fy * fy } else { l / 903.3 },
-        lab_f_inverse(fy - b / 200.0) * WHITE[2],
-    ];
-    let encoder = &*ENCODER;
-    mul(&XYZ_TO_RGB, xyz).map(|c| encoder.encode(c))
+/// `N` colours, channel-major: `[[r; N], [g; N], [b; N]]` (or L, a, b; H,
+/// S, V). The lane functions below are loops over the lanes, which the
+/// compiler turns into SIMD; the one-colour functions (for the tests and the
+/// comparison with OpenCV) are their 1-lane case, so both give the same
+/// results.
+pub type Lanes<T, const N: usize> = [[T; N]; 3];
+
+/// One colour as [`Lanes`] of 1, and back.
+#[cfg(test)]
+fn one<T: Copy, U>(colour: [T; 3], f: impl FnOnce(Lanes<T, 1>) -> Lanes<U, 1>) -> [U; 3] {
+    f(colour.map(|c| [c])).map(|[c]| c)
 }
+
+/// 8-bit CIELAB (as [`srgb_to_lab8`] makes it) to 8-bit sRGB, out-of-gamut
+/// colours clamped; `f32` arithmetic, the encoding rounded exactly.
+#[cfg(test)]
+pub fn lab8_to_srgb(lab: [u8; 3]) -> [u8; 3] {
+    one(lab.map(f32::from), lab8_to_srgb_lanes::<1>)
+}
+
+/// [`lab8_to_srgb`] for `N` colours, components given as `f32`.
+#[inline(always)]
+pub fn lab8_to_srgb_lanes<const N: usize>(lab: Lanes<f32, N>) -> Lanes<u8, N> {
+    let f_inverse = |f: f32| {
+        let cube = f * f * f;
+        if cube > THRESHOLD as f32 { cube } else { (f - 16.0 / 116.0) * (1.0 / 7.787) }
+    };
+    let mut xyz = [[0f32; N]; 3];
+    for i in 0..N {
+        let l = lab[0][i] * (100.0 / 255.0);
+        let fy = (l + 16.0) * (1.0 / 116.0);
+        xyz[0][i] = f_inverse(fy + (lab[1][i] - 128.0) * (1.0 / 500.0)) * WHITE[0] as f32;
+        xyz[1][i] = if l > 8.0 { fy * fy * fy } else { l * (1.0 / 903.3) };
+        xyz[2][i] = f_inverse(fy - (lab[2][i] - 128.0) * (1.0 / 200.0)) * WHITE[2] as f32;
+    }
+    let encoder = &*ENCODER;
+    let mut rgb = [[0u8; N]; 3];
+    for (row, out) in XYZ_TO_RGB_F32.iter().zip(&mut rgb) {
+        for i in 0..N {
+            out[i] = encoder.encode(row[0] * xyz[0][i] + row[1] * xyz[1][i] + row[2] * xyz[2][i]);
+        }
+    }
+    rgb
+}
+
+const XYZ_TO_RGB_F32: [[f32; 3]; 3] = [
+    [XYZ_TO_RGB[0][0] as f32, XYZ_TO_RGB[0][1] as f32, XYZ_TO_RGB[0][2] as f32],
+    [XYZ_TO_RGB[1][0] as f32, XYZ_TO_RGB[1][1] as f32, XYZ_TO_RGB[1][2] as f32],
+    [XYZ_TO_RGB[2][0] as f32, XYZ_TO_RGB[2][1] as f32, XYZ_TO_RGB[2][2] as f32],
+];
 
 /// Fixed-point scale of the 8-bit HSV divisions: 12 bits.
 const HSV_SHIFT: u32 = 12;
@@ -186,47 +217,74 @@ fn descale(x: i32, divisor: i32) -> i32 {
 /// scaled to 0..=255, value the largest channel. OpenCV divides in 12-bit
 /// fixed point through two 256-entry tables; so does this, because the
 /// rounding it gives differs from exact division on a few percent of colours.
+#[cfg(test)]
 pub fn srgb_to_hsv8(rgb: [u8; 3]) -> [u8; 3] {
-    let [r, g, b] = rgb.map(i32::from);
-    let max = r.max(g).max(b);
-    let chroma = max - r.min(g).min(b);
-    let saturation = descale(chroma, SATURATION_DIVISORS[max as usize]);
-    // Hue in sixths of the circle times the chroma, before dividing by it.
-    let sixths = if max == r {
-        g - b
-    } else if max == g {
-        b - r + 2 * chroma
-    } else {
-        r - g + 4 * chroma
-    };
-    let hue = descale(sixths, HUE_DIVISORS[chroma as usize]);
-    let hue = if hue < 0 { hue + 180 } else { hue };
-    [hue as u8, saturation as u8, max as u8]
+    one(rgb.map(i32::from), srgb_to_hsv8_lanes::<1>).map(|c| c as u8)
+}
+
+/// [`srgb_to_hsv8`] for `N` colours, components given and returned as `i32`.
+#[inline(always)]
+pub fn srgb_to_hsv8_lanes<const N: usize>(rgb: Lanes<i32, N>) -> Lanes<i32, N> {
+    let (saturation_divisors, hue_divisors) = (&*SATURATION_DIVISORS, &*HUE_DIVISORS);
+    let [r, g, b] = rgb;
+    let mut hsv = [[0i32; N]; 3];
+    for i in 0..N {
+        let max = r[i].max(g[i]).max(b[i]);
+        let chroma = max - r[i].min(g[i]).min(b[i]);
+        // Hue in sixths of the circle times the chroma, before dividing by it.
+        let sixths = if max == r[i] {
+            g[i] - b[i]
+        } else if max == g[i] {
+            b[i] - r[i] + 2 * chroma
+        } else {
+            r[i] - g[i] + 4 * chroma
+        };
+        // `& 255` keeps the index in bounds without a check (it already is).
+        let hue = descale(sixths, hue_divisors[(chroma & 255) as usize]);
+        hsv[0][i] = if hue < 0 { hue + 180 } else { hue };
+        hsv[1][i] = descale(chroma, saturation_divisors[(max & 255) as usize]);
+        hsv[2][i] = max;
+    }
+    hsv
 }
 
 /// 8-bit HSV (as [`srgb_to_hsv8`] makes it) to 8-bit sRGB, the way OpenCV
 /// converts whole images: `f32` arithmetic and the result truncated, not
 /// rounded (its one-pixel path rounds; images go through the vector path,
 /// and the original's outputs show it).
+#[cfg(test)]
 pub fn hsv8_to_srgb(hsv: [u8; 3]) -> [u8; 3] {
-    let h = f32::from(hsv[0]) * (6.0 / 180.0);
-    let s = f32::from(hsv[1]) * (1.0 / 255.0);
-    let v = f32::from(hsv[2]) * (1.0 / 255.0);
-    let sector = h.trunc();
-    let fraction = h - sector;
-    let p = v * (1.0 - s);
-    let q = v * (1.0 - s * fraction);
-    let t = v * (1.0 - s * (1.0 - fraction));
-    let rgb = match sector as u8 % 6 {
-        0 => [v, t, p],
-        1 => [q, v, p],
-        2 => [p, v, t],
-        3 => [p, q, v],
-        4 => [t, p, v],
-        _ => [v, p, q],
-    };
-    // `as` truncates toward zero and saturates at both ends.
-    rgb.map(|c| (c * 255.0) as u8)
+    one(hsv.map(f32::from), hsv8_to_srgb_lanes::<1>)
+}
+
+/// [`hsv8_to_srgb`] for `N` colours, components given as `f32`.
+#[inline(always)]
+pub fn hsv8_to_srgb_lanes<const N: usize>(hsv: Lanes<f32, N>) -> Lanes<u8, N> {
+    let mut rgb = [[0u8; N]; 3];
+    for i in 0..N {
+        let h = hsv[0][i] * (6.0 / 180.0);
+        let s = hsv[1][i] * (1.0 / 255.0);
+        let v = hsv[2][i] * (1.0 / 255.0);
+        // In 0..6: truncation is the floor, and `as` is the SSE2 instruction.
+        let sector = h as i32;
+        let fraction = h - sector as f32;
+        let p = v * (1.0 - s);
+        let q = v * (1.0 - s * fraction);
+        let t = v * (1.0 - s * (1.0 - fraction));
+        let [red, green, blue] = match sector {
+            0 => [v, t, p],
+            1 => [q, v, p],
+            2 => [p, v, t],
+            3 => [p, q, v],
+            4 => [t, p, v],
+            _ => [v, p, q],
+        };
+        // `as` truncates toward zero and saturates at both ends.
+        rgb[0][i] = (red * 255.0) as u8;
+        rgb[1][i] = (green * 255.0) as u8;
+        rgb[2][i] = (blue * 255.0) as u8;
+    }
+    rgb
 }
 
 #[cfg(test)]
@@ -314,7 +372,7 @@ mod tests {
     #[test]
     fn encoder_rounds_like_the_curve() {
         for level in 0..=255u8 {
-            let linear = f64::from(srgb_to_linear(f32::from(level) / 255.0));
+            let linear = srgb_to_linear(f32::from(level) / 255.0);
             assert_eq!(ENCODER.encode(linear), level);
         }
         assert_eq!(ENCODER.encode(-1.0), 0);

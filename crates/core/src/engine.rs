@@ -114,11 +114,12 @@ impl EngineBuilder {
         self.analysis.seed = seed;
         self
     }
-    /// Cluster a copy of the image at most `max_side` pixels on its longest
-    /// side, for speed, instead of every distinct colour of the full image
-    /// (the default, and what matches the original service).
+    /// Longest side of the copy the clustering's starts are drawn from;
+    /// the centres are then finished on every colour of the full image.
+    /// Smaller is faster to start, larger needs fewer full-image steps.
+    /// Default 256.
     pub fn analysis_size(mut self, max_side: u32) -> Self {
-        self.analysis.max_side = Some(max_side);
+        self.analysis.max_side = max_side;
         self
     }
     /// Finished variations that may wait in the channel for the consumer.
@@ -168,7 +169,7 @@ impl EngineBuilder {
         at_least_one("thumbnail", self.thumbnail.map(u64::from))?;
         at_least_one("previews", self.previews.map(u64::from))?;
         at_least_one("max_side", self.max_side.map(u64::from))?;
-        at_least_one("analysis_size", self.analysis.max_side.map(u64::from))?;
+        at_least_one("analysis_size", Some(u64::from(self.analysis.max_side)))?;
         at_least_one("max_pixels", Some(self.max_pixels))?;
         at_least_one("channel_capacity", self.channel_capacity.map(|c| c as u64))?;
         if let OutputFormat::Jpeg { quality } = self.format

@@ -1,10 +1,9 @@
 //! Seeded, deterministic k-means (k-means++ start, then Lloyd's iterations)
 //! over 8-bit RGB colours, each distinct colour once with its weight.
-//! [`kmeans_weighted`] clusters every distinct colour of the full image, as
+//! [`kmeans_finished`] clusters every distinct colour of the full image, as
 //! the original service clustered every pixel (the same objective, at a cost
-//! set by the distinct colours); [`kmeans`] clusters a sample (the small
-//! analysis image), and [`refine`] then takes a couple of Lloyd steps over
-//! the full image. Independent starts run in parallel.
+//! set by the distinct colours), its starts drawn and first run on a small
+//! sample. Independent starts run in parallel.
 
 use rayon::prelude::*;
 
@@ -64,25 +63,43 @@ pub fn nearest(centres: &[[f32; 3]], point: [f32; 3]) -> usize {
 ///
 /// Always returns exactly `k` centres. With fewer distinct points than `k`
 /// some centres coincide; with no points at all every centre is black.
-pub fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
-    cluster(&Distinct::new(points), k, seed)
+#[cfg(test)]
+fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
+    cluster(&Distinct::new(points), None, k, seed)
 }
 
-/// [`kmeans`] over distinct colours, each standing for `weights[i]` points
-/// (colours of weight 0 are left out): the same centres as clustering every
-/// point, in time set by the number of distinct colours.
-pub fn kmeans_weighted(colours: &[[u8; 3]], weights: &[u64], k: usize, seed: u64) -> Vec<[f32; 3]> {
-    cluster(&Distinct::weighted(colours, weights), k, seed)
+/// k-means of the distinct `colours`, each standing for `weights[i]`
+/// points (weight 0: left out), so the same objective as clustering every
+/// pixel of the image, with each start drawn and first run on `sample` (the
+/// colours of a small copy of the image).
+///
+/// Started on the sample, Lloyd's iterations over every colour stop after a
+/// handful of steps instead of dozens, and the best start is chosen by the
+/// full image's objective. An empty sample draws the starts from `colours`.
+pub fn kmeans_finished(
+    sample: &[[u8; 3]],
+    colours: &[[u8; 3]],
+    weights: &[u64],
+    k: usize,
+    seed: u64,
+) -> Vec<[f32; 3]> {
+    let full = Distinct::weighted(colours, weights);
+    match sample.is_empty() {
+        true => cluster(&full, None, k, seed),
+        false => cluster(&Distinct::new(sample), Some(&full), k, seed),
+    }
 }
 
-fn cluster(distinct: &Distinct, k: usize, seed: u64) -> Vec<[f32; 3]> {
-    if distinct.blocks.is_empty() || k == 0 {
+fn cluster(sample: &Distinct, full: Option<&Distinct>, k: usize, seed: u64) -> Vec<[f32; 3]> {
+    if sample.blocks.is_empty() || full.is_some_and(|full| full.blocks.is_empty()) || k == 0 {
         return vec![[0.0; 3]; k];
     }
     // The starts are independent, so they run in parallel; the best is then
     // chosen in start order, so the result does not depend on the threads.
-    let runs: Vec<(f64, Vec<[f32; 3]>)> =
-        (0..ATTEMPTS).into_par_iter().map(|attempt| start(distinct, k, seed.wrapping_add(attempt))).collect();
+    let runs: Vec<(f64, Vec<[f32; 3]>)> = (0..ATTEMPTS)
+        .into_par_iter()
+        .map(|attempt| start(sample, full, k, seed.wrapping_add(attempt)))
+        .collect();
     let mut best: Option<(f64, Vec<[f32; 3]>)> = None;
     for (inertia, centres) in runs {
         // Strictly better only: ties keep the earlier attempt.
@@ -93,15 +110,16 @@ fn cluster(distinct: &Distinct, k: usize, seed: u64) -> Vec<[f32; 3]> {
     best.map(|(_, centres)| centres).unwrap_or_default()
 }
 
-/// One start: k-means++ seeding, Lloyd's iterations, and the sum of squared
-/// distances to the centres it ends with.
-fn start(distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
+/// One start: k-means++ seeding and Lloyd's iterations on `sample`, then
+/// on `full` if given; and the sum of squared distances to the centres it
+/// ends with, over the points it ended on.
+fn start(sample: &Distinct, full: Option<&Distinct>, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, as just checked.
-        return unsafe { start_avx2(distinct, k, seed) };
+        return unsafe { start_avx2(sample, full, k, seed) };
     }
-    start_portable(distinct, k, seed)
+    start_portable(sample, full, k, seed)
 }
 
 /// [`start_portable`] compiled for AVX2: the lane loops run 8 wide instead
@@ -109,15 +127,19 @@ fn start(distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
 /// result.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn start_avx2(distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
-    start_portable(distinct, k, seed)
+fn start_avx2(sample: &Distinct, full: Option<&Distinct>, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
+    start_portable(sample, full, k, seed)
 }
 
 #[inline(always)]
-fn start_portable(distinct: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
-    let centres = lloyd(distinct, kmeans_plus_plus(distinct, k, seed));
+fn start_portable(sample: &Distinct, full: Option<&Distinct>, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
+    let finish = full.unwrap_or(sample);
+    let mut centres = lloyd(sample, kmeans_plus_plus(finish, k, seed));
+    if full.is_some() {
+        centres = lloyd(finish, centres);
+    }
     let mut inertia = 0.0;
-    for block in &distinct.blocks {
+    for block in &finish.blocks {
         let nearest = block.nearest(&centres);
         for i in 0..LANES {
             inertia += block.weights[i] * f64::from(distance2(block.point(i), centres[nearest[i] as usize]));
@@ -268,102 +290,56 @@ fn lloyd(points: &Distinct, mut centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
     centres
 }
 
-/// Colours per parallel chunk in [`refine`].
-const REFINE_CHUNK: usize = 1 << 14;
-
-/// Takes `rounds` Lloyd steps over the full image, given as its distinct
-/// colours and how many pixels have each. Sums are integers, so the result
-/// is exact, the same as stepping pixel by pixel, at any thread count.
-pub fn refine(
-    colours: &[[u8; 3]],
-    counts: &[u64],
-    mut centres: Vec<[f32; 3]>,
-    rounds: usize,
-) -> Vec<[f32; 3]> {
-    let k = centres.len();
-    for _ in 0..rounds {
-        // Per centre: sum of R, G, B and the pixel count.
-        let totals = colours
-            .par_chunks(REFINE_CHUNK)
-            .zip(counts.par_chunks(REFINE_CHUNK))
-            .map(|(colours, counts)| {
-                let mut totals = vec![[0u64; 4]; k];
-                for (colour, &count) in colours.iter().zip(counts) {
-                    if count == 0 {
-                        continue;
-                    }
-                    let total = &mut totals[nearest(&centres, colour.map(f32::from))];
-                    for c in 0..3 {
-                        total[c] += u64::from(colour[c]) * count;
-                    }
-                    total[3] += count;
-                }
-                totals
-            })
-            .reduce(
-                || vec![[0u64; 4]; k],
-                |mut a, b| {
-                    for (a, b) in a.iter_mut().zip(&b) {
-                        for c in 0..4 {
-                            a[c] += b[c];
-                        }
-                    }
-                    a
-                },
-            );
-        for (centre, total) in centres.iter_mut().zip(&totals) {
-            if total[3] > 0 {
-                *centre = std::array::from_fn(|c| (total[c] as f64 / total[3] as f64) as f32);
-            }
-        }
-    }
-    centres
-}
-
 /// k-means++ seeding: each next centre is drawn with probability
 /// proportional to its squared distance from the centres chosen so far,
 /// times its weight; the first with probability proportional to its weight.
 #[inline(always)]
 fn kmeans_plus_plus(distinct: &Distinct, k: usize, seed: u64) -> Vec<[f32; 3]> {
-    let points: Vec<([f32; 3], f64)> = distinct
-        .blocks
-        .iter()
-        .flat_map(|block| (0..LANES).map(|i| (block.point(i), block.weights[i])))
-        .filter(|(_, weight)| *weight > 0.0)
-        .collect();
     let mut rng = SplitMix64(seed);
-    // Walks the cumulative sum of `mass` to a uniform draw below its total.
-    let mut draw = |mass: &[f64]| -> Option<usize> {
-        let total: f64 = mass.iter().sum();
-        if total <= 0.0 {
-            return None;
-        }
-        let mut target = rng.next_f64() * total;
-        Some(
-            mass.iter()
-                .position(|&m| {
-                    target -= m;
-                    target < 0.0
-                })
-                .unwrap_or(mass.len() - 1),
-        )
-    };
-    let weights: Vec<f64> = points.iter().map(|(_, weight)| *weight).collect();
-    let first = draw(&weights).unwrap_or(0);
-    let mut centres = vec![points[first].0];
-    let mut nearest_d2: Vec<f64> =
-        points.iter().map(|(p, _)| f64::from(distance2(*p, points[first].0))).collect();
+    let point = |index: usize| distinct.blocks[index / LANES].point(index % LANES);
+    // Per point (padding included, weightless): its share of the next draw,
+    // and its squared distance to the nearest centre so far.
+    let mut mass: Vec<f64> = distinct.blocks.iter().flat_map(|block| block.weights).collect();
+    let mut nearest_d2 = vec![f32::INFINITY; mass.len()];
+    let Some(first) = draw(&mass, &mut rng) else { return vec![[0.0; 3]; k] };
+    let mut centres = vec![point(first)];
     while centres.len() < k {
-        let mass: Vec<f64> = nearest_d2.iter().zip(&weights).map(|(d, w)| d * w).collect();
+        let newest = centres[centres.len() - 1];
+        for ((block, d2), mass) in
+            distinct.blocks.iter().zip(nearest_d2.chunks_exact_mut(LANES)).zip(mass.chunks_exact_mut(LANES))
+        {
+            for i in 0..LANES {
+                d2[i] = d2[i].min(distance2(block.point(i), newest));
+                mass[i] = block.weights[i] * f64::from(d2[i]);
+            }
+        }
         // Every point already on a centre (fewer distinct colours than k):
         // the first one again.
-        let centre = points[draw(&mass).unwrap_or(first)].0;
-        centres.push(centre);
-        for (d, (p, _)) in nearest_d2.iter_mut().zip(&points) {
-            *d = d.min(f64::from(distance2(*p, centre)));
-        }
+        centres.push(point(draw(&mass, &mut rng).unwrap_or(first)));
     }
     centres
+}
+
+/// An index drawn with probability proportional to `mass`, or `None` if
+/// there is no mass at all.
+fn draw(mass: &[f64], rng: &mut SplitMix64) -> Option<usize> {
+    let total: f64 = mass.iter().sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let mut target = rng.next_f64() * total;
+    let mut last_with_mass = None;
+    for (index, &m) in mass.iter().enumerate() {
+        if m > 0.0 {
+            target -= m;
+            last_with_mass = Some(index);
+            if target < 0.0 {
+                return Some(index);
+            }
+        }
+    }
+    // Rounding can leave a sliver of the total undrawn.
+    last_with_mass
 }
 
 #[cfg(test)]
@@ -402,7 +378,7 @@ mod tests {
             (0..5000u32).map(|i| [(i * 37 % 251) as u8, (i * 11 % 241) as u8, (i * 7 % 239) as u8]).collect();
         let distinct = Distinct::new(&points);
         for seed in 0..4 {
-            assert_eq!(start(&distinct, 5, seed), start_portable(&distinct, 5, seed));
+            assert_eq!(start(&distinct, None, 5, seed), start_portable(&distinct, None, 5, seed));
         }
     }
 

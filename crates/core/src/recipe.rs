@@ -18,7 +18,7 @@ use crate::palette::Palette;
 /// new output never lands on the keys of old output.
 ///
 /// 2: the shift look in the original's 8-bit arithmetic, clustering every
-/// distinct colour of the full image.
+/// distinct colour of the full image, JPEGs decoded by libjpeg-turbo.
 pub const OUTPUT_VERSION: u32 = 2;
 
 /// Everything, besides the image and the palettes, that decides the bytes of
@@ -31,9 +31,8 @@ pub struct Recipe {
     pub look_options: serde_json::Value,
     /// Seed of the clustering.
     pub seed: u64,
-    /// Longest side of the copy the clustering sees; `None` (the default):
-    /// every distinct colour of the full image.
-    pub analysis_size: Option<u32>,
+    /// Longest side of the copy the clustering's starts are drawn from.
+    pub analysis_size: u32,
     /// Longest side the image is downscaled to first, if any.
     pub max_side: Option<u32>,
     /// Format of the variations (and quality, for JPEG).
@@ -58,7 +57,7 @@ impl Recipe {
             look: &'a str,
             look_options: &'a serde_json::Value,
             seed: u64,
-            analysis_size: Option<u32>,
+            analysis_size: u32,
             max_side: Option<u32>,
             format: OutputFormat,
             thumbnail: Option<u32>,
@@ -127,7 +126,7 @@ mod tests {
             look: "shift".into(),
             look_options: serde_json::json!({"max_k": 5, "lightness": option_number(0.7)}),
             seed: 0,
-            analysis_size: None,
+            analysis_size: 256,
             max_side: None,
             format: OutputFormat::Png,
             thumbnail: None,
@@ -146,8 +145,7 @@ mod tests {
             Recipe { look: "remap".into(), ..recipe() },
             Recipe { look_options: serde_json::json!({"max_k": 4}), ..recipe() },
             Recipe { seed: 7, ..recipe() },
-            Recipe { analysis_size: Some(128), ..recipe() },
-            Recipe { analysis_size: Some(256), ..recipe() },
+            Recipe { analysis_size: 128, ..recipe() },
             Recipe { max_side: Some(64), ..recipe() },
             Recipe { format: OutputFormat::Jpeg { quality: 90 }, ..recipe() },
             Recipe { format: OutputFormat::Jpeg { quality: 80 }, ..recipe() },

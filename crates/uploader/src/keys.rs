@@ -102,7 +102,7 @@ mod tests {
             look: "shift".into(),
             look_options: Default::default(),
             seed: 0,
-            analysis_size: None,
+            analysis_size: 256,
             max_side: None,
             format: Default::default(),
             thumbnail: None,

@@ -11,19 +11,13 @@ use rayon::prelude::*;
 
 use super::{Look, PreparedLook};
 use crate::analysis::{AnalysisOptions, sample_colours};
-use crate::colour8::{hsv8_to_srgb, lab8_to_srgb, srgb_to_hsv8, srgb_to_lab8};
+use crate::colour8::{Lanes, hsv8_to_srgb_lanes, lab8_to_srgb_lanes, srgb_to_hsv8_lanes, srgb_to_lab8};
 use crate::error::{BuildError, LookError};
 use crate::indexed::{IndexedImage, colour_table};
-use crate::kmeans::{kmeans, kmeans_weighted, nearest, refine};
+use crate::kmeans::{kmeans_finished, nearest};
 use crate::palette::Palette;
 use crate::recipe::option_number;
 use crate::source::SourceImage;
-
-/// Lloyd steps over the full image after clustering the analysis copy (with
-/// [`AnalysisOptions::max_side`] set).
-/// Two bring the centres most of the way to where k-means on every pixel
-/// (as the original service ran it) puts them, for two passes over the image.
-const REFINE_ROUNDS: usize = 2;
 
 /// The four numbers of the shift look.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,25 +103,13 @@ impl Look for ShiftLook {
         let (lab, centres) = rayon::join(
             || colour_lab8(&indexed),
             || {
-                let counts = indexed.counts(image);
-                match analysis.max_side {
-                    // Every distinct colour, weighted by its pixels: the
-                    // original's objective, clustering every pixel.
-                    None => ks
-                        .iter()
-                        .map(|&k| kmeans_weighted(indexed.colours(), &counts, k, analysis.seed))
-                        .collect(),
-                    // A small copy, then a couple of steps over the full image.
-                    Some(max_side) => {
-                        let samples = sample_colours(image, max_side);
-                        ks.iter()
-                            .map(|&k| {
-                                let centres = kmeans(&samples, k, analysis.seed);
-                                refine(indexed.colours(), &counts, centres, REFINE_ROUNDS)
-                            })
-                            .collect::<Vec<_>>()
-                    }
-                }
+                // Every distinct colour weighted by its pixels: the original's
+                // objective, clustering every pixel; starts from a small copy.
+                let (counts, sample) =
+                    rayon::join(|| indexed.counts(image), || sample_colours(image, analysis.max_side));
+                ks.iter()
+                    .map(|&k| kmeans_finished(&sample, indexed.colours(), &counts, k, analysis.seed))
+                    .collect::<Vec<_>>()
             },
         );
 
@@ -210,13 +192,21 @@ impl PreparedLook for PreparedShift {
         let table = colour_table(self.indexed.colours(), |first, colours, table| {
             let lab = &self.lab[first..first + colours.len()];
             let labels = &clustering.labels[first..first + colours.len()];
-            for (((entry, &colour), &lab), &label) in table.iter_mut().zip(colours).zip(lab).zip(labels) {
-                *entry = shift_colour(colour, lab, shifts[usize::from(label)], params);
-            }
+            shift_colours(colours, lab, |i| shifts[usize::from(labels[i])], params, table);
         });
         self.indexed.paint(&table, image, out);
         Ok(())
     }
+}
+
+/// `x` (in 0..=255) rounded to the nearest integer, ties to even, as
+/// `f32::round_ties_even`; adding and taking away 2^23 makes the FPU round
+/// in its default mode, where `round_ties_even` is a library call on the
+/// x86-64 baseline.
+#[inline(always)]
+fn round_ties_even(x: f32) -> i32 {
+    const SHIFT: f32 = 8_388_608.0;
+    ((x + SHIFT) - SHIFT) as i32
 }
 
 #[derive(Clone, Copy)]
@@ -225,28 +215,122 @@ struct KernelParams {
     saturation: f32,
 }
 
-/// One colour through the original's steps, each in its 8-bit type: move
-/// the colour's 8-bit CIELAB by `shift`, clamp and truncate (a `uint8`
+/// Colours the kernel works on at once: each step is a loop over this many
+/// lanes, which the compiler turns into SIMD.
+const LANES: usize = 8;
+
+/// Recolours `src` (distinct colours, with their 8-bit CIELAB `lab` and
+/// each one's cluster shift from `shift_of(index)`) into `out`, [`LANES`]
+/// at a time; the last few padded to a full block.
+#[inline(always)]
+fn shift_colours(
+    src: &[[u8; 3]],
+    lab: &[[u8; 3]],
+    shift_of: impl Fn(usize) -> [f32; 3],
+    params: KernelParams,
+    out: &mut [[u8; 3]],
+) {
+    for start in (0..src.len()).step_by(LANES) {
+        let count = LANES.min(src.len() - start);
+        let lane = |i: usize| start + i.min(count - 1);
+        let src_lanes: Lanes<f32, LANES> =
+            std::array::from_fn(|c| std::array::from_fn(|i| f32::from(src[lane(i)][c])));
+        let lab_lanes: Lanes<f32, LANES> =
+            std::array::from_fn(|c| std::array::from_fn(|i| f32::from(lab[lane(i)][c])));
+        let shifts: [[f32; 3]; LANES] = std::array::from_fn(|i| shift_of(lane(i)));
+        let shifted = shift_lanes(src_lanes, lab_lanes, &shifts, params);
+        for (i, entry) in out[start..start + count].iter_mut().enumerate() {
+            *entry = [shifted[0][i], shifted[1][i], shifted[2][i]];
+        }
+    }
+}
+
+/// The original's steps for [`LANES`] colours, each in its 8-bit type: move
+/// the colour's 8-bit CIELAB by its shift, clamp and truncate (a `uint8`
 /// assignment), back to sRGB, blend with the original rounding to nearest
 /// (`cv2.addWeighted`), to 8-bit HSV, saturation times the factor truncated
 /// (`astype(np.uint8)`), back to sRGB.
 #[inline(always)]
-fn shift_colour(src: [u8; 3], lab: [u8; 3], shift: [f32; 3], params: KernelParams) -> [u8; 3] {
-    // `as` truncates toward zero, after the clamp as `np.clip` did.
-    let moved = std::array::from_fn(|c| (f32::from(lab[c]) + shift[c]).clamp(0.0, 255.0) as u8);
-    let recoloured = lab8_to_srgb(moved);
+fn shift_lanes(
+    src: Lanes<f32, LANES>,
+    lab: Lanes<f32, LANES>,
+    shifts: &[[f32; 3]; LANES],
+    params: KernelParams,
+) -> Lanes<u8, LANES> {
+    let mut moved = [[0f32; LANES]; 3];
+    for c in 0..3 {
+        for i in 0..LANES {
+            // Truncated toward zero after the clamp, as `np.clip` then `astype`.
+            moved[c][i] = ((lab[c][i] + shifts[i][c]).clamp(0.0, 255.0) as i32) as f32;
+        }
+    }
+    let recoloured = lab8_to_srgb_lanes(moved);
     let keep = 1.0 - params.blend;
-    let mixed = std::array::from_fn(|c| {
-        (params.blend * f32::from(recoloured[c]) + keep * f32::from(src[c])).round_ties_even() as u8
-    });
-    let [h, s, v] = srgb_to_hsv8(mixed);
-    let s = (f32::from(s) * params.saturation).min(255.0) as u8;
-    hsv8_to_srgb([h, s, v])
+    let mut mixed = [[0i32; LANES]; 3];
+    for c in 0..3 {
+        for i in 0..LANES {
+            mixed[c][i] = round_ties_even(params.blend * f32::from(recoloured[c][i]) + keep * src[c][i]);
+        }
+    }
+    let [h, s, v] = srgb_to_hsv8_lanes(mixed);
+    let mut hsv = [[0f32; LANES]; 3];
+    for i in 0..LANES {
+        hsv[0][i] = h[i] as f32;
+        hsv[1][i] = ((s[i] as f32 * params.saturation).min(255.0) as i32) as f32;
+        hsv[2][i] = v[i] as f32;
+    }
+    hsv8_to_srgb_lanes(hsv)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-colour steps, composed plainly: what the lanes must give.
+    fn shift_one(src: [u8; 3], lab: [u8; 3], shift: [f32; 3], params: KernelParams) -> [u8; 3] {
+        use crate::colour8::{hsv8_to_srgb, lab8_to_srgb, srgb_to_hsv8};
+        let moved = std::array::from_fn(|c| (f32::from(lab[c]) + shift[c]).clamp(0.0, 255.0) as u8);
+        let recoloured = lab8_to_srgb(moved);
+        let mixed = std::array::from_fn(|c| {
+            let mixed = params.blend * f32::from(recoloured[c]) + (1.0 - params.blend) * f32::from(src[c]);
+            mixed.round_ties_even() as u8
+        });
+        let [h, s, v] = srgb_to_hsv8(mixed);
+        hsv8_to_srgb([h, (f32::from(s) * params.saturation).min(255.0) as u8, v])
+    }
+
+    #[test]
+    fn lanes_match_one_colour_at_a_time() {
+        let params = KernelParams { blend: 0.75, saturation: 1.2 };
+        let shifts = [[-12.6, 30.0, -45.0], [25.2, -60.0, 20.0], [0.0, 0.0, 0.0], [70.0, 127.0, -128.0]];
+        // Every 7th level of each channel, a shift each, a count that is not
+        // a multiple of the lane width.
+        let colours: Vec<[u8; 3]> = (0..=255u8)
+            .step_by(7)
+            .flat_map(|r| {
+                (0..=255u8).step_by(11).flat_map(move |g| (0..=255u8).step_by(13).map(move |b| [r, g, b]))
+            })
+            .collect();
+        let lab: Vec<[u8; 3]> = colours.iter().map(|&c| srgb_to_lab8(c)).collect();
+        let mut out = vec![[0u8; 3]; colours.len()];
+        shift_colours(&colours, &lab, |i| shifts[i % 4], params, &mut out);
+        for (i, (&colour, &lab)) in colours.iter().zip(&lab).enumerate() {
+            assert_eq!(
+                out[i],
+                shift_one(colour, lab, shifts[i % 4], params),
+                "{colour:?} shift {:?}",
+                shifts[i % 4]
+            );
+        }
+    }
+
+    #[test]
+    fn rounds_ties_to_even() {
+        for step in 0..=255 * 4 {
+            let x = step as f32 / 4.0;
+            assert_eq!(round_ties_even(x), x.round_ties_even() as i32, "{x}");
+        }
+    }
 
     #[test]
     fn options_are_checked() {
