@@ -3,13 +3,14 @@
 //!
 //! Data flows one way:
 //!
-//! 1. **Decode** ([`SourceImage`]): PNG, JPEG or WebP into 8-bit RGB or RGBA,
-//!    refusing images over the pixel budget before allocating pixels.
-//! 2. **Analyse once** ([`Look::prepare`]): a downscaled copy feeds a seeded
-//!    k-means for each distinct cluster count the palettes need
-//!    ([`dominant_colours`]), and the image is indexed by colour, so that
-//!    everything that does not depend on a palette is computed once per
-//!    distinct colour (a few percent of the pixels of a photo).
+//! 1. **Decode** ([`SourceImage`]): PNG, JPEG (libjpeg-turbo's decoder, as
+//!    OpenCV and Pillow) or WebP into 8-bit RGB or RGBA, refusing images over
+//!    the pixel budget before allocating pixels.
+//! 2. **Analyse once** ([`Look::prepare`]): the image is indexed by colour,
+//!    so that everything that does not depend on a palette is computed once
+//!    per distinct colour (a few percent of the pixels of a photo), among it
+//!    a seeded k-means of those colours weighted by their pixels for each
+//!    cluster count the palettes need ([`dominant_colours`]).
 //! 3. **Recolour** ([`PreparedLook::recolour`]): per palette, a table of the
 //!    distinct colours recoloured, then one lookup a pixel; palettes in
 //!    parallel in the engine's rayon pool, and bands of one image in
