@@ -99,14 +99,15 @@ impl Look for ShiftLook {
         ks.sort_unstable();
         ks.dedup();
 
-        let indexed = IndexedImage::new(image);
+        // The small copy needs no index: it is made while the index is built.
+        let (indexed, sample) =
+            rayon::join(|| IndexedImage::new(image), || sample_colours(image, analysis.max_side));
         let (lab, centres) = rayon::join(
             || colour_lab8(&indexed),
             || {
                 // Every distinct colour weighted by its pixels: the original's
-                // objective, clustering every pixel; starts from a small copy.
-                let (counts, sample) =
-                    rayon::join(|| indexed.counts(image), || sample_colours(image, analysis.max_side));
+                // objective, clustering every pixel; starts from the copy.
+                let counts = indexed.counts(image);
                 ks.iter()
                     .map(|&k| kmeans_finished(&sample, indexed.colours(), &counts, k, analysis.seed))
                     .collect::<Vec<_>>()
