@@ -70,12 +70,14 @@ fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
 
 /// k-means of the distinct `colours`, each standing for `weights[i]`
 /// points (weight 0: left out), so the same objective as clustering every
-/// pixel of the image, with each start drawn and first run on `sample` (the
-/// colours of a small copy of the image).
+/// pixel of the image. Each start is drawn from `colours` (k-means++, so a
+/// few small bright points can still take a centre), iterated first on
+/// `sample` (the colours of a small copy of the image), then finished on
+/// `colours`; the best start is chosen by the full image's objective.
 ///
-/// Started on the sample, Lloyd's iterations over every colour stop after a
-/// handful of steps instead of dozens, and the best start is chosen by the
-/// full image's objective. An empty sample draws the starts from `colours`.
+/// Started near a minimum, Lloyd's iterations over every colour stop after
+/// a step or two instead of dozens. An empty sample runs them all on
+/// `colours`.
 pub fn kmeans_finished(
     sample: &[[u8; 3]],
     colours: &[[u8; 3]],
@@ -110,9 +112,10 @@ fn cluster(sample: &Distinct, full: Option<&Distinct>, k: usize, seed: u64) -> V
     best.map(|(_, centres)| centres).unwrap_or_default()
 }
 
-/// One start: k-means++ seeding and Lloyd's iterations on `sample`, then
-/// on `full` if given; and the sum of squared distances to the centres it
-/// ends with, over the points it ended on.
+/// One start: k-means++ seeding from `full` (or `sample` without it),
+/// Lloyd's iterations on `sample`, then on `full` if given; and the sum of
+/// squared distances to the centres it ends with, over the points it ended
+/// on.
 fn start(sample: &Distinct, full: Option<&Distinct>, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
