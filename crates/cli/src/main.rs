@@ -188,8 +188,8 @@ struct JobArgs {
     /// Shift look: HSV saturation multiplier applied last (0 or more).
     #[arg(long, value_name = "X", default_value_t = 1.2, value_parser = non_negative, allow_negative_numbers = true)]
     saturation: f32,
-    /// Shift look: longest side of the copy the clustering starts from [default: 256]; the
-    /// centres are then finished on every colour of the full image.
+    /// Shift look: longest side of the copy the clustering's starts are first iterated on
+    /// [default: 256]; the centres are then finished on every colour of the full image.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     analysis_size: Option<u32>,
     /// Print only errors (and, for batch, the shard taken, first).

@@ -1,7 +1,7 @@
 //! What looks learn from the image before any palette is applied: the
 //! clustering of its colours ([`dominant_colours`]), over every distinct
-//! colour of the image, its starts drawn from a small copy (downscaled once
-//! with `fast_image_resize`).
+//! colour of the image, its starts iterated first on a small copy
+//! (downscaled once with `fast_image_resize`).
 
 use crate::indexed::IndexedImage;
 use crate::kmeans::kmeans_finished;
@@ -12,9 +12,9 @@ use crate::source::SourceImage;
 /// How the per-image analysis runs; shared by every look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnalysisOptions {
-    /// Longest side of the copy the k-means starts are drawn from and first
-    /// run on, in pixels; the centres are then finished on every distinct
-    /// colour of the full image. Default 256.
+    /// Longest side of the copy the k-means starts are first iterated on,
+    /// in pixels; the centres are then finished on every distinct colour of
+    /// the full image. Default 256.
     pub max_side: u32,
     /// Seed of the clustering. Default 0.
     pub seed: u64,
@@ -46,7 +46,7 @@ pub fn sample_colours(image: &SourceImage, max_side: u32) -> Vec<[u8; 3]> {
 
 /// The image's `k` dominant colours (sRGB, 0..=255): seeded k-means over
 /// its colours, each distinct colour weighted by its pixels (as clustering
-/// every pixel), the starts drawn from the analysis copy. The same image,
+/// every pixel), the starts iterated first on the analysis copy. The same image,
 /// `k` and options give the same centres, at any thread count.
 pub fn dominant_colours(image: &SourceImage, k: usize, options: &AnalysisOptions) -> Vec<[f32; 3]> {
     let indexed = IndexedImage::new(image);

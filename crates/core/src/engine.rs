@@ -114,9 +114,9 @@ impl EngineBuilder {
         self.analysis.seed = seed;
         self
     }
-    /// Longest side of the copy the clustering's starts are drawn from;
-    /// the centres are then finished on every colour of the full image.
-    /// Smaller is faster to start, larger needs fewer full-image steps.
+    /// Longest side of the copy the clustering's starts are first iterated
+    /// on; the centres are then finished on every colour of the full image.
+    /// Smaller is faster there, larger leaves fewer full-image steps.
     /// Default 256.
     pub fn analysis_size(mut self, max_side: u32) -> Self {
         self.analysis.max_side = max_side;

@@ -31,7 +31,7 @@ pub struct Recipe {
     pub look_options: serde_json::Value,
     /// Seed of the clustering.
     pub seed: u64,
-    /// Longest side of the copy the clustering's starts are drawn from.
+    /// Longest side of the copy the clustering's starts are first iterated on.
     pub analysis_size: u32,
     /// Longest side the image is downscaled to first, if any.
     pub max_side: Option<u32>,

@@ -106,7 +106,7 @@ impl Look for ShiftLook {
             || colour_lab8(&indexed),
             || {
                 // Every distinct colour weighted by its pixels: the original's
-                // objective, clustering every pixel; starts from the copy.
+                // objective, clustering every pixel; first iterated on the copy.
                 let counts = indexed.counts(image);
                 ks.iter()
                     .map(|&k| kmeans_finished(&sample, indexed.colours(), &counts, k, analysis.seed))
