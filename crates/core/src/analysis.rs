@@ -51,5 +51,6 @@ pub fn sample_colours(image: &SourceImage, max_side: u32) -> Vec<[u8; 3]> {
 pub fn dominant_colours(image: &SourceImage, k: usize, options: &AnalysisOptions) -> Vec<[f32; 3]> {
     let indexed = IndexedImage::new(image);
     let sample = sample_colours(image, options.max_side);
-    kmeans_finished(&sample, indexed.colours(), &indexed.counts(image), k, options.seed)
+    let mut centres = kmeans_finished(&sample, indexed.colours(), &indexed.counts(image), &[k], options.seed);
+    centres.pop().unwrap_or_default()
 }

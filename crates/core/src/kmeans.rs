@@ -77,19 +77,23 @@ fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
 ///
 /// Started near a minimum, Lloyd's iterations over every colour stop after
 /// a step or two instead of dozens. An empty sample runs them all on
-/// `colours`.
+/// `colours`. One clustering (its `k` centres) for each of `ks`, the points
+/// prepared once for all of them.
 pub fn kmeans_finished(
     sample: &[[u8; 3]],
     colours: &[[u8; 3]],
     weights: &[u64],
-    k: usize,
+    ks: &[usize],
     seed: u64,
-) -> Vec<[f32; 3]> {
+) -> Vec<Vec<[f32; 3]>> {
     let full = Distinct::weighted(colours, weights);
-    match sample.is_empty() {
-        true => cluster(&full, None, k, seed),
-        false => cluster(&Distinct::new(sample), Some(&full), k, seed),
-    }
+    let sample = (!sample.is_empty()).then(|| Distinct::new(sample));
+    ks.iter()
+        .map(|&k| match &sample {
+            Some(sample) => cluster(sample, Some(&full), k, seed),
+            None => cluster(&full, None, k, seed),
+        })
+        .collect()
 }
 
 fn cluster(sample: &Distinct, full: Option<&Distinct>, k: usize, seed: u64) -> Vec<[f32; 3]> {

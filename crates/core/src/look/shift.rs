@@ -107,10 +107,7 @@ impl Look for ShiftLook {
             || {
                 // Every distinct colour weighted by its pixels: the original's
                 // objective, clustering every pixel; first iterated on the copy.
-                let counts = indexed.counts(image);
-                ks.iter()
-                    .map(|&k| kmeans_finished(&sample, indexed.colours(), &counts, k, analysis.seed))
-                    .collect::<Vec<_>>()
+                kmeans_finished(&sample, indexed.colours(), &indexed.counts(image), &ks, analysis.seed)
             },
         );
 
