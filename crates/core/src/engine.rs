@@ -18,6 +18,7 @@ use crate::encode::{BufferGauge, EncodedImage, OutputFormat};
 use crate::error::{BuildError, DecodeError, LookError, VariationError};
 use crate::look::{Look, PreparedLook, ShiftLook};
 use crate::palette::Palette;
+use crate::pixels::Channels;
 use crate::preview::Preview;
 use crate::recipe::{OUTPUT_VERSION, Recipe};
 use crate::source::{DEFAULT_MAX_PIXELS, SourceImage, SourceInfo};
@@ -350,6 +351,30 @@ impl Engine {
                 Some(max_side) => image.downscaled(max_side),
                 None => image,
             })
+        })
+    }
+
+    /// Pixels already in memory (`width * height * channels` bytes, rows top
+    /// to bottom) as an image of this engine: within its pixel budget,
+    /// downscaled to its `max_side`, the same bytes out as an encoded file of
+    /// these pixels would give. See [`SourceImage::from_pixels`].
+    pub fn from_pixels(
+        &self,
+        name: &str,
+        width: u32,
+        height: u32,
+        channels: Channels,
+        pixels: Vec<u8>,
+    ) -> Result<SourceImage, DecodeError> {
+        let inner = &*self.inner;
+        if u64::from(width) * u64::from(height) > inner.max_pixels {
+            let max_pixels = inner.max_pixels;
+            return Err(DecodeError::TooLarge { origin: name.into(), width, height, max_pixels });
+        }
+        let image = SourceImage::from_pixels(name, width, height, channels, pixels)?;
+        Ok(match inner.max_side {
+            Some(max_side) => inner.pool.install(|| image.downscaled(max_side)),
+            None => image,
         })
     }
 

@@ -36,43 +36,42 @@ struct PaletteRecord {
 impl Palette {
     /// A palette from hex colours, e.g. `Palette::from_hex("Dusk", &["#2B1B3D", "#F0544F"])`.
     pub fn from_hex<S: AsRef<str>>(name: &str, colors: &[S]) -> Result<Palette, PaletteError> {
+        Palette::parse(name.into(), colors, None, 1, "palette")
+    }
+
+    /// A palette from its parts as a palettes file holds them: every colour
+    /// `#RGB` or `#RRGGBB`. `position` (from 1) and `origin` name the
+    /// palette in errors, e.g. `palettes.json: palette 3 ("Dusk"): colour 2 ...`.
+    pub fn parse<S: AsRef<str>>(
+        name: String,
+        colors: &[S],
+        description: Option<String>,
+        position: usize,
+        origin: &str,
+    ) -> Result<Palette, PaletteError> {
         let colors = colors
             .iter()
             .enumerate()
             .map(|(i, text)| {
                 let text = text.as_ref();
                 Rgb8::parse_hex(text).ok_or_else(|| PaletteError::BadColour {
-                    origin: "palette".into(),
-                    position: 1,
-                    name: name.into(),
+                    origin: origin.into(),
+                    position,
+                    name: name.clone(),
                     colour_position: i + 1,
                     colour: text.into(),
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Palette { name: name.into(), colors, description: None })
+        Ok(Palette { name, colors, description })
     }
 
     /// A palette from a comma-separated list of hex colours such as
     /// `"#112233, #445566"`, named `Palette {position}`; `origin` names where
     /// the text came from in errors.
     pub fn parse_inline(text: &str, position: usize, origin: &str) -> Result<Palette, PaletteError> {
-        let name = format!("Palette {position}");
-        let colors = text
-            .split(',')
-            .map(str::trim)
-            .enumerate()
-            .map(|(i, colour)| {
-                Rgb8::parse_hex(colour).ok_or_else(|| PaletteError::BadColour {
-                    origin: origin.into(),
-                    position,
-                    name: name.clone(),
-                    colour_position: i + 1,
-                    colour: colour.into(),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Palette { name, colors, description: None })
+        let colors: Vec<&str> = text.split(',').map(str::trim).collect();
+        Palette::parse(format!("Palette {position}"), &colors, None, position, origin)
     }
 
     /// Reads and parses a palettes file. See [`Palette::parse_list`].
@@ -118,21 +117,7 @@ impl Palette {
             .into_iter()
             .enumerate()
             .map(|(index, record)| {
-                let colors = record
-                    .colors
-                    .iter()
-                    .enumerate()
-                    .map(|(i, text)| {
-                        Rgb8::parse_hex(text).ok_or_else(|| PaletteError::BadColour {
-                            origin: origin.clone(),
-                            position: index + 1,
-                            name: record.name.clone(),
-                            colour_position: i + 1,
-                            colour: text.clone(),
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok(Palette { name: record.name, colors, description: record.description })
+                Palette::parse(record.name, &record.colors, record.description, index + 1, &origin)
             })
             .collect()
     }

@@ -348,6 +348,25 @@ fn max_side_holds_however_the_image_was_opened() {
 }
 
 #[test]
+fn pixels_in_memory_are_the_file_they_came_from() {
+    let engine = Engine::builder().max_side(Some(160)).build().unwrap();
+    let file = SourceImage::open(fixture("coffee.png"), u64::MAX).unwrap();
+    let wrapped = engine.from_pixels("array", 600, 400, Channels::Rgb, file.pixels().to_vec()).unwrap();
+    assert_eq!((wrapped.width(), wrapped.height()), (160, 107), "fitted to max_side");
+    let opened = engine.open(fixture("coffee.png")).unwrap();
+    for (a, b) in run_all(&engine, wrapped, palettes()).iter().zip(&run_all(&engine, opened, palettes())) {
+        assert_eq!(a.result.as_ref().unwrap().bytes(), b.result.as_ref().unwrap().bytes());
+    }
+    // The budget holds before anything is copied or fitted.
+    let small = Engine::builder().max_pixels(100_000).build().unwrap();
+    let error = small.from_pixels("array", 600, 400, Channels::Rgb, file.pixels().to_vec()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "array: image is 600x400 (0.2 megapixels), over the limit of 0.1 megapixels"
+    );
+}
+
+#[test]
 fn bad_builder_options_are_refused() {
     for (builder, option) in [
         (Engine::builder().max_side(Some(0)), "max_side"),
