@@ -1,0 +1,218 @@
+"""Recolour an image into many palette variations, in parallel, and store them.
+
+The engine is variegate's Rust engine, called in-process: each call decodes
+the image once, analyses it once, recolours every palette in a pool of
+threads and encodes each variation, all with the GIL released, so Python
+threads can recolour at once. The bytes are the ones the ``variegate``
+command line writes for the same recipe.
+
+    import variegate, json
+    palettes = json.load(open("palettes.json"))
+    for variation in variegate.recolour("coffee.png", palettes):
+        open(f"{variation.index:02}.png", "wb").write(variation.data)
+    report = variegate.run("coffee.png", palettes, out="s3://bucket/variations")
+
+``variegate.aio`` has the same calls for asyncio, run off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from . import _native
+from ._native import DecodeError, PaletteError, StoreError
+
+if TYPE_CHECKING:
+    import numpy
+
+__all__ = [
+    "DecodeError",
+    "PaletteError",
+    "StoreError",
+    "Variation",
+    "create_palette_variations",
+    "recolour",
+    "run",
+]
+
+Image = Union[bytes, str, "os.PathLike[str]", "numpy.ndarray"]
+"""An encoded PNG, JPEG or WebP file's bytes, a path to one, or a NumPy
+``uint8`` array of shape (H, W, 3) (RGB) or (H, W, 4) (RGBA)."""
+
+Palette = Mapping[str, Any]
+"""A palette as in a palettes file: ``{"name": str, "colors": ["#RRGGBB", ...],
+"description": str}`` (description optional; other keys are ignored)."""
+
+_log = logging.getLogger("variegate")
+
+
+@dataclass(frozen=True)
+class Variation:
+    """One palette's variation of the image."""
+
+    index: int
+    """Position of its palette in the list, from 0."""
+    name: str
+    """The palette's name."""
+    colors: List[str]
+    """The palette's colours, as ``#RRGGBB``."""
+    description: Optional[str]
+    """The palette's description, if it has one."""
+    data: Optional[bytes] = field(repr=False)
+    """The encoded image; None if it failed."""
+    content_type: Optional[str]
+    """``image/png``, ``image/jpeg`` or ``image/webp``; None if it failed."""
+    width: Optional[int]
+    """Width in pixels; None if it failed."""
+    height: Optional[int]
+    """Height in pixels; None if it failed."""
+    error: Optional[str]
+    """Why it failed (one line), or None when it succeeded."""
+
+    def to_numpy(self) -> "numpy.ndarray":
+        """The decoded pixels: ``uint8``, shape (H, W, 3), or (H, W, 4) when
+        the image has alpha. Raises ``ValueError`` if the variation failed."""
+        import numpy
+
+        if self.data is None:
+            raise ValueError(f"variation {self.index} ({self.name!r}) failed: {self.error}")
+        pixels, width, height, channels = _native.decode(self.data)
+        return numpy.frombuffer(pixels, dtype=numpy.uint8).reshape(height, width, channels)
+
+
+def _image_arg(image: Image) -> Any:
+    """What the native half takes: bytes and paths as they are, arrays as
+    ``(pixels, width, height, channels)``."""
+    if isinstance(image, (bytes, str, os.PathLike)):
+        return image
+    if isinstance(image, (bytearray, memoryview)):
+        return bytes(image)
+    shape = getattr(image, "shape", None)
+    dtype = getattr(image, "dtype", None)
+    if shape is None or dtype is None:
+        return image  # the native half names the type it cannot take
+    if str(dtype) != "uint8" or len(shape) != 3 or shape[2] not in (3, 4):
+        raise ValueError(
+            f"image array must be uint8 of shape (H, W, 3) or (H, W, 4), not {dtype} of shape {tuple(shape)}"
+        )
+    import numpy
+
+    height, width, channels = shape
+    return (numpy.ascontiguousarray(image).tobytes(), width, height, channels)
+
+
+def recolour(
+    image: Image,
+    palettes: Sequence[Palette],
+    *,
+    look: str = "shift",
+    seed: int = 0,
+    format: str = "png",
+    threads: Optional[int] = None,
+    **look_options: Any,
+) -> List[Variation]:
+    """Recolours ``image`` with every palette; one ``Variation`` a palette, in
+    palette order. A palette that fails has ``error`` set; the others go on.
+
+    ``look``: ``"shift"`` (the default: each colour cluster moves towards its
+    palette colour in CIELAB), ``"remap"`` (each pixel becomes its nearest
+    palette colour) or ``"gradient"`` (lightness picks from the palette as a
+    ramp). ``seed`` seeds the clustering: the same seed gives the same bytes.
+    ``format``: ``"png"``, ``"jpeg"`` or ``"webp"``. ``threads``: worker
+    threads, the most variations made at once (default one per core).
+
+    ``look_options``, named and defaulting as the command line's flags:
+    ``max_k`` (5), ``lightness`` (0.7), ``blend`` (0.75), ``saturation``
+    (1.2) and ``analysis_size`` (256) for the shift look; ``dither`` (False)
+    for remap; ``quality`` (90) for JPEG; ``max_side`` (none: downscale the
+    image first so its longest side is at most this); ``max_pixels``
+    (refuse larger images); ``name`` (what an image given as bytes or an
+    array is called in errors; "image" or "array").
+
+    Raises ``DecodeError`` (the image), ``PaletteError`` (a palette),
+    ``ValueError`` (an option out of its range) or ``TypeError`` (an unknown
+    option).
+    """
+    records = _native.recolour(
+        _image_arg(image), palettes, look=look, seed=seed, format=format, threads=threads, **look_options
+    )
+    return [Variation(*record) for record in records]
+
+
+def run(image: Image, palettes: Sequence[Palette], *, out: str = "./variations", **options: Any) -> Dict[str, Any]:
+    """Recolours ``image`` with every palette and stores each variation and a
+    ``manifest.json`` under ``out``, exactly as ``variegate run`` does;
+    returns the report (the manifest's document).
+
+    ``out``: a folder, ``file:///dir``, ``memory://``, ``s3://bucket/prefix``,
+    ``gs://bucket/prefix`` or ``az://container/prefix``; credentials come
+    from the usual environment variables, or ``storage_options`` (a dict of
+    ``object_store`` configuration keys, e.g. ``{"aws_endpoint":
+    "http://127.0.0.1:9000"}``).
+
+    ``options``: those of ``recolour`` and ``retries`` (5), ``deadline``
+    (120 s), ``uploads`` (8 stored at once), ``url_ttl`` (3600 s, how long
+    presigned links in the report last), ``spill_dir``
+    ("./variegate-spill": where variations the store refuses are saved),
+    ``thumbnail`` (also store a thumbnail of this longest side).
+
+    Raises as ``recolour`` does, and ``StoreError`` when the store cannot be
+    opened or does not answer; a variation that cannot be stored is recorded
+    in the report (``status`` "partial" or "failed"), not raised. When the
+    manifest itself could not be stored, the report has ``manifest_error``.
+    """
+    import json
+
+    manifest, manifest_error = _native.run(_image_arg(image), palettes, out=out, **options)
+    report = json.loads(manifest)
+    if manifest_error is not None:
+        report["manifest_error"] = manifest_error
+    return report
+
+
+# A user id becomes one folder name in the store.
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+=-]{0,127}")
+
+
+def create_palette_variations(
+    base_image_data: bytes,
+    palettes: Sequence[Palette],
+    user_id: str,
+    blend_strength: float = 0.75,
+    *,
+    out: str,
+    **options: Any,
+) -> List[Dict[str, Any]]:
+    """A drop-in for the original service's
+    ``ImageService.create_palette_variations``: recolours the image with the
+    shift look (``blend_strength`` is its ``blend``) and stores the
+    variations under a folder ``user_id`` of ``out``.
+
+    Returns, in palette order, each stored palette's own dict (every key
+    kept) plus ``image_path`` (the object's key under ``out``:
+    ``{user_id}/{image}-{hash}/shift-{recipe}/NN-name.png``) and
+    ``image_url`` (a presigned link for cloud stores, ``file://`` for a
+    folder). Palettes that could not be made or stored are left out, as the
+    original did, each logged as a warning on the ``variegate`` logger and
+    recorded in the run's manifest. ``options`` are ``run``'s.
+
+    Raises ``ValueError`` for a ``user_id`` that is not one folder name
+    (letters, digits and ``._@+=-``, at most 128), and as ``run`` does.
+    """
+    if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
+        raise ValueError(f"user_id {user_id!r}: must be letters, digits and ._@+=- (at most 128), not starting with a symbol")
+    folder = out.rstrip("/") + "/" + user_id if "://" in out else os.path.join(out, user_id)
+    report = run(base_image_data, palettes, out=folder, blend=blend_strength, **options)
+    if "manifest_error" in report:
+        _log.warning("manifest of %s not stored: %s", report["folder"], report["manifest_error"])
+    results = []
+    for palette, outcome in zip(palettes, report["variations"]):
+        if outcome["status"] != "stored":
+            _log.warning("palette %r not stored: %s", outcome["name"], outcome.get("error"))
+            continue
+        results.append({**palette, "image_path": f"{user_id}/{outcome['key']}", "image_url": outcome["url"]})
+    return results

@@ -1,0 +1,431 @@
+//! The native half of the Python package `variegate` (its Python half, in
+//! `python/variegate/`, holds the documented API): it translates Python
+//! values into the engine's and the uploader's types and back, and does no
+//! work of its own.
+//!
+//! Each call builds an [`Engine`] (and for `run` an [`Uploader`]) from
+//! keyword options named as the command line's flags, releases the GIL while
+//! they work, so that Python threads recolour at once, and turns each typed
+//! error into the Python exception of its kind, with the message the command
+//! line prints. Nothing is kept between calls.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
+use variegate_core::{
+    BuildError, Channels, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette,
+    PaletteError as CorePaletteError, RemapLook, ShiftLook, ShiftOptions, SourceImage, Variation,
+};
+use variegate_uploader::{
+    DEFAULT_UPLOADS, Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError,
+};
+
+create_exception!(
+    variegate,
+    DecodeError,
+    PyValueError,
+    "The image cannot be read or decoded, or is over the pixel budget. The message names it."
+);
+create_exception!(
+    variegate,
+    PaletteError,
+    PyValueError,
+    "A palette is malformed: the message names the palette, and the colour that is not #RGB or #RRGGBB."
+);
+create_exception!(
+    variegate,
+    StoreError,
+    PyOSError,
+    "The store cannot be opened, does not answer, or cannot be written."
+);
+
+/// Why a call failed before any variation was made. Per-palette failures
+/// are not here: they are results (a `Variation`'s error, a report's).
+enum Failure {
+    Decode(variegate_core::DecodeError),
+    Store(CoreStoreError),
+    Uploader(UploaderError),
+    Start(std::io::Error),
+}
+
+impl From<variegate_core::DecodeError> for Failure {
+    fn from(error: variegate_core::DecodeError) -> Self {
+        Failure::Decode(error)
+    }
+}
+
+impl From<CoreStoreError> for Failure {
+    fn from(error: CoreStoreError) -> Self {
+        Failure::Store(error)
+    }
+}
+
+impl From<Failure> for PyErr {
+    fn from(failure: Failure) -> PyErr {
+        match failure {
+            Failure::Decode(error) => DecodeError::new_err(error.to_string()),
+            Failure::Store(error) => StoreError::new_err(error.to_string()),
+            Failure::Uploader(UploaderError::Option { option, reason }) => {
+                PyValueError::new_err(format!("invalid option {option}: {reason}"))
+            }
+            Failure::Uploader(error) => StoreError::new_err(error.to_string()),
+            Failure::Start(error) => PyRuntimeError::new_err(format!("cannot start the run: {error}")),
+        }
+    }
+}
+
+fn option_error(error: BuildError) -> PyErr {
+    PyValueError::new_err(error.to_string())
+}
+
+/// The image argument, as the Python half hands it over: encoded bytes, a
+/// path, or a NumPy array as `(pixels, width, height, channels)`.
+enum ImageArg<'a> {
+    /// Borrowed from the caller's `bytes`, which cannot change under us.
+    Encoded(&'a [u8]),
+    File(PathBuf),
+    Pixels {
+        pixels: Vec<u8>,
+        width: u32,
+        height: u32,
+        channels: Channels,
+    },
+}
+
+impl<'a> ImageArg<'a> {
+    fn from_python(image: &'a Bound<'_, PyAny>) -> PyResult<ImageArg<'a>> {
+        if let Ok(bytes) = image.cast::<PyBytes>() {
+            return Ok(ImageArg::Encoded(bytes.as_bytes()));
+        }
+        if let Ok((pixels, width, height, channels)) = image.extract::<(Vec<u8>, u32, u32, usize)>() {
+            let channels = match channels {
+                3 => Channels::Rgb,
+                4 => Channels::Rgba,
+                _ => return Err(PyValueError::new_err(format!("image has {channels} channels, not 3 or 4"))),
+            };
+            return Ok(ImageArg::Pixels { pixels, width, height, channels });
+        }
+        if !image.is_instance_of::<PyString>() && image.getattr("__fspath__").is_err() {
+            let kind = image.get_type().name()?;
+            return Err(PyTypeError::new_err(format!(
+                "image must be bytes, a path, or a NumPy uint8 array of shape (H, W, 3) or (H, W, 4), not {kind}"
+            )));
+        }
+        Ok(ImageArg::File(image.extract()?))
+    }
+
+    /// Decodes (or wraps) it in `engine`, named `name` where it has no path.
+    /// Called with the GIL released.
+    fn open(self, engine: &Engine, name: &str) -> Result<SourceImage, variegate_core::DecodeError> {
+        match self {
+            ImageArg::Encoded(bytes) => engine.decode(bytes, name),
+            ImageArg::File(path) => engine.open(path),
+            ImageArg::Pixels { pixels, width, height, channels } => {
+                engine.from_pixels(name, width, height, channels, pixels)
+            }
+        }
+    }
+}
+
+/// Palettes as dicts like a palettes file's objects: `name`, `colors` and
+/// an optional `description`; other keys are the caller's and ignored.
+fn palettes_from_python(palettes: &Bound<'_, PyAny>) -> PyResult<Vec<Palette>> {
+    const ORIGIN: &str = "palettes";
+    let malformed =
+        |position: usize, what: &str| PaletteError::new_err(format!("{ORIGIN}: palette {position}: {what}"));
+    let list = palettes
+        .cast::<PySequence>()
+        .map_err(|_| PaletteError::new_err(format!("{ORIGIN}: expected a list of palettes")))?;
+    let mut parsed = Vec::new();
+    for (index, palette) in list.try_iter()?.enumerate() {
+        let position = index + 1;
+        let palette = palette?;
+        let palette = palette
+            .cast::<PyMapping>()
+            .map_err(|_| malformed(position, "expected a dict with \"name\" and \"colors\""))?;
+        let field = |key: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+            match palette.get_item(key) {
+                Ok(value) if value.is_none() => Ok(None),
+                Ok(value) => Ok(Some(value)),
+                Err(error) if error.is_instance_of::<pyo3::exceptions::PyKeyError>(palette.py()) => Ok(None),
+                Err(error) => Err(error),
+            }
+        };
+        let name: String = field("name")?
+            .ok_or_else(|| malformed(position, "no \"name\""))?
+            .extract()
+            .map_err(|_| malformed(position, "\"name\" must be a string"))?;
+        let colors: Vec<String> = field("colors")?
+            .ok_or_else(|| malformed(position, &format!("({name:?}): no \"colors\"")))?
+            .extract()
+            .map_err(|_| malformed(position, &format!("({name:?}): \"colors\" must be a list of strings")))?;
+        let description: Option<String> = field("description")?
+            .map(|value| value.extract())
+            .transpose()
+            .map_err(|_| malformed(position, &format!("({name:?}): \"description\" must be a string")))?;
+        let palette = Palette::parse(name, &colors, description, position, ORIGIN)
+            .map_err(|error: CorePaletteError| PaletteError::new_err(error.to_string()))?;
+        parsed.push(palette);
+    }
+    if parsed.is_empty() {
+        return Err(PaletteError::new_err(format!("{ORIGIN}: no palettes: expected at least one")));
+    }
+    Ok(parsed)
+}
+
+/// Keyword options, each taken once by name; what is left at the end was
+/// not an option.
+struct Options<'py> {
+    given: Bound<'py, PyDict>,
+}
+
+impl<'py> Options<'py> {
+    fn new(py: Python<'py>, given: Option<&Bound<'py, PyDict>>) -> PyResult<Options<'py>> {
+        Ok(Options { given: given.map_or_else(|| Ok(PyDict::new(py)), |given| given.copy())? })
+    }
+
+    /// The value of `name`, if given and not None.
+    fn take<T>(&self, name: &str) -> PyResult<Option<T>>
+    where
+        T: for<'a> FromPyObject<'a, 'py>,
+    {
+        let Some(value) = self.given.get_item(name)? else {
+            return Ok(None);
+        };
+        self.given.del_item(name)?;
+        if value.is_none() {
+            return Ok(None);
+        }
+        value.extract().map(Some).map_err(|_| {
+            let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            PyTypeError::new_err(format!("option {name}: wrong type {kind} (see help(variegate.recolour))"))
+        })
+    }
+
+    fn finish(self) -> PyResult<()> {
+        match self.given.keys().iter().next() {
+            Some(key) => Err(PyTypeError::new_err(format!("unexpected keyword argument {}", key.repr()?))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The options only the shift look takes, as in the command line.
+const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "analysis_size"];
+
+/// An engine from the options a recolour takes (the command line's, named
+/// alike): `look`, its options, `seed`, `format`, `quality`, `threads`,
+/// `max_pixels`, `max_side`, and `thumbnail` when `thumbnails` is true.
+fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
+    let look: String = options.take("look")?.unwrap_or_else(|| "shift".into());
+    for option in SHIFT_OPTIONS {
+        if look != "shift" && options.given.contains(option)? {
+            return Err(PyValueError::new_err(format!("{option} goes with look='shift'")));
+        }
+    }
+    let dither: Option<bool> = options.take("dither")?;
+    if dither.is_some() && look != "remap" {
+        return Err(PyValueError::new_err("dither goes with look='remap'"));
+    }
+    let mut builder = Engine::builder();
+    builder = match look.as_str() {
+        "shift" => {
+            let defaults = ShiftOptions::default();
+            let look = ShiftLook::new(ShiftOptions {
+                max_k: options.take("max_k")?.unwrap_or(defaults.max_k),
+                lightness: options.take("lightness")?.unwrap_or(defaults.lightness),
+                blend: options.take("blend")?.unwrap_or(defaults.blend),
+                saturation: options.take("saturation")?.unwrap_or(defaults.saturation),
+            })
+            .map_err(option_error)?;
+            if let Some(side) = options.take("analysis_size")? {
+                builder = builder.analysis_size(side);
+            }
+            builder.look(look)
+        }
+        "remap" => builder.look(RemapLook::new(dither.unwrap_or(false))),
+        "gradient" => builder.look(GradientLook),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "look must be 'shift', 'remap' or 'gradient', not {other:?}"
+            )));
+        }
+    };
+    let format: String = options.take("format")?.unwrap_or_else(|| "png".into());
+    let quality: u8 = options.take("quality")?.unwrap_or(90);
+    let format = match format.as_str() {
+        "png" => OutputFormat::Png,
+        "jpeg" | "jpg" => OutputFormat::Jpeg { quality },
+        "webp" => OutputFormat::WebP,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "format must be 'png', 'jpeg' or 'webp', not {other:?}"
+            )));
+        }
+    };
+    let threads: Option<usize> = options.take("threads")?;
+    if threads == Some(0) {
+        return Err(PyValueError::new_err("invalid option threads: must be at least 1"));
+    }
+    if thumbnails {
+        builder = builder.thumbnail(options.take("thumbnail")?);
+    }
+    builder
+        .threads(threads.unwrap_or(0))
+        .seed(options.take("seed")?.unwrap_or(0))
+        .format(format)
+        .max_pixels(options.take("max_pixels")?.unwrap_or(DEFAULT_MAX_PIXELS))
+        .max_side(options.take("max_side")?)
+        .build()
+        .map_err(option_error)
+}
+
+/// One variation for the Python half's `Variation`: index, name, colours,
+/// description, encoded bytes, content type, width, height, error.
+type VariationRecord = (
+    usize,
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<Py<PyBytes>>,
+    Option<&'static str>,
+    Option<u32>,
+    Option<u32>,
+    Option<String>,
+);
+
+fn record(py: Python<'_>, variation: Variation) -> VariationRecord {
+    let Variation { index, palette, result, .. } = variation;
+    let colors = palette.colors.iter().map(|colour| colour.to_string()).collect();
+    let (data, content_type, width, height, error) = match result {
+        Ok(encoded) => (
+            Some(PyBytes::new(py, encoded.bytes()).unbind()),
+            Some(encoded.content_type()),
+            Some(encoded.width()),
+            Some(encoded.height()),
+            None,
+        ),
+        Err(error) => (None, None, None, None, Some(error.to_string())),
+    };
+    (index, palette.name, colors, palette.description, data, content_type, width, height, error)
+}
+
+/// Recolours `image` with every palette; the variations, in palette order.
+/// See `variegate.recolour`.
+#[pyfunction]
+#[pyo3(signature = (image, palettes, **options))]
+fn recolour(
+    py: Python<'_>,
+    image: &Bound<'_, PyAny>,
+    palettes: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Vec<VariationRecord>> {
+    let image = ImageArg::from_python(image)?;
+    let palettes = palettes_from_python(palettes)?;
+    let options = Options::new(py, options)?;
+    let engine = engine_from(&options, false)?;
+    let name: String = options.take("name")?.unwrap_or_else(|| default_name(&image));
+    options.finish()?;
+    let variations = py.detach(|| -> Result<Vec<Variation>, Failure> {
+        let source = image.open(&engine, &name)?;
+        let job = engine.start(source, palettes).map_err(Failure::Start)?;
+        let mut variations: Vec<Variation> = job.variations().iter().collect();
+        job.wait();
+        variations.sort_by_key(|variation| variation.index);
+        Ok(variations)
+    })?;
+    Ok(variations.into_iter().map(|variation| record(py, variation)).collect())
+}
+
+/// Recolours `image` and stores every variation and the manifest; the
+/// manifest as JSON, and why it could not be stored if it could not. See
+/// `variegate.run`.
+#[pyfunction]
+#[pyo3(signature = (image, palettes, **options))]
+fn run(
+    py: Python<'_>,
+    image: &Bound<'_, PyAny>,
+    palettes: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(String, Option<String>)> {
+    let image = ImageArg::from_python(image)?;
+    let palettes = palettes_from_python(palettes)?;
+    let options = Options::new(py, options)?;
+    let engine = engine_from(&options, true)?;
+    let name: String = options.take("name")?.unwrap_or_else(|| default_name(&image));
+    let out: String = options.take("out")?.unwrap_or_else(|| "./variations".into());
+    let defaults = StoreOptions::default();
+    let seconds = |value: Option<f64>, default: Duration, option: &str| match value {
+        None => Ok(default),
+        Some(seconds) => {
+            Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "invalid option {option}: must be a positive number of seconds"
+                ))
+            })
+        }
+    };
+    let store_options = StoreOptions {
+        retries: options.take("retries")?.unwrap_or(defaults.retries),
+        deadline: seconds(options.take("deadline")?, defaults.deadline, "deadline")?,
+        url_ttl: seconds(options.take("url_ttl")?, defaults.url_ttl, "url_ttl")?,
+    };
+    let storage_options: Vec<(String, String)> = options
+        .take::<std::collections::HashMap<String, String>>("storage_options")?
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let uploads: usize = options.take("uploads")?.unwrap_or(DEFAULT_UPLOADS);
+    let spill_dir: PathBuf = options.take("spill_dir")?.unwrap_or_else(|| "./variegate-spill".into());
+    options.finish()?;
+
+    let report = py.detach(|| -> Result<_, Failure> {
+        let store = Store::open_with_config(&out, store_options, storage_options)?;
+        let uploader = Uploader::builder(store)
+            .uploads(uploads)
+            .spill_dir(spill_dir)
+            .build()
+            .map_err(Failure::Uploader)?;
+        uploader.check()?;
+        let source = image.open(&engine, &name)?;
+        let job = engine.start(source, palettes).map_err(Failure::Start)?;
+        Ok(uploader.store_job(job))
+    })?;
+    let manifest = serde_json::to_string(&report.manifest)
+        .map_err(|error| PyRuntimeError::new_err(format!("cannot write the report: {error}")))?;
+    Ok((manifest, report.manifest_error.map(|error| error.to_string())))
+}
+
+/// What an image without a path is called in errors and keys.
+fn default_name(image: &ImageArg<'_>) -> String {
+    match image {
+        ImageArg::Pixels { .. } => "array".into(),
+        _ => "image".into(),
+    }
+}
+
+/// Decodes a variation's bytes: `(pixels, width, height, channels)`.
+#[pyfunction]
+fn decode(py: Python<'_>, data: &Bound<'_, PyBytes>) -> PyResult<(Py<PyBytes>, u32, u32, usize)> {
+    let bytes = data.as_bytes();
+    let image =
+        py.detach(|| SourceImage::decode(bytes, "variation", DEFAULT_MAX_PIXELS)).map_err(Failure::from)?;
+    let pixels = PyBytes::new(py, image.pixels()).unbind();
+    Ok((pixels, image.width(), image.height(), image.channels().count()))
+}
+
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    module.add("DecodeError", py.get_type::<DecodeError>())?;
+    module.add("PaletteError", py.get_type::<PaletteError>())?;
+    module.add("StoreError", py.get_type::<StoreError>())?;
+    module.add_function(wrap_pyfunction!(recolour, module)?)?;
+    module.add_function(wrap_pyfunction!(run, module)?)?;
+    module.add_function(wrap_pyfunction!(decode, module)?)?;
+    Ok(())
+}

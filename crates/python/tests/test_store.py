@@ -1,0 +1,127 @@
+"""variegate.run and create_palette_variations: the CLI's store layout and
+manifest, and the original service's call against a real S3 server."""
+
+import asyncio
+import json
+import logging
+import urllib.request
+
+import pytest
+
+import variegate
+import variegate.aio
+
+
+def test_run_stores_what_the_cli_stores(testdata, palettes, run_cli, tmp_path):
+    image = testdata / "coffee.png"
+    cli = run_cli(image)
+    out = tmp_path / "py"
+    report = variegate.run(image, palettes, out=str(out))
+    assert report["status"] == "complete" and report["stored"] == len(palettes)
+    assert "manifest_error" not in report
+    stored = json.loads((out / report["folder"] / "manifest.json").read_text())
+    for key in ("status", "source", "recipe", "digest", "folder", "stored"):
+        assert stored[key] == report[key], key
+    for outcome in report["variations"]:
+        assert outcome["status"] == "stored"
+        assert (out / outcome["key"]).read_bytes() == cli[outcome["index"]]
+        assert outcome["url"] == (out / outcome["key"]).as_uri()
+
+
+def test_run_reports_variations_it_could_not_make(testdata, palettes, tmp_path):
+    report = variegate.run(testdata / "coffee.png", [palettes[0], {"name": "Empty", "colors": []}], out=str(tmp_path))
+    assert report["status"] == "partial" and report["stored"] == 1 and report["failed"] == 1
+    assert report["variations"][1]["status"] == "failed"
+
+
+def test_an_unreachable_store_raises_store_error(testdata, palettes):
+    options = {"aws_endpoint": "http://127.0.0.1:9", "aws_allow_http": "true", "aws_region": "us-east-1",
+               "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    with pytest.raises(variegate.StoreError, match=r'^store "s3://nowhere/v" does not answer'):
+        variegate.run(testdata / "coffee.png", palettes, out="s3://nowhere/v", storage_options=options, retries=0)
+    assert issubclass(variegate.StoreError, OSError)
+    with pytest.raises(variegate.StoreError, match=r"unsupported scheme"):
+        variegate.run(testdata / "coffee.png", palettes, out="ftp://host/v")
+
+
+def check_service_results(s3, palettes, results, user_id):
+    """Each result is its palette's dict, every key kept, plus a key under
+    the user's folder and a working link to an object carrying the palette."""
+    assert [r["name"] for r in results] == [p["name"] for p in palettes]
+    for palette, result in zip(palettes, results):
+        assert {k: result[k] for k in palette} == palette
+        assert set(result) == set(palette) | {"image_path", "image_url"}
+        assert result["image_path"].startswith(f"{user_id}/coffee-")
+        assert result["image_path"].endswith(".png")
+        with urllib.request.urlopen(result["image_url"]) as response:
+            linked = response.read()
+            assert response.headers["Content-Type"] == "image/png"
+        stored = s3["client"].get_object(Bucket="variations", Key=f"service/{result['image_path']}")
+        assert stored["Body"].read() == linked and linked.startswith(b"\x89PNG")
+        assert stored["Metadata"]["palette_name"] == palette["name"]
+        assert json.loads(stored["Metadata"]["palette_colors"]) == [c.upper() for c in palette["colors"]]
+        assert stored["Metadata"]["palette_description"] == palette["description"]
+
+
+def service_palettes(palettes):
+    # The service's palettes carry fields of its own; they come back.
+    return [{**p, "id": 100 + i, "tags": ["warm"] if i % 2 else []} for i, p in enumerate(palettes)]
+
+
+def test_create_palette_variations_on_s3(s3, testdata, palettes):
+    wanted = service_palettes(palettes)
+    results = variegate.create_palette_variations(
+        (testdata / "coffee.png").read_bytes(), wanted, "user-42", 0.75,
+        out="s3://variations/service", storage_options=s3["options"], name="coffee.png",
+    )
+    check_service_results(s3, wanted, results, "user-42")
+    # blend_strength is the shift look's blend: another strength, other images.
+    other = variegate.create_palette_variations(
+        (testdata / "coffee.png").read_bytes(), wanted[:1], "user-42", 0.5,
+        out="s3://variations/service", storage_options=s3["options"], name="coffee.png",
+    )
+    assert other[0]["image_path"] != results[0]["image_path"]
+
+
+def test_create_palette_variations_in_asyncio_leaves_the_loop_free(s3, testdata, palettes):
+    wanted = service_palettes(palettes)
+    data = (testdata / "coffee.png").read_bytes()
+
+    async def service():
+        ticks = 0
+
+        async def heartbeat():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.001)
+                ticks += 1
+
+        beating = asyncio.ensure_future(heartbeat())
+        results = await variegate.aio.create_palette_variations(
+            data, wanted, "user-7", out="s3://variations/service", storage_options=s3["options"], name="coffee.png"
+        )
+        beating.cancel()
+        return results, ticks
+
+    results, ticks = asyncio.run(service())
+    check_service_results(s3, wanted, results, "user-7")
+    assert ticks > 5
+
+
+def test_create_palette_variations_skips_failures_and_logs_them(testdata, palettes, tmp_path, caplog):
+    wanted = [palettes[0], {"name": "Empty", "colors": [], "id": 9}, palettes[1]]
+    with caplog.at_level(logging.WARNING, logger="variegate"):
+        results = variegate.create_palette_variations(
+            (testdata / "coffee.png").read_bytes(), wanted, "u1", out=str(tmp_path)
+        )
+    assert [r["name"] for r in results] == [palettes[0]["name"], palettes[1]["name"]]
+    assert "'Empty' not stored" in caplog.text and "has no colours" in caplog.text
+    for result in results:
+        assert (tmp_path / result["image_path"]).is_file()
+        assert result["image_url"] == (tmp_path / result["image_path"]).as_uri()
+
+
+def test_a_user_id_is_one_folder(testdata, palettes, tmp_path):
+    for user_id in ("../etc", "a/b", "", ".hidden", "x" * 129):
+        with pytest.raises(ValueError, match="user_id"):
+            variegate.create_palette_variations(b"", palettes, user_id, out=str(tmp_path))
