@@ -243,6 +243,10 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Warnings are for people: " WARN palettes.json: ignoring ...".
+        .without_time()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // Its default reports a failed write with eprintln!, which panics
         // when stderr is closed.
         .log_internal_errors(false)
@@ -260,7 +264,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            Console::default().line(&format!("error: {error:#}"));
+            Console::default().line(&format!("error: {}", one_line(&error)));
             ExitCode::from(1)
         }
     }
@@ -342,7 +346,7 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
     // can undo what was stored: a failure only makes the run partial.
     let mut outputs_written = true;
     let mut fail = |progress: &mut Progress, error: anyhow::Error| {
-        progress.console.line(&format!("error: {error:#}"));
+        progress.console.line(&format!("error: {}", one_line(&error)));
         outputs_written = false;
     };
     let json = serde_json::to_vec_pretty(&report.manifest).context("cannot write the report")?;
@@ -495,6 +499,22 @@ fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
         Some(problem) => anyhow::bail!("{flag} {}: cannot write there: {problem}", path.display()),
         None => Ok(()),
     }
+}
+
+/// An error and its causes on one line, each said once: the library's
+/// errors already name their cause in their own message.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 /// Writes a whole file or nothing: to a hidden name beside it, then renamed.

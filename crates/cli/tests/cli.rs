@@ -272,6 +272,8 @@ fn bad_inputs_are_fatal_with_one_line_and_write_nothing() {
         let stderr = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{inputs:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{inputs:?}: one line: {stderr}");
+        let cause = stderr.rsplit(": ").next().unwrap();
+        assert_eq!(stderr.matches(cause).count(), 1, "{inputs:?}: each cause once: {stderr}");
         assert!(
             stderr.starts_with(&format!("error: {expected}")),
             "{inputs:?}:\n got {stderr}\nwant error: {expected}"
@@ -279,6 +281,25 @@ fn bad_inputs_are_fatal_with_one_line_and_write_nothing() {
         assert!(!stderr.contains("panicked"));
         assert!(!dir.path().join("variations").exists(), "{inputs:?}: nothing written");
     }
+}
+
+#[test]
+fn palette_files_as_people_write_them() {
+    // A byte-order mark, "id" and "tags" fields, spaces around colours.
+    let dir = tempfile::tempdir().unwrap();
+    let palettes = fixture("palettes-as-written.json");
+    let output = variegate(&["run", &fixture("coffee.png"), "--palettes", &palettes], dir.path());
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            " WARN {palettes}: ignoring fields other than name, colors and description: \"id\", \"tags\""
+        )],
+        "{stderr}"
+    );
+    assert_eq!(files(&dir.path().join("variations")).len(), 3);
 }
 
 #[test]

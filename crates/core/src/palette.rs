@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PaletteError;
@@ -25,12 +28,14 @@ pub struct Palette {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct PaletteRecord {
     name: String,
     colors: Vec<String>,
     #[serde(default)]
     description: Option<String>,
+    /// Fields of the caller's own (`id`, `tags`, ...): named in one warning.
+    #[serde(flatten)]
+    other: BTreeMap<String, IgnoredAny>,
 }
 
 impl Palette {
@@ -40,7 +45,7 @@ impl Palette {
     }
 
     /// A palette from its parts as a palettes file holds them: every colour
-    /// `#RGB` or `#RRGGBB`. `position` (from 1) and `origin` name the
+    /// `#RGB` or `#RRGGBB`, spaces around it ignored. `position` (from 1) and `origin` name the
     /// palette in errors, e.g. `palettes.json: palette 3 ("Dusk"): colour 2 ...`.
     pub fn parse<S: AsRef<str>>(
         name: String,
@@ -54,7 +59,7 @@ impl Palette {
             .enumerate()
             .map(|(i, text)| {
                 let text = text.as_ref();
-                Rgb8::parse_hex(text).ok_or_else(|| PaletteError::BadColour {
+                Rgb8::parse_hex(text.trim()).ok_or_else(|| PaletteError::BadColour {
                     origin: origin.into(),
                     position,
                     name: name.clone(),
@@ -70,7 +75,7 @@ impl Palette {
     /// `"#112233, #445566"`, named `Palette {position}`; `origin` names where
     /// the text came from in errors.
     pub fn parse_inline(text: &str, position: usize, origin: &str) -> Result<Palette, PaletteError> {
-        let colors: Vec<&str> = text.split(',').map(str::trim).collect();
+        let colors: Vec<&str> = text.split(',').collect();
         Palette::parse(format!("Palette {position}"), &colors, None, position, origin)
     }
 
@@ -86,9 +91,12 @@ impl Palette {
     /// Parses a JSON array of palettes; `origin` names the source in errors.
     ///
     /// The list must hold at least one palette; every colour must be `#RGB`
-    /// or `#RRGGBB`.
+    /// or `#RRGGBB`. A byte-order mark is skipped; fields other than `name`,
+    /// `colors` and `description` are ignored, named in one warning.
     pub fn parse_list(json: &str, origin: &str) -> Result<Vec<Palette>, PaletteError> {
         let origin = origin.to_string();
+        // Editors on Windows save UTF-8 with a byte-order mark.
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
         if json.trim().is_empty() {
             return Err(PaletteError::Empty { origin });
         }
@@ -112,6 +120,15 @@ impl Palette {
         })?;
         if records.is_empty() {
             return Err(PaletteError::Empty { origin });
+        }
+        let unknown: BTreeSet<&str> =
+            records.iter().flat_map(|r| r.other.keys().map(String::as_str)).collect();
+        if !unknown.is_empty() {
+            let names: Vec<String> = unknown.iter().map(|name| format!("{name:?}")).collect();
+            tracing::warn!(
+                "{origin}: ignoring fields other than name, colors and description: {}",
+                names.join(", ")
+            );
         }
         records
             .into_iter()

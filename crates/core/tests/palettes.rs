@@ -103,3 +103,17 @@ fn inline_palettes() {
         r##"job.yaml: palette 1 ("Palette 1"): colour 2 "#11223G" is not a hex colour (#RGB or #RRGGBB)"##
     );
 }
+
+#[test]
+fn palettes_as_people_write_them() {
+    // A byte-order mark, fields of the caller's own, spaces around colours.
+    let json =
+        "\u{feff}[{\"name\": \"a\", \"id\": 7, \"tags\": [\"warm\"], \"colors\": [\" #FFF\", \"#00aa11 \"]}]";
+    let palettes = parse(json).unwrap();
+    assert_eq!(palettes[0].colors, vec![Rgb8([255, 255, 255]), Rgb8([0, 0xAA, 0x11])]);
+    let inline = Palette::parse_inline(" #FFF , #00aa11", 1, "--palette").unwrap();
+    assert_eq!(inline.colors, palettes[0].colors, "trimmed alike");
+    // Spaces inside a colour are still not a colour.
+    let error = parse(r##"[{"name": "a", "colors": ["# FFF"]}]"##).unwrap_err();
+    assert!(error.to_string().ends_with(r##"colour 1 "# FFF" is not a hex colour (#RGB or #RRGGBB)"##));
+}
