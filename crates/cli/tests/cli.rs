@@ -284,6 +284,26 @@ fn bad_inputs_are_fatal_with_one_line_and_write_nothing() {
 }
 
 #[test]
+fn phone_photos_come_out_upright() {
+    // Stored turned a quarter (JPEG, EXIF orientation 6) or three quarters
+    // (PNG eXIf, 8): every viewer shows them 300x200, and so do the outputs.
+    for file in ["oriented/exif6.jpg", "oriented/exif8.png"] {
+        let dir = tempfile::tempdir().unwrap();
+        let output =
+            variegate(&["run", &fixture(file), "--palette", "#112233,#FFEEDD", "--json"], dir.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            (report["source"]["width"].as_u64(), report["source"]["height"].as_u64()),
+            (Some(300), Some(200))
+        );
+        let stored = dir.path().join("variations").join(report["variations"][0]["key"].as_str().unwrap());
+        let decoded = image::open(&stored).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (300, 200), "{file}");
+    }
+}
+
+#[test]
 fn palette_files_as_people_write_them() {
     // A byte-order mark, "id" and "tags" fields, spaces around colours.
     let dir = tempfile::tempdir().unwrap();

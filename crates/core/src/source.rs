@@ -5,7 +5,8 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -90,9 +91,15 @@ impl SourceImage {
             |source| DecodeError::Corrupt { origin: origin_owned(), format: format_name(format), source };
 
         // Read the header alone first: the budget is checked before a single
-        // pixel is allocated, whatever the header claims.
-        let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
-            .into_dimensions()
+        // pixel is allocated, whatever the header claims. It also says which
+        // way up the picture is meant to be seen (EXIF orientation; a tag
+        // that cannot be read counts as upright, as viewers take it).
+        let (width, height, orientation) = ImageReader::with_format(Cursor::new(bytes), format)
+            .into_decoder()
+            .map(|mut decoder| {
+                let (width, height) = decoder.dimensions();
+                (width, height, decoder.orientation().unwrap_or(Orientation::NoTransforms))
+            })
             .map_err(|source| zero_sized_or(corrupt(source), bytes, origin))?;
         if width == 0 || height == 0 {
             return Err(DecodeError::ZeroSized { origin: origin_owned(), width, height });
@@ -118,6 +125,7 @@ impl SourceImage {
             }
         };
 
+        let (width, height, pixels) = upright(orientation, width, height, channels, pixels);
         let decode_time = started.elapsed();
         tracing::debug!(width, height, ?channels, ms = decode_time.as_secs_f64() * 1e3, "decoded");
         Ok(SourceImage {
@@ -275,6 +283,33 @@ pub(crate) fn format_name(format: ImageFormat) -> &'static str {
         ImageFormat::WebP => "WebP",
         _ => "image",
     }
+}
+
+/// The pixels turned as `orientation` says (outputs are then upright and
+/// need no tag), with the new width and height.
+fn upright(
+    orientation: Orientation,
+    width: u32,
+    height: u32,
+    channels: Channels,
+    pixels: Vec<u8>,
+) -> (u32, u32, Vec<u8>) {
+    // Decoders return width x height pixels; anything else is left alone.
+    let whole = pixels.len() == width as usize * height as usize * channels.count();
+    if orientation == Orientation::NoTransforms || !whole {
+        return (width, height, pixels);
+    }
+    let mut image = match channels {
+        Channels::Rgb => {
+            DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, pixels).unwrap_or_default())
+        }
+        Channels::Rgba => {
+            DynamicImage::ImageRgba8(ImageBuffer::from_raw(width, height, pixels).unwrap_or_default())
+        }
+    };
+    tracing::debug!(?orientation, "turned upright");
+    image.apply_orientation(orientation);
+    (image.width(), image.height(), into_rgb_or_rgba(image).1)
 }
 
 fn into_rgb_or_rgba(image: DynamicImage) -> (Channels, Vec<u8>) {

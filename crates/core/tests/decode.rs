@@ -96,3 +96,29 @@ fn zero_sized_image() {
         assert_eq!(error.to_string(), format!("input.png: image is {width}x{height}, which has no pixels"));
     }
 }
+
+#[test]
+fn exif_orientation_turns_the_picture_upright() {
+    // testdata/oriented/: the same 300x200 picture stored turned or mirrored,
+    // each tagged with the EXIF orientation that undoes it (made with Pillow,
+    // checked with its ImageOps.exif_transpose).
+    let upright = SourceImage::open(fixture("oriented/upright.png"), 1 << 30).unwrap();
+    for (file, lossless) in
+        [("exif8.png", true), ("exif2.png", true), ("exif3.webp", true), ("exif6.jpg", false)]
+    {
+        let turned = SourceImage::open(fixture(&format!("oriented/{file}")), 1 << 30).unwrap();
+        assert_eq!((turned.width(), turned.height()), (300, 200), "{file}");
+        let info = turned.info();
+        assert_eq!((info.width, info.height), (300, 200), "{file}: the manifest says so too");
+        let difference =
+            turned.pixels().iter().zip(upright.pixels()).map(|(a, b)| a.abs_diff(*b) as u64).sum::<u64>()
+                as f64
+                / upright.pixels().len() as f64;
+        if lossless {
+            assert_eq!(turned.pixels(), upright.pixels(), "{file}");
+        } else {
+            // JPEG at quality 95: within a few levels; mirrored it would be 46 off.
+            assert!(difference < 3.0, "{file}: mean difference {difference}");
+        }
+    }
+}
