@@ -170,6 +170,10 @@ struct JobArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
     max_pixels: u64,
+    /// Decode a truncated or damaged JPEG as far as it can be read (the rest grey), with a warning,
+    /// instead of refusing it. PNG and WebP that do not decode whole are refused either way.
+    #[arg(long)]
+    lenient: bool,
     /// Downscale the image so its longest side is at most N pixels before recolouring.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_side: Option<u32>,
@@ -478,6 +482,7 @@ fn engine(args: &JobArgs, previews: Option<u32>) -> anyhow::Result<Engine> {
         .seed(args.seed)
         .format(format)
         .max_pixels(args.max_pixels)
+        .lenient(args.lenient)
         .max_side(args.max_side)
         .thumbnail(args.thumbnail)
         .previews(previews)

@@ -218,6 +218,10 @@ fn bad_inputs_are_fatal_with_one_line_and_write_nothing() {
             format!("{}: cannot decode PNG image: ", fixture("bad/truncated.png")),
         ),
         (
+            vec![fixture("bad/truncated.jpg"), palettes.clone()],
+            format!("{}: cannot decode JPEG image: Premature end of JPEG file", fixture("bad/truncated.jpg")),
+        ),
+        (
             vec![fixture("bad/random.png"), palettes.clone()],
             format!("{}: not a PNG, JPEG or WebP image", fixture("bad/random.png")),
         ),
@@ -301,6 +305,21 @@ fn phone_photos_come_out_upright() {
         let decoded = image::open(&stored).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (300, 200), "{file}");
     }
+}
+
+#[test]
+fn lenient_decodes_a_truncated_jpeg_as_far_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = fixture("bad/truncated.jpg");
+    let output = variegate(&["run", &truncated, "--palette", "#112233,#FFEEDD", "--lenient"], dir.path());
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(
+        warnings,
+        [format!(" WARN {truncated}: Premature end of JPEG file: decoded as far as it goes")]
+    );
+    assert_eq!(files(&dir.path().join("variations")).len(), 2);
 }
 
 #[test]

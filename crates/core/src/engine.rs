@@ -76,6 +76,7 @@ pub struct EngineBuilder {
     analysis: AnalysisOptions,
     channel_capacity: Option<usize>,
     max_pixels: u64,
+    lenient: bool,
     max_side: Option<u32>,
     format: OutputFormat,
     thumbnail: Option<u32>,
@@ -90,6 +91,7 @@ impl Default for EngineBuilder {
             analysis: AnalysisOptions::default(),
             channel_capacity: None,
             max_pixels: DEFAULT_MAX_PIXELS,
+            lenient: false,
             max_side: None,
             format: OutputFormat::default(),
             thumbnail: None,
@@ -132,6 +134,13 @@ impl EngineBuilder {
     /// Largest image accepted, in pixels. Default 100 megapixels.
     pub fn max_pixels(mut self, max_pixels: u64) -> Self {
         self.max_pixels = max_pixels;
+        self
+    }
+    /// Decode a truncated or damaged JPEG as far as it can be read, with a
+    /// warning, instead of refusing it. Default false: refused, naming the
+    /// file. See [`SourceImage::decode_with`].
+    pub fn lenient(mut self, lenient: bool) -> Self {
+        self.lenient = lenient;
         self
     }
     /// Downscale images (Lanczos3) so their longest side is at most this
@@ -192,6 +201,7 @@ impl EngineBuilder {
                 analysis: self.analysis,
                 channel_capacity: self.channel_capacity.unwrap_or(threads),
                 max_pixels: self.max_pixels,
+                lenient: self.lenient,
                 max_side: self.max_side,
                 format: self.format,
                 thumbnail: self.thumbnail,
@@ -216,6 +226,7 @@ struct EngineInner {
     analysis: AnalysisOptions,
     channel_capacity: usize,
     max_pixels: u64,
+    lenient: bool,
     max_side: Option<u32>,
     format: OutputFormat,
     thumbnail: Option<u32>,
@@ -346,7 +357,7 @@ impl Engine {
     pub fn decode(&self, bytes: &[u8], name: &str) -> Result<SourceImage, DecodeError> {
         let inner = &*self.inner;
         inner.pool.install(|| {
-            let image = SourceImage::decode(bytes, name, inner.max_pixels)?;
+            let image = SourceImage::decode_with(bytes, name, inner.max_pixels, inner.lenient)?;
             Ok(match inner.max_side {
                 Some(max_side) => image.downscaled(max_side),
                 None => image,

@@ -49,6 +49,17 @@ pub enum DecodeError {
         /// The budget it is over.
         max_pixels: u64,
     },
+    /// The file is truncated or its data damaged (decoders that read on
+    /// past such damage only warn).
+    #[error("{origin}: cannot decode {format} image: {reason}")]
+    Damaged {
+        /// The path or name.
+        origin: String,
+        /// `JPEG`.
+        format: &'static str,
+        /// What the decoder said, e.g. "Premature end of JPEG file".
+        reason: String,
+    },
     /// The decoder failed on the pixel data.
     #[error("{origin}: cannot decode {format} image: {source}")]
     Corrupt {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::DecodeError;
+use crate::jpeg::Decoded;
 use crate::pixels::Channels;
 use crate::recipe::hex;
 use crate::resize::{Filter, fit, resize};
@@ -75,8 +76,22 @@ impl SourceImage {
     }
 
     /// Decodes an encoded image held in memory; `origin` names it in errors
-    /// and its file stem names the stored variations.
+    /// and its file stem names the stored variations. A truncated or damaged
+    /// file is an error: see [`SourceImage::decode_with`].
     pub fn decode(bytes: &[u8], origin: &str, max_pixels: u64) -> Result<SourceImage, DecodeError> {
+        SourceImage::decode_with(bytes, origin, max_pixels, false)
+    }
+
+    /// [`SourceImage::decode`]; with `lenient`, a truncated or damaged JPEG
+    /// is decoded as far as it can be read (libjpeg fills the rest with
+    /// grey), with a warning. PNG and WebP that do not decode whole are
+    /// refused either way.
+    pub fn decode_with(
+        bytes: &[u8],
+        origin: &str,
+        max_pixels: u64,
+        lenient: bool,
+    ) -> Result<SourceImage, DecodeError> {
         let _span = tracing::info_span!("decode", origin).entered();
         let started = Instant::now();
         let origin_owned = || origin.to_string();
@@ -109,7 +124,20 @@ impl SourceImage {
         }
 
         let libjpeg = match format {
-            ImageFormat::Jpeg => crate::jpeg::decode_rgb(bytes, width, height),
+            ImageFormat::Jpeg => match crate::jpeg::decode_rgb(bytes, width, height, false) {
+                Decoded::Damaged(reason) if lenient => {
+                    tracing::warn!("{origin}: {reason}: decoded as far as it goes");
+                    match crate::jpeg::decode_rgb(bytes, width, height, true) {
+                        Decoded::Pixels(pixels) => Some(pixels),
+                        _ => None,
+                    }
+                }
+                Decoded::Damaged(reason) => {
+                    return Err(DecodeError::Damaged { origin: origin_owned(), format: "JPEG", reason });
+                }
+                Decoded::Pixels(pixels) => Some(pixels),
+                Decoded::Refused => None,
+            },
             _ => None,
         };
         let (channels, pixels) = match libjpeg {

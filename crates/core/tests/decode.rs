@@ -122,3 +122,30 @@ fn exif_orientation_turns_the_picture_upright() {
         }
     }
 }
+
+#[test]
+fn a_truncated_jpeg_is_refused_unless_lenient() {
+    // The first 60% of rocket.jpg: libjpeg would fill the rest with grey.
+    let bytes = std::fs::read(fixture("bad/truncated.jpg")).unwrap();
+    let error = SourceImage::decode(&bytes, "cut.jpg", 1 << 30).unwrap_err();
+    assert_eq!(error.to_string(), "cut.jpg: cannot decode JPEG image: Premature end of JPEG file");
+    let lenient = SourceImage::decode_with(&bytes, "cut.jpg", 1 << 30, true).unwrap();
+    assert_eq!((lenient.width(), lenient.height()), (640, 427));
+    // The top rows are the photo's; the bottom ones libjpeg's grey.
+    let whole = SourceImage::open(fixture("rocket.jpg"), 1 << 30).unwrap();
+    let row = 640 * 3;
+    assert_eq!(lenient.pixels()[..row * 8], whole.pixels()[..row * 8]);
+    let last = &lenient.pixels()[row * 426..];
+    assert!(last.chunks(3).all(|px| px == last[..3].to_vec()), "one flat colour");
+}
+
+#[test]
+fn damaged_jpeg_data_is_refused() {
+    // A stray restart marker in the middle of the entropy-coded data.
+    let mut bytes = std::fs::read(fixture("rocket.jpg")).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 2].copy_from_slice(&[0xFF, 0xD5]);
+    let error = SourceImage::decode(&bytes, "damaged.jpg", 1 << 30).unwrap_err();
+    assert_eq!(error.to_string(), "damaged.jpg: cannot decode JPEG image: Corrupt JPEG data");
+    assert!(SourceImage::decode_with(&bytes, "damaged.jpg", 1 << 30, true).is_ok());
+}

@@ -200,9 +200,17 @@ impl<'py> Options<'py> {
         if value.is_none() {
             return Ok(None);
         }
-        value.extract().map(Some).map_err(|_| {
-            let kind = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            PyTypeError::new_err(format!("option {name}: wrong type {kind} (see help(variegate.recolour))"))
+        value.extract::<T>().map(Some).map_err(|error| {
+            let error: PyErr = error.into();
+            // e.g. "option seed=-1: can't convert negative int to unsigned"
+            let py = self.given.py();
+            let repr = value.repr().map(|r| r.to_string()).unwrap_or_default();
+            let message = format!("option {name}={repr}: {}", error.value(py));
+            if error.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(message)
+            } else {
+                PyValueError::new_err(message)
+            }
         })
     }
 
@@ -279,6 +287,7 @@ fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
         .seed(options.take("seed")?.unwrap_or(0))
         .format(format)
         .max_pixels(options.take("max_pixels")?.unwrap_or(DEFAULT_MAX_PIXELS))
+        .lenient(options.take("lenient")?.unwrap_or(false))
         .max_side(options.take("max_side")?)
         .build()
         .map_err(option_error)

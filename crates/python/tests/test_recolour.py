@@ -78,6 +78,10 @@ def test_bad_image_bytes_raise_decode_error(testdata, palettes):
     truncated = testdata / "bad" / "truncated.png"
     with pytest.raises(ValueError, match=rf"^{truncated}: cannot decode PNG image"):
         variegate.recolour(truncated, palettes)
+    cut = testdata / "bad" / "truncated.jpg"
+    with pytest.raises(variegate.DecodeError, match=rf"^{cut}: cannot decode JPEG image: Premature end of JPEG file$"):
+        variegate.recolour(cut, palettes)
+    assert variegate.recolour(cut, palettes[:1], lenient=True)[0].error is None
     with pytest.raises(variegate.DecodeError, match=r"^upload-7\.png: file is empty$"):
         variegate.recolour(b"", palettes, name="upload-7.png")
     with pytest.raises(variegate.DecodeError, match=r"^/no/such/photo\.png: cannot read file"):
@@ -126,8 +130,10 @@ def test_options_are_checked_as_the_cli_checks_them(testdata, palettes):
         variegate.recolour(image, palettes, threads=0)
     with pytest.raises(ValueError, match=r"^look must be"):
         variegate.recolour(image, palettes, look="sepia")
-    with pytest.raises(TypeError, match=r"option seed: wrong type str"):
+    with pytest.raises(TypeError, match=r"^option seed='1': 'str' object cannot be interpreted as an integer$"):
         variegate.recolour(image, palettes, seed="1")
+    with pytest.raises(ValueError, match=r"^option seed=-1: "):
+        variegate.recolour(image, palettes, seed=-1)
 
 
 def test_same_bytes_at_any_thread_count(testdata, palettes):

@@ -130,7 +130,8 @@ def recolour(
     (1.2) and ``analysis_size`` (256) for the shift look; ``dither`` (False)
     for remap; ``quality`` (90) for JPEG; ``max_side`` (none: downscale the
     image first so its longest side is at most this); ``max_pixels``
-    (refuse larger images); ``name`` (what an image given as bytes or an
+    (refuse larger images); ``lenient`` (False: decode a truncated or
+    damaged JPEG as far as it goes instead of raising); ``name`` (what an image given as bytes or an
     array is called in errors; "image" or "array").
 
     Raises ``DecodeError`` (the image), ``PaletteError`` (a palette),
