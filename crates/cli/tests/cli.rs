@@ -323,6 +323,57 @@ fn lenient_decodes_a_truncated_jpeg_as_far_as_it_goes() {
 }
 
 #[test]
+fn tagged_photos_are_converted_to_srgb_and_say_so() {
+    let run = |file: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let output =
+            variegate(&["run", &fixture(file), "--palette", "#112233,#AA5500,#FFEEDD", "--json"], dir.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let stored = dir.path().join("variations").join(report["variations"][0]["key"].as_str().unwrap());
+        (std::fs::read(stored).unwrap(), stderr(&output))
+    };
+    let has_srgb_chunk = |png: &[u8]| png.windows(4).any(|w| w == b"sRGB");
+    // p3.png holds upright.png's values, meant as Display P3: other colours.
+    let (p3, _) = run("profiles/p3.png");
+    let (plain, _) = run("oriented/upright.png");
+    assert!(has_srgb_chunk(&p3) && !has_srgb_chunk(&plain));
+    assert_ne!(
+        image::load_from_memory(&p3).unwrap().to_rgb8(),
+        image::load_from_memory(&plain).unwrap().to_rgb8()
+    );
+    // A profile that does not parse: one warning, and the colours taken as sRGB.
+    let (bad, stderr) = run("profiles/bad-profile.png");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0]
+            .contains("bad-profile.png: colour profile ignored, colours taken as sRGB: it does not parse")
+    );
+    assert_eq!(
+        image::load_from_memory(&bad).unwrap().to_rgb8(),
+        image::load_from_memory(&plain).unwrap().to_rgb8()
+    );
+}
+
+#[test]
+fn an_animation_is_recoloured_from_its_first_frame_with_a_warning() {
+    for file in ["animated/animated.png", "animated/animated.webp"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fixture(file);
+        let output = variegate(&["run", &path, "--palette", "#112233,#FFEEDD"], dir.path());
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        let format = if file.ends_with("png") { "PNG" } else { "WebP" };
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+        assert_eq!(
+            warnings,
+            [format!(" WARN {path}: animated {format}: only its first frame is recoloured")]
+        );
+    }
+}
+
+#[test]
 fn palette_files_as_people_write_them() {
     // A byte-order mark, "id" and "tags" fields, spaces around colours.
     let dir = tempfile::tempdir().unwrap();

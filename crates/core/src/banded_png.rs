@@ -29,6 +29,7 @@ pub(crate) fn encode(
     width: u32,
     height: u32,
     channels: usize,
+    srgb: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), png::EncodingError> {
     let row_bytes = width as usize * channels;
@@ -47,6 +48,9 @@ pub(crate) fn encode(
     let mut encoder = png::Encoder::new(out, width, height);
     encoder.set_color(if channels == 4 { png::ColorType::Rgba } else { png::ColorType::Rgb });
     encoder.set_depth(png::BitDepth::Eight);
+    if srgb {
+        encoder.set_source_srgb(png::SrgbRenderingIntent::Perceptual);
+    }
     let mut writer = encoder.write_header()?;
     writer.write_chunk(png::chunk::IDAT, &join_zlib(&bands))?;
     writer.finish()
@@ -281,7 +285,7 @@ mod tests {
             for channels in [3, 4] {
                 let pixels = image(width, height, channels);
                 let mut png = Vec::new();
-                encode(&pixels, width, height, channels, &mut png).unwrap();
+                encode(&pixels, width, height, channels, false, &mut png).unwrap();
                 assert_eq!(decode(&png), (width, height, pixels), "{width}x{height}x{channels}");
             }
         }
@@ -290,9 +294,9 @@ mod tests {
     #[test]
     fn a_size_that_does_not_match_the_pixels_is_an_error() {
         let mut png = Vec::new();
-        assert!(encode(&[0; 12], 2, 2, 3, &mut png).is_ok());
+        assert!(encode(&[0; 12], 2, 2, 3, false, &mut png).is_ok());
         for (width, height) in [(0, 2), (2, 0), (3, 2)] {
-            assert!(encode(&[0; 12], width, height, 3, &mut png).is_err(), "{width}x{height}");
+            assert!(encode(&[0; 12], width, height, 3, false, &mut png).is_err(), "{width}x{height}");
         }
     }
 
@@ -302,7 +306,7 @@ mod tests {
         let encode_on = |threads| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut png = Vec::new();
-            pool.install(|| encode(&pixels, 300, 700, 3, &mut png)).unwrap();
+            pool.install(|| encode(&pixels, 300, 700, 3, false, &mut png)).unwrap();
             png
         };
         assert_eq!(encode_on(1), encode_on(4));
@@ -330,7 +334,7 @@ mod tests {
         let (width, height) = (257, 300);
         let pixels = image(width, height, 3);
         let mut ours = Vec::new();
-        encode(&pixels, width, height, 3, &mut ours).unwrap();
+        encode(&pixels, width, height, 3, false, &mut ours).unwrap();
         let mut theirs = Vec::new();
         let mut encoder = png::Encoder::new(&mut theirs, width, height);
         encoder.set_color(png::ColorType::Rgb);

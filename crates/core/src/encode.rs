@@ -8,6 +8,7 @@ use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 use serde::{Deserialize, Serialize};
 
+use crate::colour_profile::srgb_icc;
 use crate::pixels::Channels;
 
 /// The file format variations are written in. In a recipe it reads
@@ -66,16 +67,37 @@ impl OutputFormat {
         channels: Channels,
         out: &mut Vec<u8>,
     ) -> Result<(), image::ImageError> {
+        self.encode_tagged(pixels, width, height, channels, false, out)
+    }
+
+    /// [`OutputFormat::encode`], saying the colours are sRGB when `srgb`:
+    /// PNG's `sRGB` chunk, an sRGB ICC profile in JPEG and WebP. Images
+    /// decoded from a file with a colour profile are tagged so; untagged
+    /// ones stay untagged, byte for byte as before.
+    pub fn encode_tagged(
+        self,
+        pixels: &[u8],
+        width: u32,
+        height: u32,
+        channels: Channels,
+        srgb: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), image::ImageError> {
         let color = match channels {
             Channels::Rgb => ExtendedColorType::Rgb8,
             Channels::Rgba => ExtendedColorType::Rgba8,
         };
         match self {
             // The png crate's fast settings, in parallel bands of rows.
-            OutputFormat::Png => crate::banded_png::encode(pixels, width, height, channels.count(), out)
-                .map_err(|error| image::ImageError::IoError(std::io::Error::other(error))),
+            OutputFormat::Png => {
+                crate::banded_png::encode(pixels, width, height, channels.count(), srgb, out)
+                    .map_err(|error| image::ImageError::IoError(std::io::Error::other(error)))
+            }
             OutputFormat::Jpeg { quality } => {
-                let encoder = JpegEncoder::new_with_quality(out, quality.clamp(1, 100));
+                let mut encoder = JpegEncoder::new_with_quality(out, quality.clamp(1, 100));
+                if srgb {
+                    encoder.set_icc_profile(srgb_icc().to_vec()).map_err(image::ImageError::Unsupported)?;
+                }
                 match channels {
                     Channels::Rgb => encoder.write_image(pixels, width, height, color),
                     Channels::Rgba => {
@@ -85,7 +107,13 @@ impl OutputFormat {
                     }
                 }
             }
-            OutputFormat::WebP => WebPEncoder::new_lossless(out).write_image(pixels, width, height, color),
+            OutputFormat::WebP => {
+                let mut encoder = WebPEncoder::new_lossless(out);
+                if srgb {
+                    encoder.set_icc_profile(srgb_icc().to_vec()).map_err(image::ImageError::Unsupported)?;
+                }
+                encoder.write_image(pixels, width, height, color)
+            }
         }
     }
 }

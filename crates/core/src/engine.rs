@@ -560,7 +560,14 @@ impl Engine {
         let _span = tracing::info_span!("encode", palette = %palette.name).entered();
         let encode = |pixels: &[u8], width, height, channels| {
             let mut bytes = Vec::with_capacity(pixels.len() / 2);
-            match inner.format.encode(pixels, width, height, channels, &mut bytes) {
+            match inner.format.encode_tagged(
+                pixels,
+                width,
+                height,
+                channels,
+                image.is_srgb_tagged(),
+                &mut bytes,
+            ) {
                 Ok(()) => Ok(EncodedImage::new(bytes, inner.format, width, height, &inner.gauge)),
                 Err(error) => Err(VariationError::Encode {
                     name: name(),

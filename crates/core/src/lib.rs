@@ -51,6 +51,7 @@ mod banded_png;
 mod cancel;
 mod colour;
 mod colour8;
+mod colour_profile;
 mod encode;
 mod engine;
 mod error;

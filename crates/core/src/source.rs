@@ -10,6 +10,7 @@ use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, L
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::colour_profile::{self, Profile};
 use crate::error::DecodeError;
 use crate::jpeg::Decoded;
 use crate::pixels::Channels;
@@ -49,6 +50,7 @@ pub struct SourceImage {
     channels: Channels,
     pixels: Vec<u8>,
     format: ImageFormat,
+    profile: Profile,
     sha256: [u8; 32],
     decode_time: Duration,
 }
@@ -109,11 +111,13 @@ impl SourceImage {
         // pixel is allocated, whatever the header claims. It also says which
         // way up the picture is meant to be seen (EXIF orientation; a tag
         // that cannot be read counts as upright, as viewers take it).
-        let (width, height, orientation) = ImageReader::with_format(Cursor::new(bytes), format)
+        // And its colour profile, if it has one.
+        let (width, height, orientation, icc) = ImageReader::with_format(Cursor::new(bytes), format)
             .into_decoder()
             .map(|mut decoder| {
                 let (width, height) = decoder.dimensions();
-                (width, height, decoder.orientation().unwrap_or(Orientation::NoTransforms))
+                let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+                (width, height, orientation, decoder.icc_profile().ok().flatten())
             })
             .map_err(|source| zero_sized_or(corrupt(source), bytes, origin))?;
         if width == 0 || height == 0 {
@@ -123,6 +127,9 @@ impl SourceImage {
             return Err(DecodeError::TooLarge { origin: origin_owned(), width, height, max_pixels });
         }
 
+        if is_animated(format, bytes) {
+            tracing::warn!("{origin}: animated {}: only its first frame is recoloured", format_name(format));
+        }
         let libjpeg = match format {
             ImageFormat::Jpeg => match crate::jpeg::decode_rgb(bytes, width, height, false) {
                 Decoded::Damaged(reason) if lenient => {
@@ -153,7 +160,8 @@ impl SourceImage {
             }
         };
 
-        let (width, height, pixels) = upright(orientation, width, height, channels, pixels);
+        let (width, height, mut pixels) = upright(orientation, width, height, channels, pixels);
+        let profile = colour_profile::into_srgb(icc.as_deref(), channels, width, &mut pixels, origin);
         let decode_time = started.elapsed();
         tracing::debug!(width, height, ?channels, ms = decode_time.as_secs_f64() * 1e3, "decoded");
         Ok(SourceImage {
@@ -164,6 +172,7 @@ impl SourceImage {
             channels,
             pixels,
             format,
+            profile,
             sha256: Sha256::digest(bytes).into(),
             decode_time,
         })
@@ -200,6 +209,7 @@ impl SourceImage {
             sha256: Sha256::digest(&pixels).into(),
             pixels,
             format: ImageFormat::Png,
+            profile: Profile::Untagged,
             decode_time: Duration::ZERO,
         })
     }
@@ -232,6 +242,7 @@ impl SourceImage {
             channels: self.channels,
             pixels,
             format: self.format,
+            profile: self.profile,
             sha256: self.sha256,
             decode_time: self.decode_time,
         })
@@ -282,6 +293,11 @@ impl SourceImage {
     pub fn format(&self) -> ImageFormat {
         self.format
     }
+    /// Whether the file carried a colour profile that was honoured: its
+    /// pixels are now sRGB, and variations of it say so.
+    pub fn is_srgb_tagged(&self) -> bool {
+        self.profile == Profile::Srgb
+    }
     /// That format's usual name in lower case: `png`, `jpeg` or `webp`.
     pub fn format_name(&self) -> &'static str {
         match self.format {
@@ -310,6 +326,30 @@ pub(crate) fn format_name(format: ImageFormat) -> &'static str {
         ImageFormat::Jpeg => "JPEG",
         ImageFormat::WebP => "WebP",
         _ => "image",
+    }
+}
+
+/// Whether a PNG holds an animation (an `acTL` chunk before its first
+/// `IDAT`: APNG) or a WebP does (the animation flag of its `VP8X` chunk).
+/// Decoders give the first frame, or the default image, of either.
+fn is_animated(format: ImageFormat, bytes: &[u8]) -> bool {
+    match format {
+        ImageFormat::Png => {
+            let mut at = 8;
+            while let Some(header) = bytes.get(at..at + 8) {
+                let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+                match &header[4..8] {
+                    b"acTL" => return true,
+                    b"IDAT" => return false,
+                    _ => at = at.saturating_add(length).saturating_add(12),
+                }
+            }
+            false
+        }
+        ImageFormat::WebP => {
+            bytes.get(12..16) == Some(b"VP8X") && bytes.get(20).is_some_and(|flags| flags & 0x02 != 0)
+        }
+        _ => false,
     }
 }
 

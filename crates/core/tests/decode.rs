@@ -149,3 +149,102 @@ fn damaged_jpeg_data_is_refused() {
     assert_eq!(error.to_string(), "damaged.jpg: cannot decode JPEG image: Corrupt JPEG data");
     assert!(SourceImage::decode_with(&bytes, "damaged.jpg", 1 << 30, true).is_ok());
 }
+
+/// Mean and largest difference between two images' bytes.
+fn difference(a: &[u8], b: &[u8]) -> (f64, u8) {
+    assert_eq!(a.len(), b.len());
+    let sum: u64 = a.iter().zip(b).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
+    (sum as f64 / a.len() as f64, a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0))
+}
+
+#[test]
+fn colour_profiles_are_converted_to_srgb() {
+    // testdata/profiles/: upright.png's values tagged Display P3 (PNG iCCP),
+    // Adobe RGB (JPEG APP2) and sRGB with red and blue swapped, each beside
+    // littleCMS's conversion to sRGB (Pillow's ImageCms): another engine's
+    // answer.
+    for (file, tagged_as) in
+        [("p3.png", "Display P3"), ("adobe-rgb.jpg", "Adobe RGB"), ("swapped.png", "swapped")]
+    {
+        let tagged = SourceImage::open(fixture(&format!("profiles/{file}")), 1 << 30).unwrap();
+        let stem = file.split('.').next().unwrap();
+        let expected = SourceImage::open(fixture(&format!("profiles/{stem}-in-srgb.png")), 1 << 30).unwrap();
+        assert!(tagged.is_srgb_tagged() && !expected.is_srgb_tagged(), "{file}");
+        let (mean, max) = difference(tagged.pixels(), expected.pixels());
+        eprintln!("{tagged_as}: mean difference from littleCMS {mean:.3}, largest {max}");
+        assert!(mean < 0.25 && max <= 2, "{tagged_as}: mean {mean:.3}, largest {max} from littleCMS");
+        // Read as if untagged, the values are far off (P3: 10 levels on average).
+        let untagged = SourceImage::open(fixture("oriented/upright.png"), 1 << 30).unwrap();
+        if file.ends_with(".png") {
+            let (off, _) = difference(untagged.pixels(), expected.pixels());
+            assert!(off > 5.0, "{tagged_as}: untagged reading is {off:.1} off");
+        }
+    }
+}
+
+#[test]
+fn an_embedded_srgb_profile_changes_no_pixel() {
+    use image::ImageEncoder;
+    let untagged = SourceImage::open(fixture("oriented/upright.png"), 1 << 30).unwrap();
+    let mut png = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+    encoder.set_icc_profile(moxcms::ColorProfile::new_srgb().encode().unwrap()).unwrap();
+    encoder.write_image(untagged.pixels(), 300, 200, image::ExtendedColorType::Rgb8).unwrap();
+    let tagged = decode(&png).unwrap();
+    assert_eq!(tagged.pixels(), untagged.pixels());
+    assert!(tagged.is_srgb_tagged());
+}
+
+#[test]
+fn a_profile_that_cannot_be_read_is_ignored() {
+    let bad = SourceImage::open(fixture("profiles/bad-profile.png"), 1 << 30).unwrap();
+    let untagged = SourceImage::open(fixture("oriented/upright.png"), 1 << 30).unwrap();
+    assert_eq!(bad.pixels(), untagged.pixels(), "taken as sRGB");
+    assert!(!bad.is_srgb_tagged());
+}
+
+#[test]
+fn variations_of_a_tagged_image_say_srgb_and_untagged_ones_stay_as_they_were() {
+    let engine = Engine::builder().threads(2).build().unwrap();
+    let palette = vec![variegate_core::Palette::from_hex("p", &["#112233", "#AA5500", "#FFEEDD"]).unwrap()];
+    let has_chunk = |png: &[u8], name: &[u8]| png.windows(4).any(|w| w == name);
+    for (file, tagged) in [("profiles/p3.png", true), ("oriented/upright.png", false)] {
+        let image = engine.open(fixture(file)).unwrap();
+        let job = engine.start(image, palette.clone()).unwrap();
+        let variation = job.variations().recv().unwrap();
+        job.wait();
+        let png = variation.result.unwrap();
+        assert_eq!(has_chunk(png.bytes(), b"sRGB"), tagged, "{file}");
+        assert!(!has_chunk(png.bytes(), b"iCCP"), "{file}");
+    }
+    for format in [variegate_core::OutputFormat::Jpeg { quality: 90 }, variegate_core::OutputFormat::WebP] {
+        let engine = Engine::builder().format(format).build().unwrap();
+        let job = engine.start(engine.open(fixture("profiles/p3.png")).unwrap(), palette.clone()).unwrap();
+        let encoded = job.variations().recv().unwrap().result.unwrap();
+        job.wait();
+        let mut decoder = image::ImageReader::new(std::io::Cursor::new(encoded.bytes()))
+            .with_guessed_format()
+            .unwrap()
+            .into_decoder()
+            .unwrap();
+        let icc = image::ImageDecoder::icc_profile(&mut decoder).unwrap().expect("an ICC profile");
+        let reread = SourceImage::decode(encoded.bytes(), "out", 1 << 30).unwrap();
+        assert!(reread.is_srgb_tagged() && icc.len() > 100, "{format:?}");
+    }
+}
+
+#[test]
+fn an_animation_gives_its_first_frame() {
+    // testdata/animated/: three frames, the first one also saved alone.
+    let first = SourceImage::open(fixture("animated/first-frame.png"), 1 << 30).unwrap();
+    for file in ["animated/animated.png", "animated/animated.webp"] {
+        let animated = SourceImage::open(fixture(file), 1 << 30).unwrap();
+        assert_eq!((animated.width(), animated.height()), (120, 80), "{file}");
+        // An animated WebP's canvas has alpha (opaque here).
+        let rgb: Vec<u8> = match animated.channels() {
+            Channels::Rgb => animated.pixels().to_vec(),
+            Channels::Rgba => animated.pixels().chunks(4).flat_map(|px| [px[0], px[1], px[2]]).collect(),
+        };
+        assert!(rgb == first.pixels(), "{file}: the first frame");
+    }
+}
