@@ -17,8 +17,8 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use variegate_core::{
-    DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette, RemapLook, SheetTile, ShiftLook,
-    ShiftOptions, contact_sheet_png,
+    ColourProfiles, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette, RemapLook, SheetTile,
+    ShiftLook, ShiftOptions, contact_sheet_png,
 };
 use variegate_uploader::{
     Batch, BatchOptions, DEFAULT_UPLOADS, ResultsLog, RunStatus, Shard, Store, StoreOptions, StoreReport,
@@ -174,6 +174,10 @@ struct JobArgs {
     /// instead of refusing it. PNG and WebP that do not decode whole are refused either way.
     #[arg(long)]
     lenient: bool,
+    /// An embedded ICC profile: convert the colours to sRGB, or ignore it as OpenCV (and so the
+    /// original service) did.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = Profiles::Convert)]
+    colour_profiles: Profiles,
     /// Downscale the image so its longest side is at most N pixels before recolouring.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_side: Option<u32>,
@@ -226,6 +230,14 @@ enum LookName {
     Remap,
     /// A gradient map: the palette sorted by lightness becomes a ramp; each pixel's lightness picks its colour.
     Gradient,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Profiles {
+    /// Convert the colours to sRGB; the variations say sRGB.
+    Convert,
+    /// Take the stored values as sRGB.
+    Ignore,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -483,6 +495,10 @@ fn engine(args: &JobArgs, previews: Option<u32>) -> anyhow::Result<Engine> {
         .format(format)
         .max_pixels(args.max_pixels)
         .lenient(args.lenient)
+        .colour_profiles(match args.colour_profiles {
+            Profiles::Convert => ColourProfiles::Convert,
+            Profiles::Ignore => ColourProfiles::Ignore,
+        })
         .max_side(args.max_side)
         .thumbnail(args.thumbnail)
         .previews(previews)

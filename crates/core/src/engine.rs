@@ -21,7 +21,7 @@ use crate::palette::Palette;
 use crate::pixels::Channels;
 use crate::preview::Preview;
 use crate::recipe::{OUTPUT_VERSION, Recipe};
-use crate::source::{DEFAULT_MAX_PIXELS, SourceImage, SourceInfo};
+use crate::source::{ColourProfiles, DecodeOptions, SourceImage, SourceInfo};
 
 /// One palette's result, sent down the channel the moment it is done.
 #[derive(Debug)]
@@ -75,8 +75,7 @@ pub struct EngineBuilder {
     look: Arc<dyn Look>,
     analysis: AnalysisOptions,
     channel_capacity: Option<usize>,
-    max_pixels: u64,
-    lenient: bool,
+    decode: DecodeOptions,
     max_side: Option<u32>,
     format: OutputFormat,
     thumbnail: Option<u32>,
@@ -90,8 +89,7 @@ impl Default for EngineBuilder {
             look: Arc::new(ShiftLook::default()),
             analysis: AnalysisOptions::default(),
             channel_capacity: None,
-            max_pixels: DEFAULT_MAX_PIXELS,
-            lenient: false,
+            decode: DecodeOptions::default(),
             max_side: None,
             format: OutputFormat::default(),
             thumbnail: None,
@@ -133,14 +131,21 @@ impl EngineBuilder {
     }
     /// Largest image accepted, in pixels. Default 100 megapixels.
     pub fn max_pixels(mut self, max_pixels: u64) -> Self {
-        self.max_pixels = max_pixels;
+        self.decode.max_pixels = max_pixels;
         self
     }
     /// Decode a truncated or damaged JPEG as far as it can be read, with a
     /// warning, instead of refusing it. Default false: refused, naming the
     /// file. See [`SourceImage::decode_with`].
     pub fn lenient(mut self, lenient: bool) -> Self {
-        self.lenient = lenient;
+        self.decode.lenient = lenient;
+        self
+    }
+    /// What to do with an image's embedded ICC profile: convert it to sRGB
+    /// (the default) or ignore it, as the original service did. Part of the
+    /// recipe: it changes the bytes of tagged images.
+    pub fn colour_profiles(mut self, colour_profiles: ColourProfiles) -> Self {
+        self.decode.colour_profiles = colour_profiles;
         self
     }
     /// Downscale images (Lanczos3) so their longest side is at most this
@@ -180,7 +185,7 @@ impl EngineBuilder {
         at_least_one("previews", self.previews.map(u64::from))?;
         at_least_one("max_side", self.max_side.map(u64::from))?;
         at_least_one("analysis_size", Some(u64::from(self.analysis.max_side)))?;
-        at_least_one("max_pixels", Some(self.max_pixels))?;
+        at_least_one("max_pixels", Some(self.decode.max_pixels))?;
         at_least_one("channel_capacity", self.channel_capacity.map(|c| c as u64))?;
         if let OutputFormat::Jpeg { quality } = self.format
             && !(1..=100).contains(&quality)
@@ -200,8 +205,7 @@ impl EngineBuilder {
                 look: self.look,
                 analysis: self.analysis,
                 channel_capacity: self.channel_capacity.unwrap_or(threads),
-                max_pixels: self.max_pixels,
-                lenient: self.lenient,
+                decode: self.decode,
                 max_side: self.max_side,
                 format: self.format,
                 thumbnail: self.thumbnail,
@@ -225,8 +229,7 @@ struct EngineInner {
     look: Arc<dyn Look>,
     analysis: AnalysisOptions,
     channel_capacity: usize,
-    max_pixels: u64,
-    lenient: bool,
+    decode: DecodeOptions,
     max_side: Option<u32>,
     format: OutputFormat,
     thumbnail: Option<u32>,
@@ -332,6 +335,7 @@ impl Engine {
             max_side: inner.max_side,
             format: inner.format,
             thumbnail: inner.thumbnail,
+            colour_profiles: inner.decode.colour_profiles,
             output_version: OUTPUT_VERSION,
             engine_version: env!("CARGO_PKG_VERSION").to_string(),
         }
@@ -357,7 +361,7 @@ impl Engine {
     pub fn decode(&self, bytes: &[u8], name: &str) -> Result<SourceImage, DecodeError> {
         let inner = &*self.inner;
         inner.pool.install(|| {
-            let image = SourceImage::decode_with(bytes, name, inner.max_pixels, inner.lenient)?;
+            let image = SourceImage::decode_with(bytes, name, &inner.decode)?;
             Ok(match inner.max_side {
                 Some(max_side) => image.downscaled(max_side),
                 None => image,
@@ -378,8 +382,8 @@ impl Engine {
         pixels: Vec<u8>,
     ) -> Result<SourceImage, DecodeError> {
         let inner = &*self.inner;
-        if u64::from(width) * u64::from(height) > inner.max_pixels {
-            let max_pixels = inner.max_pixels;
+        if u64::from(width) * u64::from(height) > inner.decode.max_pixels {
+            let max_pixels = inner.decode.max_pixels;
             return Err(DecodeError::TooLarge { origin: name.into(), width, height, max_pixels });
         }
         let image = SourceImage::from_pixels(name, width, height, channels, pixels)?;

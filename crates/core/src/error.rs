@@ -61,7 +61,7 @@ pub enum DecodeError {
         reason: String,
     },
     /// The decoder failed on the pixel data.
-    #[error("{origin}: cannot decode {format} image: {source}")]
+    #[error("{origin}: cannot decode {format} image: {}", one_line(source))]
     Corrupt {
         /// The path or name.
         origin: String,
@@ -70,6 +70,13 @@ pub enum DecodeError {
         /// What the decoder said.
         source: image::ImageError,
     },
+}
+
+/// A decoder's message on one line: some end lines inside it.
+fn one_line(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    lines.join("; ")
 }
 
 fn megapixels(pixels: u64) -> String {

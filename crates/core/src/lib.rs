@@ -77,7 +77,7 @@ pub use palette::Palette;
 pub use pixels::{Channels, Rgb8};
 pub use preview::{Preview, SheetTile, contact_sheet_png};
 pub use recipe::{OUTPUT_VERSION, Recipe, option_number};
-pub use source::{DEFAULT_MAX_PIXELS, SourceImage, SourceInfo};
+pub use source::{ColourProfiles, DEFAULT_MAX_PIXELS, DecodeOptions, SourceImage, SourceInfo};
 
 // Crates whose types appear in this crate's API, so that embedders use the
 // very versions it was built with.

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encode::OutputFormat;
 use crate::palette::Palette;
+use crate::source::ColourProfiles;
 
 /// The version of what the engine writes for a recipe. Bumped whenever a
 /// change to the engine changes the bytes of any recipe's output, so that
@@ -19,7 +20,10 @@ use crate::palette::Palette;
 ///
 /// 2: the shift look in the original's 8-bit arithmetic, clustering every
 /// distinct colour of the full image, JPEGs decoded by libjpeg-turbo.
-pub const OUTPUT_VERSION: u32 = 2;
+/// 3: EXIF orientation applied; embedded colour profiles converted to sRGB
+/// (or, with `colour_profiles: ignore`, not), and variations of tagged
+/// images tagged sRGB.
+pub const OUTPUT_VERSION: u32 = 3;
 
 /// Everything, besides the image and the palettes, that decides the bytes of
 /// a run's variations. Recorded in full in each manifest.
@@ -39,6 +43,9 @@ pub struct Recipe {
     pub format: OutputFormat,
     /// Longest side of stored thumbnails, if any.
     pub thumbnail: Option<u32>,
+    /// What was done with embedded colour profiles.
+    #[serde(default)]
+    pub colour_profiles: ColourProfiles,
     /// [`OUTPUT_VERSION`] of the engine that made it.
     pub output_version: u32,
     /// The version of `variegate-core` that made it. Recorded, not part of
@@ -61,6 +68,7 @@ impl Recipe {
             max_side: Option<u32>,
             format: OutputFormat,
             thumbnail: Option<u32>,
+            colour_profiles: ColourProfiles,
             output_version: u32,
             palettes: &'a [Palette],
         }
@@ -72,6 +80,7 @@ impl Recipe {
             max_side: self.max_side,
             format: self.format,
             thumbnail: self.thumbnail,
+            colour_profiles: self.colour_profiles,
             output_version: self.output_version,
             palettes,
         };
@@ -130,6 +139,7 @@ mod tests {
             max_side: None,
             format: OutputFormat::Png,
             thumbnail: None,
+            colour_profiles: ColourProfiles::Convert,
             output_version: OUTPUT_VERSION,
             engine_version: "0.1.0".into(),
         }
@@ -149,6 +159,7 @@ mod tests {
             Recipe { max_side: Some(64), ..recipe() },
             Recipe { format: OutputFormat::Jpeg { quality: 90 }, ..recipe() },
             Recipe { format: OutputFormat::Jpeg { quality: 80 }, ..recipe() },
+            Recipe { colour_profiles: ColourProfiles::Ignore, ..recipe() },
             Recipe { thumbnail: Some(64), ..recipe() },
             Recipe { output_version: OUTPUT_VERSION + 1, ..recipe() },
         ];

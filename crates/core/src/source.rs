@@ -20,6 +20,44 @@ use crate::resize::{Filter, fit, resize};
 /// The default pixel budget: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
+/// How files are decoded. The defaults are strict and colour-managed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Refuse images with more pixels than this, before allocating any.
+    /// Default [`DEFAULT_MAX_PIXELS`].
+    pub max_pixels: u64,
+    /// Decode a truncated or damaged JPEG as far as it can be read (libjpeg
+    /// fills the rest with grey), with a warning, instead of refusing it.
+    /// PNG and WebP that do not decode whole are refused either way.
+    /// Default false.
+    pub lenient: bool,
+    /// What to do with an embedded ICC profile. Default
+    /// [`ColourProfiles::Convert`].
+    pub colour_profiles: ColourProfiles,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_pixels: DEFAULT_MAX_PIXELS,
+            lenient: false,
+            colour_profiles: ColourProfiles::Convert,
+        }
+    }
+}
+
+/// What to do with an image's embedded ICC profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColourProfiles {
+    /// Convert the pixels to sRGB, and tag the variations sRGB.
+    #[default]
+    Convert,
+    /// Take the stored values as sRGB, as OpenCV's `imread` (and so the
+    /// service variegate replaces) does.
+    Ignore,
+}
+
 /// What a manifest records of the image a run recoloured.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {
@@ -79,21 +117,19 @@ impl SourceImage {
 
     /// Decodes an encoded image held in memory; `origin` names it in errors
     /// and its file stem names the stored variations. A truncated or damaged
-    /// file is an error: see [`SourceImage::decode_with`].
+    /// file is an error, and a colour profile is applied: see
+    /// [`SourceImage::decode_with`].
     pub fn decode(bytes: &[u8], origin: &str, max_pixels: u64) -> Result<SourceImage, DecodeError> {
-        SourceImage::decode_with(bytes, origin, max_pixels, false)
+        SourceImage::decode_with(bytes, origin, &DecodeOptions { max_pixels, ..DecodeOptions::default() })
     }
 
-    /// [`SourceImage::decode`]; with `lenient`, a truncated or damaged JPEG
-    /// is decoded as far as it can be read (libjpeg fills the rest with
-    /// grey), with a warning. PNG and WebP that do not decode whole are
-    /// refused either way.
+    /// [`SourceImage::decode`] with every [`DecodeOptions`].
     pub fn decode_with(
         bytes: &[u8],
         origin: &str,
-        max_pixels: u64,
-        lenient: bool,
+        options: &DecodeOptions,
     ) -> Result<SourceImage, DecodeError> {
+        let DecodeOptions { max_pixels, lenient, colour_profiles } = *options;
         let _span = tracing::info_span!("decode", origin).entered();
         let started = Instant::now();
         let origin_owned = || origin.to_string();
@@ -116,6 +152,9 @@ impl SourceImage {
             .into_decoder()
             .map(|mut decoder| {
                 let (width, height) = decoder.dimensions();
+                if !chunks_fit(format, bytes) {
+                    return (width, height, Orientation::NoTransforms, None);
+                }
                 let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
                 (width, height, orientation, decoder.icc_profile().ok().flatten())
             })
@@ -161,6 +200,7 @@ impl SourceImage {
         };
 
         let (width, height, mut pixels) = upright(orientation, width, height, channels, pixels);
+        let icc = icc.filter(|_| colour_profiles == ColourProfiles::Convert);
         let profile = colour_profile::into_srgb(icc.as_deref(), channels, width, &mut pixels, origin);
         let decode_time = started.elapsed();
         tracing::debug!(width, height, ?channels, ms = decode_time.as_secs_f64() * 1e3, "decoded");
@@ -327,6 +367,28 @@ pub(crate) fn format_name(format: ImageFormat) -> &'static str {
         ImageFormat::WebP => "WebP",
         _ => "image",
     }
+}
+
+/// Whether every chunk of a WebP fits in the file. The WebP decoder
+/// allocates a metadata chunk's declared size before reading it, so a lying
+/// `EXIF` or `ICCP` length would allocate up to 4 GiB whatever the pixel
+/// budget; such a file's metadata is not read (and its pixels, if they
+/// decode at all, are taken upright and sRGB). PNG and JPEG read metadata
+/// in bounded pieces.
+fn chunks_fit(format: ImageFormat, bytes: &[u8]) -> bool {
+    if format != ImageFormat::WebP {
+        return true;
+    }
+    let mut at = 12;
+    while let Some(header) = bytes.get(at..at + 8) {
+        let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        // Chunks are padded to an even length.
+        at = match at.checked_add(8 + length + (length & 1)) {
+            Some(next) if next <= bytes.len() + (length & 1) => next,
+            _ => return false,
+        };
+    }
+    true
 }
 
 /// Whether a PNG holds an animation (an `acTL` chunk before its first

@@ -3,7 +3,11 @@
 mod common;
 
 use common::{fixture, png_header_only};
-use variegate_core::{Channels, DecodeError, Engine, SourceImage};
+use variegate_core::{Channels, ColourProfiles, DecodeError, DecodeOptions, Engine, SourceImage};
+
+fn lenient() -> DecodeOptions {
+    DecodeOptions { lenient: true, ..DecodeOptions::default() }
+}
 
 fn decode(bytes: &[u8]) -> Result<SourceImage, DecodeError> {
     SourceImage::decode(bytes, "input.png", variegate_core::DEFAULT_MAX_PIXELS)
@@ -129,7 +133,7 @@ fn a_truncated_jpeg_is_refused_unless_lenient() {
     let bytes = std::fs::read(fixture("bad/truncated.jpg")).unwrap();
     let error = SourceImage::decode(&bytes, "cut.jpg", 1 << 30).unwrap_err();
     assert_eq!(error.to_string(), "cut.jpg: cannot decode JPEG image: Premature end of JPEG file");
-    let lenient = SourceImage::decode_with(&bytes, "cut.jpg", 1 << 30, true).unwrap();
+    let lenient = SourceImage::decode_with(&bytes, "cut.jpg", &lenient()).unwrap();
     assert_eq!((lenient.width(), lenient.height()), (640, 427));
     // The top rows are the photo's; the bottom ones libjpeg's grey.
     let whole = SourceImage::open(fixture("rocket.jpg"), 1 << 30).unwrap();
@@ -147,7 +151,7 @@ fn damaged_jpeg_data_is_refused() {
     bytes[middle..middle + 2].copy_from_slice(&[0xFF, 0xD5]);
     let error = SourceImage::decode(&bytes, "damaged.jpg", 1 << 30).unwrap_err();
     assert_eq!(error.to_string(), "damaged.jpg: cannot decode JPEG image: Corrupt JPEG data");
-    assert!(SourceImage::decode_with(&bytes, "damaged.jpg", 1 << 30, true).is_ok());
+    assert!(SourceImage::decode_with(&bytes, "damaged.jpg", &lenient()).is_ok());
 }
 
 /// Mean and largest difference between two images' bytes.
@@ -193,6 +197,16 @@ fn an_embedded_srgb_profile_changes_no_pixel() {
     let tagged = decode(&png).unwrap();
     assert_eq!(tagged.pixels(), untagged.pixels());
     assert!(tagged.is_srgb_tagged());
+}
+
+#[test]
+fn profiles_can_be_ignored_as_the_original_service_did() {
+    let options = DecodeOptions { colour_profiles: ColourProfiles::Ignore, ..DecodeOptions::default() };
+    let bytes = std::fs::read(fixture("profiles/p3.png")).unwrap();
+    let ignored = SourceImage::decode_with(&bytes, "p3.png", &options).unwrap();
+    let untagged = SourceImage::open(fixture("oriented/upright.png"), 1 << 30).unwrap();
+    assert_eq!(ignored.pixels(), untagged.pixels());
+    assert!(!ignored.is_srgb_tagged());
 }
 
 #[test]
@@ -247,4 +261,15 @@ fn an_animation_gives_its_first_frame() {
         };
         assert!(rgb == first.pixels(), "{file}: the first frame");
     }
+}
+
+#[test]
+fn a_lying_metadata_length_allocates_nothing_for_it() {
+    // Found by tests/fuzz.rs: a WebP whose EXIF chunk claims 512 MiB made
+    // the decoder allocate that much before reading it.
+    let mut webp = std::fs::read(fixture("oriented/exif3.webp")).unwrap();
+    let exif = webp.windows(4).position(|w| w == b"EXIF").expect("an EXIF chunk");
+    webp[exif + 4..exif + 8].copy_from_slice(&0x2000_0000u32.to_le_bytes());
+    let image = decode(&webp).unwrap();
+    assert_eq!((image.width(), image.height()), (300, 200), "decoded, its metadata not read");
 }

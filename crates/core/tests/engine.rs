@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{decode_rgba, fixture, palettes, run_all};
 use variegate_core::{
-    AnalysisOptions, Channels, Engine, GradientLook, Look, LookError, OutputFormat, Palette, PreparedLook,
-    RemapLook, ShiftLook, ShiftOptions, SourceImage, VariationError, serde_json,
+    AnalysisOptions, Channels, ColourProfiles, Engine, GradientLook, Look, LookError, OutputFormat, Palette,
+    PreparedLook, RemapLook, ShiftLook, ShiftOptions, SourceImage, VariationError, serde_json,
 };
 
 #[test]
@@ -287,8 +287,10 @@ fn the_recipe_names_every_option_that_changes_bytes() {
         .max_side(Some(300))
         .format(OutputFormat::Jpeg { quality: 80 })
         .thumbnail(Some(64))
+        .colour_profiles(ColourProfiles::Ignore)
         .previews(Some(32))
         .threads(1)
+        .lenient(true)
         .build()
         .unwrap();
     let recipe = serde_json::to_value(engine.recipe()).unwrap();
@@ -302,11 +304,13 @@ fn the_recipe_names_every_option_that_changes_bytes() {
             "max_side": 300,
             "format": {"name": "jpeg", "quality": 80},
             "thumbnail": 64,
+            "colour_profiles": "ignore",
             "output_version": variegate_core::OUTPUT_VERSION,
             "engine_version": env!("CARGO_PKG_VERSION"),
         })
     );
-    // Threads and previews change no bytes, so they are no part of it.
+    // Threads, previews and leniency change no bytes (a lenient decode
+    // makes what a strict one refuses), so they are no part of it.
     let other = Engine::builder()
         .look(ShiftLook::new(ShiftOptions { max_k: 4, ..Default::default() }).unwrap())
         .seed(7)
@@ -314,6 +318,7 @@ fn the_recipe_names_every_option_that_changes_bytes() {
         .max_side(Some(300))
         .format(OutputFormat::Jpeg { quality: 80 })
         .thumbnail(Some(64))
+        .colour_profiles(ColourProfiles::Ignore)
         .threads(2)
         .build()
         .unwrap();

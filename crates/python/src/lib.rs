@@ -17,7 +17,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use variegate_core::{
-    BuildError, Channels, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette,
+    BuildError, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette,
     PaletteError as CorePaletteError, RemapLook, ShiftLook, ShiftOptions, SourceImage, Variation,
 };
 use variegate_uploader::{
@@ -288,6 +288,15 @@ fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
         .format(format)
         .max_pixels(options.take("max_pixels")?.unwrap_or(DEFAULT_MAX_PIXELS))
         .lenient(options.take("lenient")?.unwrap_or(false))
+        .colour_profiles(match options.take::<String>("colour_profiles")?.as_deref() {
+            None | Some("convert") => ColourProfiles::Convert,
+            Some("ignore") => ColourProfiles::Ignore,
+            Some(other) => {
+                return Err(PyValueError::new_err(format!(
+                    "colour_profiles must be 'convert' or 'ignore', not {other:?}"
+                )));
+            }
+        })
         .max_side(options.take("max_side")?)
         .build()
         .map_err(option_error)

@@ -136,6 +136,18 @@ def test_options_are_checked_as_the_cli_checks_them(testdata, palettes):
         variegate.recolour(image, palettes, seed=-1)
 
 
+def test_colour_profiles_are_converted_or_ignored(testdata, palettes):
+    tagged, plain = testdata / "profiles" / "p3.png", testdata / "oriented" / "upright.png"
+    untagged = variegate.recolour(plain, palettes[:2])
+    converted = variegate.recolour(tagged, palettes[:2])
+    ignored = variegate.recolour(tagged, palettes[:2], colour_profiles="ignore")
+    assert [v.to_numpy().tolist() for v in ignored] == [v.to_numpy().tolist() for v in untagged]
+    assert converted[0].to_numpy().tolist() != untagged[0].to_numpy().tolist()
+    assert b"sRGB" in converted[0].data and b"sRGB" not in untagged[0].data
+    with pytest.raises(ValueError, match="colour_profiles must be 'convert' or 'ignore'"):
+        variegate.recolour(tagged, palettes, colour_profiles="assume")
+
+
 def test_same_bytes_at_any_thread_count(testdata, palettes):
     one = variegate.recolour(testdata / "rocket.jpg", palettes, threads=1)
     four = variegate.recolour(testdata / "rocket.jpg", palettes, threads=4)

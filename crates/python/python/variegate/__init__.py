@@ -131,7 +131,10 @@ def recolour(
     for remap; ``quality`` (90) for JPEG; ``max_side`` (none: downscale the
     image first so its longest side is at most this); ``max_pixels``
     (refuse larger images); ``lenient`` (False: decode a truncated or
-    damaged JPEG as far as it goes instead of raising); ``name`` (what an image given as bytes or an
+    damaged JPEG as far as it goes instead of raising);
+    ``colour_profiles`` ("convert": an embedded ICC profile's colours to
+    sRGB; "ignore": the stored values taken as sRGB, as OpenCV reads them);
+    ``name`` (what an image given as bytes or an
     array is called in errors; "image" or "array").
 
     Raises ``DecodeError`` (the image), ``PaletteError`` (a palette),
