@@ -17,8 +17,8 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use variegate_core::{
-    ColourProfiles, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette, RemapLook, SheetTile,
-    ShiftLook, ShiftOptions, contact_sheet_png,
+    ColourProfiles, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette, RemapLook, Rgb8,
+    SheetTile, ShiftLook, ShiftOptions, contact_sheet_png,
 };
 use variegate_uploader::{
     Batch, BatchOptions, DEFAULT_UPLOADS, ResultsLog, RunStatus, Shard, Store, StoreOptions, StoreReport,
@@ -164,6 +164,9 @@ struct JobArgs {
     /// File format of the variations.
     #[arg(long, value_enum, default_value_t = Format::Png)]
     format: Format,
+    /// What JPEG, which has no alpha, shows through transparent pixels.
+    #[arg(long, value_name = "#RRGGBB", default_value = "#FFFFFF", value_parser = colour)]
+    background: Rgb8,
     /// JPEG quality, 1-100.
     #[arg(long, value_name = "Q", default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
@@ -207,6 +210,10 @@ struct JobArgs {
 
 /// The options only the shift look takes.
 const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "analysis_size"];
+
+fn colour(text: &str) -> Result<Rgb8, String> {
+    Rgb8::parse_hex(text.trim()).ok_or_else(|| format!("{text:?} is not a hex colour (#RGB or #RRGGBB)"))
+}
 
 fn non_negative(text: &str) -> Result<f32, String> {
     match text.parse::<f32>() {
@@ -495,6 +502,7 @@ fn engine(args: &JobArgs, previews: Option<u32>) -> anyhow::Result<Engine> {
         .format(format)
         .max_pixels(args.max_pixels)
         .lenient(args.lenient)
+        .background(args.background)
         .colour_profiles(match args.colour_profiles {
             Profiles::Convert => ColourProfiles::Convert,
             Profiles::Ignore => ColourProfiles::Ignore,

@@ -374,6 +374,31 @@ fn an_animation_is_recoloured_from_its_first_frame_with_a_warning() {
 }
 
 #[test]
+fn jpeg_of_a_transparent_image_shows_the_background() {
+    // The logo with its left half transparent, written here.
+    let dir = tempfile::tempdir().unwrap();
+    let mut logo = image::open(fixture("logo.png")).unwrap().to_rgba8();
+    logo.pixels_mut().enumerate().filter(|(i, _)| i % 500 < 250).for_each(|(_, px)| px.0[3] = 0);
+    let path = dir.path().join("half.png");
+    logo.save(&path).unwrap();
+    let args = ["run", path.to_str().unwrap(), "--palette", "#112233,#FFEEDD", "--format", "jpeg", "--json"];
+    for (extra, expected) in [(None, [255u8, 255, 255]), (Some("#000000"), [0, 0, 0])] {
+        let mut args = args.to_vec();
+        if let Some(colour) = extra {
+            args.extend(["--background", colour]);
+        }
+        let output = variegate(&args, dir.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["recipe"]["background"].as_str(), Some(extra.unwrap_or("#FFFFFF")));
+        let stored = dir.path().join("variations").join(report["variations"][0]["key"].as_str().unwrap());
+        let jpeg = image::open(stored).unwrap().to_rgb8();
+        let left = jpeg.get_pixel(100, 250).0;
+        assert!(left.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 3), "{extra:?}: {left:?}");
+    }
+}
+
+#[test]
 fn palette_files_as_people_write_them() {
     // A byte-order mark, "id" and "tags" fields, spaces around colours.
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use image::{ExtendedColorType, ImageEncoder};
 use serde::{Deserialize, Serialize};
 
 use crate::colour_profile::srgb_icc;
-use crate::pixels::Channels;
+use crate::pixels::{Channels, Rgb8};
 
 /// The file format variations are written in. In a recipe it reads
 /// `{"name": "jpeg", "quality": 90}`.
@@ -67,22 +67,20 @@ impl OutputFormat {
         channels: Channels,
         out: &mut Vec<u8>,
     ) -> Result<(), image::ImageError> {
-        self.encode_tagged(pixels, width, height, channels, false, out)
+        self.encode_with(pixels, width, height, channels, &EncodeOptions::default(), out)
     }
 
-    /// [`OutputFormat::encode`], saying the colours are sRGB when `srgb`:
-    /// PNG's `sRGB` chunk, an sRGB ICC profile in JPEG and WebP. Images
-    /// decoded from a file with a colour profile are tagged so; untagged
-    /// ones stay untagged, byte for byte as before.
-    pub fn encode_tagged(
+    /// [`OutputFormat::encode`] with [`EncodeOptions`].
+    pub fn encode_with(
         self,
         pixels: &[u8],
         width: u32,
         height: u32,
         channels: Channels,
-        srgb: bool,
+        options: &EncodeOptions,
         out: &mut Vec<u8>,
     ) -> Result<(), image::ImageError> {
+        let EncodeOptions { srgb, background } = *options;
         let color = match channels {
             Channels::Rgb => ExtendedColorType::Rgb8,
             Channels::Rgba => ExtendedColorType::Rgba8,
@@ -101,8 +99,7 @@ impl OutputFormat {
                 match channels {
                     Channels::Rgb => encoder.write_image(pixels, width, height, color),
                     Channels::Rgba => {
-                        let rgb: Vec<u8> =
-                            pixels.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
+                        let rgb = over_background(pixels, background);
                         encoder.write_image(&rgb, width, height, ExtendedColorType::Rgb8)
                     }
                 }
@@ -116,6 +113,37 @@ impl OutputFormat {
             }
         }
     }
+}
+
+/// How variations are written, beyond their format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Say the colours are sRGB: PNG's `sRGB` chunk, an sRGB ICC profile in
+    /// JPEG and WebP. Images decoded from a file with a colour profile are
+    /// tagged so; untagged ones stay untagged, byte for byte as before.
+    /// Default false.
+    pub srgb: bool,
+    /// What JPEG, which has no alpha, shows through transparent pixels: each
+    /// pixel is composited over it. Default white.
+    pub background: Rgb8,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions { srgb: false, background: Rgb8([255, 255, 255]) }
+    }
+}
+
+/// RGBA pixels composited over an opaque colour, rounded: RGB.
+fn over_background(rgba: &[u8], background: Rgb8) -> Vec<u8> {
+    let blend = |colour: u8, alpha: u8, under: u8| {
+        let (colour, alpha, under) = (u32::from(colour), u32::from(alpha), u32::from(under));
+        ((colour * alpha + under * (255 - alpha) + 127) / 255) as u8
+    };
+    let Rgb8([r, g, b]) = background;
+    rgba.chunks_exact(4)
+        .flat_map(|px| [blend(px[0], px[3], r), blend(px[1], px[3], g), blend(px[2], px[3], b)])
+        .collect()
 }
 
 /// One encoded variation. Counted by the engine's [`BufferGauge`] from the

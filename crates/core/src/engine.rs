@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalysisOptions;
 use crate::cancel::Canceller;
-use crate::encode::{BufferGauge, EncodedImage, OutputFormat};
+use crate::encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
 use crate::error::{BuildError, DecodeError, LookError, VariationError};
 use crate::look::{Look, PreparedLook, ShiftLook};
 use crate::palette::Palette;
-use crate::pixels::Channels;
+use crate::pixels::{Channels, Rgb8};
 use crate::preview::Preview;
 use crate::recipe::{OUTPUT_VERSION, Recipe};
 use crate::source::{ColourProfiles, DecodeOptions, SourceImage, SourceInfo};
@@ -78,6 +78,7 @@ pub struct EngineBuilder {
     decode: DecodeOptions,
     max_side: Option<u32>,
     format: OutputFormat,
+    background: Rgb8,
     thumbnail: Option<u32>,
     previews: Option<u32>,
 }
@@ -92,6 +93,7 @@ impl Default for EngineBuilder {
             decode: DecodeOptions::default(),
             max_side: None,
             format: OutputFormat::default(),
+            background: EncodeOptions::default().background,
             thumbnail: None,
             previews: None,
         }
@@ -139,6 +141,12 @@ impl EngineBuilder {
     /// file. See [`SourceImage::decode_with`].
     pub fn lenient(mut self, lenient: bool) -> Self {
         self.decode.lenient = lenient;
+        self
+    }
+    /// What JPEG variations show through transparent pixels. Default white.
+    /// Part of the recipe of JPEG runs.
+    pub fn background(mut self, background: Rgb8) -> Self {
+        self.background = background;
         self
     }
     /// What to do with an image's embedded ICC profile: convert it to sRGB
@@ -208,6 +216,7 @@ impl EngineBuilder {
                 decode: self.decode,
                 max_side: self.max_side,
                 format: self.format,
+                background: self.background,
                 thumbnail: self.thumbnail,
                 previews: self.previews,
                 gauge: BufferGauge::default(),
@@ -232,6 +241,7 @@ struct EngineInner {
     decode: DecodeOptions,
     max_side: Option<u32>,
     format: OutputFormat,
+    background: Rgb8,
     thumbnail: Option<u32>,
     previews: Option<u32>,
     gauge: BufferGauge,
@@ -335,6 +345,7 @@ impl Engine {
             max_side: inner.max_side,
             format: inner.format,
             thumbnail: inner.thumbnail,
+            background: matches!(inner.format, OutputFormat::Jpeg { .. }).then_some(inner.background),
             colour_profiles: inner.decode.colour_profiles,
             output_version: OUTPUT_VERSION,
             engine_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -564,14 +575,8 @@ impl Engine {
         let _span = tracing::info_span!("encode", palette = %palette.name).entered();
         let encode = |pixels: &[u8], width, height, channels| {
             let mut bytes = Vec::with_capacity(pixels.len() / 2);
-            match inner.format.encode_tagged(
-                pixels,
-                width,
-                height,
-                channels,
-                image.is_srgb_tagged(),
-                &mut bytes,
-            ) {
+            let options = EncodeOptions { srgb: image.is_srgb_tagged(), background: inner.background };
+            match inner.format.encode_with(pixels, width, height, channels, &options, &mut bytes) {
                 Ok(()) => Ok(EncodedImage::new(bytes, inner.format, width, height, &inner.gauge)),
                 Err(error) => Err(VariationError::Encode {
                     name: name(),

@@ -69,7 +69,7 @@ mod source;
 
 pub use analysis::{AnalysisOptions, dominant_colours};
 pub use cancel::{Cancellation, Canceller};
-pub use encode::{BufferGauge, EncodedImage, OutputFormat};
+pub use encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTimings};
 pub use error::{BuildError, DecodeError, Error, LookError, PaletteError, VariationError};
 pub use look::{GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions};

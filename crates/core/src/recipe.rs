@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encode::OutputFormat;
 use crate::palette::Palette;
+use crate::pixels::Rgb8;
 use crate::source::ColourProfiles;
 
 /// The version of what the engine writes for a recipe. Bumped whenever a
@@ -22,7 +23,8 @@ use crate::source::ColourProfiles;
 /// distinct colour of the full image, JPEGs decoded by libjpeg-turbo.
 /// 3: EXIF orientation applied; embedded colour profiles converted to sRGB
 /// (or, with `colour_profiles: ignore`, not), and variations of tagged
-/// images tagged sRGB.
+/// images tagged sRGB; JPEG composited over a background; the shift look's
+/// clusters never more than an image's colours.
 pub const OUTPUT_VERSION: u32 = 3;
 
 /// Everything, besides the image and the palettes, that decides the bytes of
@@ -43,6 +45,9 @@ pub struct Recipe {
     pub format: OutputFormat,
     /// Longest side of stored thumbnails, if any.
     pub thumbnail: Option<u32>,
+    /// What JPEG variations show through transparent pixels (JPEG only).
+    #[serde(default)]
+    pub background: Option<Rgb8>,
     /// What was done with embedded colour profiles.
     #[serde(default)]
     pub colour_profiles: ColourProfiles,
@@ -68,6 +73,7 @@ impl Recipe {
             max_side: Option<u32>,
             format: OutputFormat,
             thumbnail: Option<u32>,
+            background: Option<Rgb8>,
             colour_profiles: ColourProfiles,
             output_version: u32,
             palettes: &'a [Palette],
@@ -80,6 +86,7 @@ impl Recipe {
             max_side: self.max_side,
             format: self.format,
             thumbnail: self.thumbnail,
+            background: self.background,
             colour_profiles: self.colour_profiles,
             output_version: self.output_version,
             palettes,
@@ -139,6 +146,7 @@ mod tests {
             max_side: None,
             format: OutputFormat::Png,
             thumbnail: None,
+            background: None,
             colour_profiles: ColourProfiles::Convert,
             output_version: OUTPUT_VERSION,
             engine_version: "0.1.0".into(),
@@ -160,6 +168,7 @@ mod tests {
             Recipe { format: OutputFormat::Jpeg { quality: 90 }, ..recipe() },
             Recipe { format: OutputFormat::Jpeg { quality: 80 }, ..recipe() },
             Recipe { colour_profiles: ColourProfiles::Ignore, ..recipe() },
+            Recipe { background: Some(Rgb8([0, 0, 0])), ..recipe() },
             Recipe { thumbnail: Some(64), ..recipe() },
             Recipe { output_version: OUTPUT_VERSION + 1, ..recipe() },
         ];

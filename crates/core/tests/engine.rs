@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{decode_rgba, fixture, palettes, run_all};
 use variegate_core::{
     AnalysisOptions, Channels, ColourProfiles, Engine, GradientLook, Look, LookError, OutputFormat, Palette,
-    PreparedLook, RemapLook, ShiftLook, ShiftOptions, SourceImage, VariationError, serde_json,
+    PreparedLook, RemapLook, Rgb8, ShiftLook, ShiftOptions, SourceImage, VariationError, serde_json,
 };
 
 #[test]
@@ -304,6 +304,7 @@ fn the_recipe_names_every_option_that_changes_bytes() {
             "max_side": 300,
             "format": {"name": "jpeg", "quality": 80},
             "thumbnail": 64,
+            "background": "#FFFFFF",
             "colour_profiles": "ignore",
             "output_version": variegate_core::OUTPUT_VERSION,
             "engine_version": env!("CARGO_PKG_VERSION"),
@@ -350,6 +351,31 @@ fn max_side_holds_however_the_image_was_opened() {
     let preview = from_full[0].preview.as_ref().unwrap();
     assert_eq!((preview.width, preview.height), (40, 27));
     assert!(from_full[0].thumbnail.is_none(), "previews are not thumbnails");
+}
+
+#[test]
+fn jpeg_shows_the_background_through_transparent_pixels() {
+    // The logo with an alpha ramp (and transparent corners), as JPEG, which
+    // has no alpha: composited over the background, not its hidden colours.
+    let logo = SourceImage::open(fixture("logo.png"), 1 << 30).unwrap();
+    let mut ramped = logo.pixels().to_vec();
+    for (i, px) in ramped.chunks_exact_mut(4).enumerate() {
+        let (x, y) = (i % 500, i / 500);
+        px[3] = if x < 50 && y < 50 { 0 } else { ((x + y) * 255 / 998) as u8 };
+    }
+    let ramped = SourceImage::from_pixels("ramped-logo", 500, 500, Channels::Rgba, ramped).unwrap();
+    for (background, expected) in [(None, [255u8, 255, 255]), (Some(Rgb8([0, 128, 255])), [0, 128, 255])] {
+        let mut builder =
+            Engine::builder().format(OutputFormat::Jpeg { quality: 95 }).look(RemapLook::new(false));
+        if let Some(colour) = background {
+            builder = builder.background(colour);
+        }
+        let engine = builder.build().unwrap();
+        let variation = run_all(&engine, ramped.clone(), palettes()).remove(0);
+        let jpeg = image::load_from_memory(variation.result.unwrap().bytes()).unwrap().to_rgb8();
+        let corner = jpeg.get_pixel(10, 10).0;
+        assert!(corner.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 3), "{background:?}: {corner:?}");
+    }
 }
 
 #[test]

@@ -135,3 +135,38 @@ fn every_look_keeps_alpha_byte_for_byte() {
         }
     }
 }
+
+/// The palette colour nearest `px` in CIELAB, by its position from dark to light.
+fn nearest_rank(palette: &Palette, px: &image::Rgba<u8>) -> usize {
+    let mut ranked = palette.colors.clone();
+    ranked.sort_by_key(|c| c.brightness());
+    let distance = |c: &variegate_core::Rgb8| {
+        let (a, b) = (lab(px), lab(&image::Rgba([c.0[0], c.0[1], c.0[2], 255])));
+        (a.l - b.l).powi(2) + (a.a - b.a).powi(2) + (a.b - b.b).powi(2)
+    };
+    (0..ranked.len()).min_by(|&i, &j| distance(&ranked[i]).total_cmp(&distance(&ranked[j]))).unwrap()
+}
+
+#[test]
+fn shift_on_fewer_colours_than_the_palette_keeps_dark_and_light() {
+    // Flat graphics: one colour (white), then three (black, grey, white
+    // bands), each with five-colour palettes. Clusters never outnumber the
+    // colours, and white stays nearest the lightest palette colour.
+    let engine = engine(variegate_core::ShiftLook::default(), 2);
+    let white = SourceImage::from_pixels("white", 64, 64, Channels::Rgb, vec![255; 64 * 64 * 3]).unwrap();
+    let bands: Vec<u8> = (0..90 * 30).flat_map(|i| [[0u8; 3], [128; 3], [255; 3]][(i % 90) / 30]).collect();
+    let bands = SourceImage::from_pixels("bands", 90, 30, Channels::Rgb, bands).unwrap();
+    for (palette, out) in palettes().iter().zip(recolour(&engine, &white, palettes())) {
+        assert_eq!(
+            nearest_rank(palette, out.get_pixel(5, 5)),
+            4,
+            "{}: {:?}",
+            palette.name,
+            out.get_pixel(5, 5)
+        );
+    }
+    for (palette, out) in palettes().iter().zip(recolour(&engine, &bands, palettes())) {
+        let ranks = [5, 35, 65].map(|x| nearest_rank(palette, out.get_pixel(x, 5)));
+        assert!(ranks[0] < ranks[1] && ranks[1] < ranks[2] && ranks[2] == 4, "{}: {ranks:?}", palette.name);
+    }
+}

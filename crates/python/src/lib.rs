@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use variegate_core::{
     BuildError, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette,
-    PaletteError as CorePaletteError, RemapLook, ShiftLook, ShiftOptions, SourceImage, Variation,
+    PaletteError as CorePaletteError, RemapLook, Rgb8, ShiftLook, ShiftOptions, SourceImage, Variation,
 };
 use variegate_uploader::{
     DEFAULT_UPLOADS, Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError,
@@ -288,6 +288,12 @@ fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
         .format(format)
         .max_pixels(options.take("max_pixels")?.unwrap_or(DEFAULT_MAX_PIXELS))
         .lenient(options.take("lenient")?.unwrap_or(false))
+        .background(match options.take::<String>("background")? {
+            None => Rgb8([255, 255, 255]),
+            Some(text) => Rgb8::parse_hex(text.trim()).ok_or_else(|| {
+                PyValueError::new_err(format!("background {text:?} is not a hex colour (#RGB or #RRGGBB)"))
+            })?,
+        })
         .colour_profiles(match options.take::<String>("colour_profiles")?.as_deref() {
             None | Some("convert") => ColourProfiles::Convert,
             Some("ignore") => ColourProfiles::Ignore,

@@ -106,6 +106,7 @@ mod tests {
             max_side: None,
             format: Default::default(),
             thumbnail: None,
+            background: None,
             colour_profiles: Default::default(),
             output_version: 1,
             engine_version: String::new(),

@@ -95,13 +95,14 @@ impl Look for ShiftLook {
         palettes: &[Palette],
         analysis: &AnalysisOptions,
     ) -> Result<Box<dyn PreparedLook>, LookError> {
-        let mut ks: Vec<usize> = palettes.iter().map(|p| self.clusters_for(p)).filter(|&k| k > 0).collect();
-        ks.sort_unstable();
-        ks.dedup();
-
         // The small copy needs no index: it is made while the index is built.
         let (indexed, sample) =
             rayon::join(|| IndexedImage::new(image), || sample_colours(image, analysis.max_side));
+        let distinct = indexed.colours().len();
+        let mut ks: Vec<usize> =
+            palettes.iter().map(|p| self.clusters_for(p).min(distinct)).filter(|&k| k > 0).collect();
+        ks.sort_unstable();
+        ks.dedup();
         let (lab, centres) = rayon::join(
             || colour_lab8(&indexed),
             || {
@@ -157,15 +158,26 @@ impl PreparedShift {
     /// As the original: centres truncated to 8 bits (`np.uint8`), centres
     /// and palette colours each ranked by R+G+B, the offset between the
     /// pair's 8-bit CIELAB colours, its L* part scaled by `lightness`.
-    fn cluster_shifts(&self, clustering: &Clustering, palette: &Palette) -> Box<[[f32; 3]; 256]> {
-        let k = clustering.centres.len();
+    ///
+    /// An image with fewer distinct colours than the `k` palette colours
+    /// used has as many clusters as colours; they take palette colours
+    /// spread over the ranks, darkest to darkest and lightest to lightest
+    /// (a lone colour takes the rank of its own lightness), so that white
+    /// stays the lightest palette colour.
+    fn cluster_shifts(&self, clustering: &Clustering, palette: &Palette, k: usize) -> Box<[[f32; 3]; 256]> {
+        let clusters = clustering.centres.len();
         let centres: Vec<[u8; 3]> =
             clustering.centres.iter().map(|c| c.map(|v| v.clamp(0.0, 255.0) as u8)).collect();
         let brightness = |c: &[u8; 3]| c.iter().map(|&v| u32::from(v)).sum::<u32>();
-        let mut centre_order: Vec<usize> = (0..k).collect();
+        let mut centre_order: Vec<usize> = (0..clusters).collect();
         centre_order.sort_by_key(|&i| brightness(&centres[i]));
-        let mut colours = palette.colors[..k].to_vec();
-        colours.sort_by_key(|c| c.brightness());
+        let mut ranked = palette.colors[..k].to_vec();
+        ranked.sort_by_key(|c| c.brightness());
+        let colours: Vec<_> = match clusters {
+            _ if clusters == k => ranked,
+            1 => vec![ranked[(brightness(&centres[0]) as usize * (k - 1) + 382) / 765]],
+            _ => (0..clusters).map(|j| ranked[(j * (k - 1) + (clusters - 1) / 2) / (clusters - 1)]).collect(),
+        };
 
         let mut shifts = Box::new([[0.0; 3]; 256]);
         for (&centre, colour) in centre_order.iter().zip(colours) {
@@ -180,12 +192,13 @@ impl PreparedShift {
 impl PreparedLook for PreparedShift {
     fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
         let k = self.options.max_k.min(palette.colors.len());
+        let clusters = k.min(self.indexed.colours().len());
         let clustering = self
             .clusterings
             .iter()
-            .find(|c| c.centres.len() == k)
-            .ok_or_else(|| LookError(format!("no clustering prepared for {k} colours")))?;
-        let shifts = self.cluster_shifts(clustering, palette);
+            .find(|c| c.centres.len() == clusters)
+            .ok_or_else(|| LookError(format!("no clustering prepared for {clusters} colours")))?;
+        let shifts = self.cluster_shifts(clustering, palette, k);
         let params = KernelParams { blend: self.options.blend, saturation: self.options.saturation };
         let table = colour_table(self.indexed.colours(), |first, colours, table| {
             let lab = &self.lab[first..first + colours.len()];

@@ -128,7 +128,8 @@ def recolour(
     ``look_options``, named and defaulting as the command line's flags:
     ``max_k`` (5), ``lightness`` (0.7), ``blend`` (0.75), ``saturation``
     (1.2) and ``analysis_size`` (256) for the shift look; ``dither`` (False)
-    for remap; ``quality`` (90) for JPEG; ``max_side`` (none: downscale the
+    for remap; ``quality`` (90) and ``background`` ("#FFFFFF": what shows
+    through transparent pixels) for JPEG; ``max_side`` (none: downscale the
     image first so its longest side is at most this); ``max_pixels``
     (refuse larger images); ``lenient`` (False: decode a truncated or
     damaged JPEG as far as it goes instead of raising);
