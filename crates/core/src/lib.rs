@@ -4,8 +4,10 @@
 //! Data flows one way:
 //!
 //! 1. **Decode** ([`SourceImage`]): PNG, JPEG (libjpeg-turbo's decoder, as
-//!    OpenCV and Pillow) or WebP into 8-bit RGB or RGBA, refusing images over
-//!    the pixel budget before allocating pixels.
+//!    OpenCV and Pillow) or WebP into 8-bit RGB or RGBA, turned upright
+//!    (EXIF orientation) and converted to sRGB (an embedded ICC profile);
+//!    images over the pixel budget are refused before pixels are allocated,
+//!    truncated or damaged ones unless lenient ([`DecodeOptions`]).
 //! 2. **Analyse once** ([`Look::prepare`]): the image is indexed by colour,
 //!    so that everything that does not depend on a palette is computed once
 //!    per distinct colour (a few percent of the pixels of a photo), among it

@@ -144,10 +144,10 @@ impl SourceImage {
             |source| DecodeError::Corrupt { origin: origin_owned(), format: format_name(format), source };
 
         // Read the header alone first: the budget is checked before a single
-        // pixel is allocated, whatever the header claims. It also says which
-        // way up the picture is meant to be seen (EXIF orientation; a tag
-        // that cannot be read counts as upright, as viewers take it).
-        // And its colour profile, if it has one.
+        // pixel is allocated, whatever the header claims. The header also
+        // says which way up the picture is meant to be seen (EXIF
+        // orientation; a tag that cannot be read counts as upright, as
+        // viewers take it) and carries the colour profile, if there is one.
         let (width, height, orientation, icc) = ImageReader::with_format(Cursor::new(bytes), format)
             .into_decoder()
             .map(|mut decoder| {
