@@ -171,6 +171,12 @@ impl LocalDir {
             match fs::create_dir(&path) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+                // Another process finishing removed the folder of staging
+                // folders between our making it and making ours in it.
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    fs::create_dir_all(&parent)?;
+                    continue;
+                }
                 Err(error) => return Err(error),
             }
             // Locked under another name, then renamed: whoever sees `lock`
@@ -268,6 +274,29 @@ mod tests {
             }
         }
         found
+    }
+
+    #[test]
+    fn writers_that_start_and_finish_side_by_side_never_fail() {
+        // Two processes' stores on one folder (as two workers on one shard):
+        // one finishing removes the shared staging parent while the other is
+        // making its staging folder in it. Seen in CI as "No such file or
+        // directory" on a manifest.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("out");
+        std::thread::scope(|scope| {
+            for worker in 0..2 {
+                let root = root.clone();
+                scope.spawn(move || {
+                    for round in 0..300 {
+                        let local = LocalDir::new(root.clone());
+                        local.write(&format!("{worker}/{round}.json"), b"{}", false).unwrap();
+                        local.release();
+                    }
+                });
+            }
+        });
+        assert!(!root.join(STAGING).exists());
     }
 
     #[test]
