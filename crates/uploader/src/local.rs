@@ -163,18 +163,29 @@ impl LocalDir {
 
     fn make_staging(&self) -> io::Result<Staging> {
         let parent = self.root.join(STAGING);
-        fs::create_dir_all(&parent)?;
-        remove_leftovers(&parent);
+        fs::create_dir_all(&self.root)?;
         let stamp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let mut raced = None;
         for attempt in 0..100u32 {
+            // Made again on every attempt: another process finishing removes
+            // the shared folder when it leaves it empty, which may be just
+            // after we made it and before ours is in it.
+            match fs::create_dir(&parent) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(error) => return Err(error),
+            }
+            if attempt == 0 {
+                remove_leftovers(&parent);
+            }
             let path = parent.join(format!("{}-{stamp}-{attempt}", std::process::id()));
             match fs::create_dir(&path) {
                 Ok(()) => {}
-                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
-                // Another process finishing removed the folder of staging
-                // folders between our making it and making ours in it.
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir_all(&parent)?;
+                // Taken, or the parent removed under us: the next attempt.
+                Err(error)
+                    if matches!(error.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound) =>
+                {
+                    raced = Some(error);
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -186,7 +197,8 @@ impl LocalDir {
             fs::rename(path.join("lock.new"), path.join("lock"))?;
             return Ok(Staging { path, _lock: lock });
         }
-        Err(io::Error::other(format!("no free staging folder name in {}", parent.display())))
+        let reason = raced.map(|error| error.to_string()).unwrap_or_default();
+        Err(io::Error::other(format!("no staging folder could be made in {}: {reason}", parent.display())))
     }
 }
 
