@@ -9,6 +9,9 @@
 //!   each look, the per-image preparation done beforehand.
 //! - `analysis/dominant-colours`: k-means on the default analysis image (k 5);
 //!   `analysis/prepare-shift`: all of the shift look's per-image work.
+//! - `decode/<file>`: reading an input into sRGB pixels, on the default pool:
+//!   `rocket.jpg` (640x427, tagged Adobe RGB, so converted), `retina.jpg`
+//!   (1411x1411, untagged) and the 2048x2048 frame as PNG.
 //! - `scaling/7-palettes/N-threads`: the engine's run for 7 palettes on an
 //!   image in memory; `scaling/1-palette/N-threads`: one palette's recolour,
 //!   split into bands.
@@ -26,7 +29,7 @@ use std::time::Instant;
 
 use criterion::{Bencher, Criterion, Throughput};
 use rayon::prelude::*;
-use variegate_benches::{encode_png, frame_2048, frame_2048_png, palettes};
+use variegate_benches::{encode_png, fixture, frame_2048, frame_2048_png, palettes};
 use variegate_core::{
     AnalysisOptions, Engine, GradientLook, Look, OutputFormat, RemapLook, ShiftLook, SourceImage,
     dominant_colours,
@@ -241,8 +244,26 @@ fn summary() {
     }
 }
 
+fn decode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    let inputs = [
+        ("rocket.jpg", std::fs::read(fixture("rocket.jpg")).unwrap()),
+        ("retina.jpg", std::fs::read(fixture("retina.jpg")).unwrap()),
+        ("frame-2048.png", frame_2048_png()),
+    ];
+    for (name, bytes) in &inputs {
+        let pixels = SourceImage::decode(bytes, name, 1 << 30).unwrap().pixels().len() as u64 / 3;
+        group.throughput(Throughput::Elements(pixels));
+        group.bench_function(*name, |b| {
+            timed(b, &format!("decode/{name}"), || SourceImage::decode(bytes, name, 1 << 30).unwrap())
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
+    decode(&mut criterion);
     pipeline(&mut criterion);
     kernel(&mut criterion);
     analysis(&mut criterion);

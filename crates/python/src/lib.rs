@@ -17,8 +17,9 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use variegate_core::{
-    BuildError, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette,
-    PaletteError as CorePaletteError, RemapLook, Rgb8, ShiftLook, ShiftOptions, SourceImage, Variation,
+    BuildError, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, EncodeOptions, Engine, GradientLook,
+    OutputFormat, Palette, PaletteError as CorePaletteError, RemapLook, Rgb8, ShiftLook, ShiftOptions,
+    SourceImage, Variation,
 };
 use variegate_uploader::{
     DEFAULT_UPLOADS, Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError,
@@ -226,8 +227,9 @@ impl<'py> Options<'py> {
 const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "analysis_size"];
 
 /// An engine from the options a recolour takes (the command line's, named
-/// alike): `look`, its options, `seed`, `format`, `quality`, `threads`,
-/// `max_pixels`, `max_side`, and `thumbnail` when `thumbnails` is true.
+/// alike): `look`, its options, `seed`, `format`, `quality`, `background`,
+/// `threads`, `max_pixels`, `max_side`, `lenient`, `colour_profiles`, and
+/// `thumbnail` when `thumbnails` is true.
 fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
     let look: String = options.take("look")?.unwrap_or_else(|| "shift".into());
     for option in SHIFT_OPTIONS {
@@ -289,7 +291,7 @@ fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
         .max_pixels(options.take("max_pixels")?.unwrap_or(DEFAULT_MAX_PIXELS))
         .lenient(options.take("lenient")?.unwrap_or(false))
         .background(match options.take::<String>("background")? {
-            None => Rgb8([255, 255, 255]),
+            None => EncodeOptions::default().background,
             Some(text) => Rgb8::parse_hex(text.trim()).ok_or_else(|| {
                 PyValueError::new_err(format!("background {text:?} is not a hex colour (#RGB or #RRGGBB)"))
             })?,
