@@ -17,8 +17,9 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use variegate_core::{
-    ColourProfiles, DEFAULT_MAX_PIXELS, Engine, GradientLook, OutputFormat, Palette, RemapLook, Rgb8,
-    SheetTile, ShiftLook, ShiftOptions, contact_sheet_png,
+    ColourProfiles, DEFAULT_MAX_PIXELS, DecodeError, Engine, GradientLook, OutputFormat, Palette, RemapLook,
+    Rgb8, SheetTile, ShiftLook, ShiftOptions, Size, contact_sheet_bytes, contact_sheet_png,
+    default_max_memory, parse_size,
 };
 use variegate_uploader::{
     Batch, BatchOptions, DEFAULT_UPLOADS, ResultsLog, RunStatus, Shard, Store, StoreOptions, StoreReport,
@@ -173,6 +174,11 @@ struct JobArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
     max_pixels: u64,
+    /// Memory budget, e.g. 512M or 2G (K, M, G: powers of 1024). An image whose run would need more is refused
+    /// before its pixels are allocated; fewer variations are made at once when all threads' would not fit
+    /// [default: half the memory of the machine or container; a batch shares it between its images in flight].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
     /// Decode a truncated or damaged JPEG as far as it can be read (the rest grey), with a warning,
     /// instead of refusing it. PNG and WebP that do not decode whole are refused either way.
     #[arg(long)]
@@ -310,6 +316,16 @@ fn check_usage(args: &JobArgs, matches: Option<&ArgMatches>) {
     }
 }
 
+/// How a command spends the memory budget besides the engine's runs.
+enum Memory {
+    /// All of it on the one run.
+    Whole,
+    /// The contact sheet's share first.
+    ContactSheet,
+    /// Shared evenly between this many images in flight.
+    Shared { images: u64 },
+}
+
 /// What `run` and `batch` build alike from their options, every
 /// destination checked: the engine (keeping `previews` of that side), the
 /// palettes and the uploader (`keep_existing` for batches: see
@@ -318,9 +334,9 @@ fn setup(
     args: &JobArgs,
     previews: Option<u32>,
     keep_existing: bool,
+    memory: Memory,
 ) -> anyhow::Result<(Engine, Vec<Palette>, Uploader, StoreOptions)> {
-    let engine = engine(args, previews)?;
-    let palettes = match &args.palettes {
+    let palettes: Vec<Palette> = match &args.palettes {
         Some(path) => Palette::load_list(path)?,
         None => args
             .palette
@@ -329,6 +345,24 @@ fn setup(
             .map(|(i, text)| Palette::parse_inline(text, i + 1, "--palette"))
             .collect::<Result<_, _>>()?,
     };
+    let budget = args.max_memory.unwrap_or_else(default_max_memory);
+    let engine_budget = match memory {
+        Memory::Shared { images } => budget / images.max(1),
+        Memory::ContactSheet => {
+            let sheet = contact_sheet_bytes(palettes.len() + 1);
+            if sheet >= budget {
+                anyhow::bail!(
+                    "--contact-sheet of {} palettes needs {}, over the memory budget of {} (raise it with --max-memory)",
+                    palettes.len(),
+                    Size(sheet),
+                    Size(budget)
+                );
+            }
+            budget - sheet
+        }
+        Memory::Whole => budget,
+    };
+    let engine = engine(args, previews, engine_budget)?;
     let options = StoreOptions {
         retries: args.retries,
         deadline: Duration::from_secs(args.deadline),
@@ -347,8 +381,15 @@ fn setup(
 fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
     // Everything that can be wrong before any pixel work is found here,
     // and nothing is computed or written until it has all been checked.
-    let (engine, palettes, uploader, _) =
-        setup(&args.job, args.contact_sheet.as_ref().map(|_| SHEET_PREVIEW), false)?;
+    let (engine, palettes, uploader, _) = setup(
+        &args.job,
+        args.contact_sheet.as_ref().map(|_| SHEET_PREVIEW),
+        false,
+        match args.contact_sheet {
+            Some(_) => Memory::ContactSheet,
+            None => Memory::Whole,
+        },
+    )?;
     tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "started");
     for (flag, path) in [("--report", &args.report), ("--contact-sheet", &args.contact_sheet)] {
         if let Some(path) = path {
@@ -357,7 +398,10 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
     }
 
     let signals = SignalWatch::start(uploader.emergency_stop()).context("cannot watch for signals")?;
-    let image = engine.open(&args.image)?;
+    let image = engine.open(&args.image).map_err(with_memory_hint)?;
+    engine
+        .variations_at_once(&image, palettes.len())
+        .map_err(|over| with_memory_hint(DecodeError::OverMemory(over)))?;
     let original = args.contact_sheet.as_ref().map(|_| image.preview(SHEET_PREVIEW));
     let mut progress = Progress::new(palettes.len(), args.job.quiet || args.json);
     let job = engine.start(image, palettes).context("cannot start the run")?;
@@ -410,7 +454,8 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
 }
 
 fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
-    let (engine, palettes, uploader, input_store) = setup(&args.job, None, true)?;
+    let images = Memory::Shared { images: u64::from(args.in_flight) };
+    let (engine, palettes, uploader, input_store) = setup(&args.job, None, true, images)?;
     let env_shard =
         Shard::from_env(|name| std::env::var(name).ok(), args.shards).map_err(anyhow::Error::msg)?;
     let shard = args.shard.clone().or(env_shard).unwrap_or_else(Shard::all);
@@ -475,7 +520,7 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
-fn engine(args: &JobArgs, previews: Option<u32>) -> anyhow::Result<Engine> {
+fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Result<Engine> {
     let builder = Engine::builder();
     let builder = match args.look {
         LookName::Shift => builder.look(ShiftLook::new(ShiftOptions {
@@ -501,6 +546,8 @@ fn engine(args: &JobArgs, previews: Option<u32>) -> anyhow::Result<Engine> {
         .seed(args.seed)
         .format(format)
         .max_pixels(args.max_pixels)
+        .max_memory(max_memory)
+        .downstream(args.uploads as usize)
         .lenient(args.lenient)
         .background(args.background)
         .colour_profiles(match args.colour_profiles {
@@ -511,6 +558,14 @@ fn engine(args: &JobArgs, previews: Option<u32>) -> anyhow::Result<Engine> {
         .thumbnail(args.thumbnail)
         .previews(previews)
         .build()?)
+}
+
+/// A memory refusal says how to lift it.
+fn with_memory_hint(error: DecodeError) -> anyhow::Error {
+    match error {
+        DecodeError::OverMemory(_) => anyhow::anyhow!("{error} (raise it with --max-memory)"),
+        error => error.into(),
+    }
 }
 
 /// A file the run will write at the end must be writable now: its folder

@@ -1,10 +1,10 @@
 //! The engine: one rayon pool that turns (image, palettes) into a stream of
 //! encoded variations on a bounded channel.
 
-use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,13 +15,15 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::AnalysisOptions;
 use crate::cancel::Canceller;
 use crate::encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
-use crate::error::{BuildError, DecodeError, LookError, VariationError};
+use crate::error::{BuildError, DecodeError, LookError, OverBudget, VariationError};
 use crate::look::{Look, PreparedLook, ShiftLook};
+use crate::memory::{MemoryPlan, default_max_memory};
 use crate::palette::Palette;
 use crate::pixels::{Channels, Rgb8};
 use crate::preview::Preview;
 use crate::recipe::{OUTPUT_VERSION, Recipe};
-use crate::source::{ColourProfiles, DecodeOptions, SourceImage, SourceInfo};
+use crate::resize::fit;
+use crate::source::{ColourProfiles, DecodeOptions, ImageHeader, SourceImage, SourceInfo};
 
 /// One palette's result, sent down the channel the moment it is done.
 #[derive(Debug)]
@@ -81,7 +83,12 @@ pub struct EngineBuilder {
     background: Rgb8,
     thumbnail: Option<u32>,
     previews: Option<u32>,
+    max_memory: Option<u64>,
+    downstream: usize,
 }
+
+/// Finished variations an uploader holds by default: its stores at once.
+const DEFAULT_DOWNSTREAM: usize = 8;
 
 impl Default for EngineBuilder {
     fn default() -> Self {
@@ -96,6 +103,8 @@ impl Default for EngineBuilder {
             background: EncodeOptions::default().background,
             thumbnail: None,
             previews: None,
+            max_memory: None,
+            downstream: DEFAULT_DOWNSTREAM,
         }
     }
 }
@@ -183,6 +192,25 @@ impl EngineBuilder {
         self
     }
 
+    /// The memory budget of one run, in bytes: an image whose run would
+    /// need more even one variation at a time is refused before its pixels
+    /// are allocated, and a run makes fewer variations at once when all its
+    /// threads' would not fit. See [`MemoryPlan`] for what is counted.
+    /// Default: [`default_max_memory`], half the memory of the machine or
+    /// container.
+    pub fn max_memory(mut self, bytes: u64) -> Self {
+        self.max_memory = Some(bytes);
+        self
+    }
+
+    /// Finished variations the channel's consumer may hold at once besides
+    /// the channel's own (an uploader: its stores at once), counted in the
+    /// memory budget. Default 8, the uploader's default.
+    pub fn downstream(mut self, variations: usize) -> Self {
+        self.downstream = variations;
+        self
+    }
+
     /// Checks every option and starts the pool.
     pub fn build(self) -> Result<Engine, BuildError> {
         let at_least_one = |option, value: Option<u64>| match value {
@@ -195,6 +223,7 @@ impl EngineBuilder {
         at_least_one("analysis_size", Some(u64::from(self.analysis.max_side)))?;
         at_least_one("max_pixels", Some(self.decode.max_pixels))?;
         at_least_one("channel_capacity", self.channel_capacity.map(|c| c as u64))?;
+        at_least_one("max_memory", self.max_memory)?;
         if let OutputFormat::Jpeg { quality } = self.format
             && !(1..=100).contains(&quality)
         {
@@ -219,6 +248,8 @@ impl EngineBuilder {
                 background: self.background,
                 thumbnail: self.thumbnail,
                 previews: self.previews,
+                max_memory: self.max_memory.unwrap_or_else(default_max_memory),
+                downstream: self.downstream,
                 gauge: BufferGauge::default(),
             }),
         })
@@ -244,6 +275,8 @@ struct EngineInner {
     background: Rgb8,
     thumbnail: Option<u32>,
     previews: Option<u32>,
+    max_memory: u64,
+    downstream: usize,
     gauge: BufferGauge,
 }
 
@@ -304,14 +337,6 @@ impl Job {
     }
 }
 
-thread_local! {
-    /// Each worker's frame-sized buffer for recoloured pixels, reused from
-    /// palette to palette so memory does not grow with their number. Taken
-    /// and put back (not borrowed) so a worker that steals another palette
-    /// while waiting inside one simply allocates a second.
-    static FRAME: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
 impl Engine {
     /// An [`EngineBuilder`] with every option at its default.
     pub fn builder() -> EngineBuilder {
@@ -351,6 +376,62 @@ impl Engine {
             engine_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
+    /// The memory budget of one run, in bytes ([`EngineBuilder::max_memory`]).
+    pub fn max_memory(&self) -> u64 {
+        self.inner.max_memory
+    }
+
+    /// What a run of `palettes` palettes on an image of this header would
+    /// hold, all threads making variations at once; see
+    /// [`MemoryPlan::estimate`] for the bound.
+    pub fn memory_plan(&self, header: &ImageHeader, palettes: usize) -> MemoryPlan {
+        let inner = &*self.inner;
+        let declared = (header.width, header.height);
+        MemoryPlan {
+            file_bytes: header.file_bytes,
+            declared,
+            recoloured: inner.max_side.map_or(declared, |side| fit(declared.0, declared.1, side)),
+            channels: header.channels,
+            distinct_colours: None,
+            palettes,
+            lanes: self.threads(),
+            threads: self.threads(),
+            waiting: inner.channel_capacity + inner.downstream,
+            thumbnail: inner.thumbnail,
+            previews: inner.previews,
+        }
+    }
+
+    /// How many of `palettes` variations of `image` this engine makes at
+    /// once within its memory budget: its thread count, or fewer (a run
+    /// warns) when their frames would not fit. The image's colours are
+    /// counted (one pass over its pixels) only when the worst case, every
+    /// pixel a colour of its own, does not fit.
+    pub fn variations_at_once(&self, image: &SourceImage, palettes: usize) -> Result<usize, OverBudget> {
+        let inner = &*self.inner;
+        let header = ImageHeader {
+            width: image.width(),
+            height: image.height(),
+            channels: image.channels(),
+            file_bytes: 0,
+        };
+        let worst = self.memory_plan(&header, palettes);
+        let wanted = worst.estimate().lanes;
+        if worst.estimate().total() <= inner.max_memory {
+            return Ok(wanted);
+        }
+        let distinct = inner.pool.install(|| crate::indexed::distinct_colours(image)) as u64;
+        let plan = MemoryPlan { distinct_colours: Some(distinct), ..worst };
+        match plan.lanes_within(inner.max_memory) {
+            Some(lanes) => Ok(lanes),
+            None => Err(OverBudget {
+                what: format!("{}: recolouring {} palettes", image.name(), palettes),
+                estimate: MemoryPlan { lanes: 1, ..plan }.estimate(),
+                budget: inner.max_memory,
+            }),
+        }
+    }
+
     /// Encoded buffers alive now, and the most there ever were at once.
     pub fn buffer_gauge(&self) -> &BufferGauge {
         &self.inner.gauge
@@ -369,10 +450,29 @@ impl Engine {
     /// downscaled to its `max_side`. The work runs in the engine's pool, so
     /// that the pool's thread count bounds it too, and so that decoding one
     /// image fills the cores other images' palettes leave free.
+    ///
+    /// An image whose run could not fit in the memory budget however few
+    /// colours it has, even with one palette, is refused before its pixels
+    /// are allocated (its colours are known only later:
+    /// [`Engine::variations_at_once`] checks again).
     pub fn decode(&self, bytes: &[u8], name: &str) -> Result<SourceImage, DecodeError> {
         let inner = &*self.inner;
+        let within_budget = |header: &ImageHeader| {
+            // The least any run of it needs: one palette, one colour. The
+            // run itself checks again with its palettes and counted colours.
+            let least = MemoryPlan { lanes: 1, distinct_colours: Some(1), ..self.memory_plan(header, 1) };
+            let estimate = least.estimate();
+            match estimate.total() <= inner.max_memory {
+                true => Ok(()),
+                false => Err(DecodeError::OverMemory(OverBudget {
+                    what: format!("{name}: recolouring {}x{} pixels", header.width, header.height),
+                    estimate,
+                    budget: inner.max_memory,
+                })),
+            }
+        };
         inner.pool.install(|| {
-            let image = SourceImage::decode_with(bytes, name, &inner.decode)?;
+            let image = SourceImage::decode_checked(bytes, name, &inner.decode, within_budget)?;
             Ok(match inner.max_side {
                 Some(max_side) => image.downscaled(max_side),
                 None => image,
@@ -463,43 +563,66 @@ impl Engine {
             // fitted here, in the pool, like every other stage.
             let fitted = inner.max_side.and_then(|side| image.fitted(side));
             let image = fitted.as_ref().unwrap_or(image);
-            let prepared = if cancel.is_cancelled() {
-                None
+            let (lanes, prepared) = if cancel.is_cancelled() {
+                (1, None)
             } else {
-                let _span = tracing::info_span!("analyse", look = inner.look.name()).entered();
-                let prepared =
-                    catch_unwind(AssertUnwindSafe(|| inner.look.prepare(image, palettes, &inner.analysis)))
-                        .unwrap_or_else(|payload| Err(LookError(panic_message(&*payload))));
-                tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "analysed");
-                Some(prepared)
+                match self.variations_at_once(image, palettes.len()) {
+                    Err(over) => (1, Some(Err(VariationError::Memory { reason: over.to_string() }))),
+                    Ok(lanes) => {
+                        let wanted = self.threads().min(palettes.len());
+                        if lanes < wanted {
+                            let (name, budget) = (image.name(), crate::memory::Size(inner.max_memory));
+                            tracing::warn!(
+                                "{name}: {lanes} of {wanted} variations at a time, to stay within the memory budget of {budget}"
+                            );
+                        }
+                        let _span = tracing::info_span!("analyse", look = inner.look.name()).entered();
+                        let look = inner.look.name().to_string();
+                        let prepared = catch_unwind(AssertUnwindSafe(|| {
+                            inner.look.prepare(image, palettes, &inner.analysis)
+                        }))
+                        .unwrap_or_else(|payload| Err(LookError(panic_message(&*payload))))
+                        .map_err(|LookError(reason)| VariationError::Analysis { look, reason });
+                        tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "analysed");
+                        (lanes, Some(prepared))
+                    }
+                }
             };
             let analyse = started.elapsed();
-            let counts = palettes
-                .par_iter()
-                .enumerate()
-                .map(|(index, palette)| {
-                    let variation = match (&prepared, cancel.cancellation()) {
-                        (_, Some(cancellation)) => {
-                            let reason = cancellation.reason.clone();
-                            self.unmade(index, palette, VariationError::Cancelled { reason })
+            // Each lane makes one variation at a time in a frame of its own,
+            // taking the next palette when done: the lanes bound the frames
+            // in memory, the pool's threads still share each one's bands.
+            let next = AtomicUsize::new(0);
+            let counts = (0..lanes)
+                .into_par_iter()
+                .map(|_| {
+                    let mut frame = Vec::new();
+                    let mut counts = [0; 3];
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(palette) = palettes.get(index) else { break };
+                        let variation = match (&prepared, cancel.cancellation()) {
+                            (_, Some(cancellation)) => {
+                                let reason = cancellation.reason.clone();
+                                self.unmade(index, palette, VariationError::Cancelled { reason })
+                            }
+                            (Some(Ok(prepared)), None) => {
+                                self.variation(image, &**prepared, index, palette, &mut frame)
+                            }
+                            (Some(Err(error)), None) => self.unmade(index, palette, error.clone()),
+                            (None, None) => unreachable!("preparation is skipped only when cancelled"),
+                        };
+                        match &variation.result {
+                            Ok(_) => counts[0] += 1,
+                            Err(VariationError::Cancelled { .. }) => counts[2] += 1,
+                            Err(error) => {
+                                tracing::debug!(index, %error, "variation failed");
+                                counts[1] += 1;
+                            }
                         }
-                        (Some(Ok(prepared)), None) => self.variation(image, &**prepared, index, palette),
-                        (Some(Err(LookError(reason))), None) => {
-                            let (look, reason) = (inner.look.name().to_string(), reason.clone());
-                            self.unmade(index, palette, VariationError::Analysis { look, reason })
-                        }
-                        (None, None) => unreachable!("preparation is skipped only when cancelled"),
-                    };
-                    let counts = match &variation.result {
-                        Ok(_) => [1, 0, 0],
-                        Err(VariationError::Cancelled { .. }) => [0, 0, 1],
-                        Err(error) => {
-                            tracing::debug!(index, %error, "variation failed");
-                            [0, 1, 0]
-                        }
-                    };
-                    // A closed channel means nobody wants the rest: not an error here.
-                    let _ = sink.send(variation);
+                        // A closed channel means nobody wants the rest: not an error here.
+                        let _ = sink.send(variation);
+                    }
                     counts
                 })
                 .reduce(|| [0; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]]);
@@ -526,18 +649,13 @@ impl Engine {
         look: &dyn PreparedLook,
         index: usize,
         palette: &Palette,
+        frame: &mut Vec<u8>,
     ) -> Variation {
         let mut timings = VariationTimings::default();
-        let made = catch_unwind(AssertUnwindSafe(|| {
-            // Each worker reuses its frame buffer; a panic just loses it.
-            let mut frame = FRAME.take();
-            let made = self.make(image, look, palette, &mut timings, &mut frame);
-            FRAME.set(frame);
-            made
-        }))
-        .unwrap_or_else(|payload| {
-            Err(VariationError::Panicked { name: palette.name.clone(), reason: panic_message(&*payload) })
-        });
+        let made = catch_unwind(AssertUnwindSafe(|| self.make(image, look, palette, &mut timings, frame)))
+            .unwrap_or_else(|payload| {
+                Err(VariationError::Panicked { name: palette.name.clone(), reason: panic_message(&*payload) })
+            });
         let (result, thumbnail, preview) = match made {
             Ok(Made { encoded, thumbnail, preview }) => (Ok(encoded), thumbnail, preview),
             Err(error) => (Err(error), None, None),

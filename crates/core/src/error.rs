@@ -1,5 +1,7 @@
 //! Typed errors. Each message is one line that names what was wrong and where.
 
+use crate::memory::{MemoryEstimate, Size};
+
 /// Why an image could not be turned into pixels.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -49,6 +51,10 @@ pub enum DecodeError {
         /// The budget it is over.
         max_pixels: u64,
     },
+    /// Recolouring the image would need more memory than the budget, even
+    /// one palette at a time.
+    #[error(transparent)]
+    OverMemory(OverBudget),
     /// The file is truncated or its data damaged (decoders that read on
     /// past such damage only warn).
     #[error("{origin}: cannot decode {format} image: {reason}")]
@@ -141,6 +147,19 @@ pub enum PaletteError {
 #[error("{0}")]
 pub struct LookError(pub String);
 
+/// A run that would need more memory than its budget, even making one
+/// variation at a time.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{what} needs {estimate}, over the memory budget of {}", Size(*budget))]
+pub struct OverBudget {
+    /// What was refused, e.g. `big.png: recolouring 10000x10000 pixels`.
+    pub what: String,
+    /// The estimate, by what holds the memory.
+    pub estimate: MemoryEstimate,
+    /// The budget, in bytes.
+    pub budget: u64,
+}
+
 /// Why one variation was not made. The others are not affected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VariationError {
@@ -182,6 +201,13 @@ pub enum VariationError {
         /// The palette's name.
         name: String,
         /// The panic's message.
+        reason: String,
+    },
+    /// The run would need more memory than the budget, even one variation
+    /// at a time, so none was made.
+    #[error("{reason}")]
+    Memory {
+        /// The estimate and the budget, as [`OverBudget`] says them.
         reason: String,
     },
     /// The job was cancelled before this variation was started.

@@ -27,10 +27,8 @@ const WORDS: usize = 1 << 18;
 /// Pixels per parallel band.
 const BAND_PIXELS: usize = 1 << 16;
 
-/// Pixels per partial histogram in [`IndexedImage::counts`]: few enough
-/// partial tables that memory stays small even when every pixel has its own
-/// colour.
-const COUNT_PIXELS: usize = 1 << 20;
+/// Fewest pixels per partial histogram in [`IndexedImage::counts`].
+const COUNT_PIXELS: usize = crate::memory::COUNT_PIXELS as usize;
 
 /// See the module docs.
 pub(crate) struct IndexedImage {
@@ -51,19 +49,7 @@ impl IndexedImage {
         let channels = image.channels().count();
         let pixels = image.pixels();
 
-        // Mark the colours present. Most pixels repeat a colour already
-        // marked, so a plain load usually saves the atomic write.
-        let marks: Vec<AtomicU64> = (0..WORDS).map(|_| AtomicU64::new(0)).collect();
-        pixels.par_chunks(BAND_PIXELS * channels).for_each(|band| {
-            for px in band.chunks_exact(channels) {
-                let key = key(px);
-                let (word, bit) = (&marks[(key >> 6) as usize], 1u64 << (key & 63));
-                if word.load(Ordering::Relaxed) & bit == 0 {
-                    word.fetch_or(bit, Ordering::Relaxed);
-                }
-            }
-        });
-        let marks: Vec<u64> = marks.into_iter().map(AtomicU64::into_inner).collect();
+        let marks = mark_colours(image);
 
         // Per word, the number of colours marked before it; and the colours.
         let mut below = Vec::with_capacity(WORDS);
@@ -102,9 +88,13 @@ impl IndexedImage {
     pub(crate) fn counts(&self, image: &SourceImage) -> Vec<u64> {
         let channels = image.channels().count();
         let colours = self.colours.len();
+        // At most one partial table per thread (the memory budget counts
+        // them), of at least COUNT_PIXELS pixels.
+        let pieces = rayon::current_num_threads().max(1);
+        let piece = self.indices.len().div_ceil(pieces).max(COUNT_PIXELS);
         self.indices
-            .par_chunks(COUNT_PIXELS)
-            .zip(image.pixels().par_chunks(COUNT_PIXELS * channels))
+            .par_chunks(piece)
+            .zip(image.pixels().par_chunks(piece * channels))
             .map(|(indices, pixels)| {
                 let mut counts = vec![0u64; colours];
                 for (&index, px) in indices.iter().zip(pixels.chunks_exact(channels)) {
@@ -145,6 +135,30 @@ impl IndexedImage {
                 }
             });
     }
+}
+
+/// A bit per 24-bit colour, set for the colours present in `image`. Most
+/// pixels repeat a colour already marked, so a plain load usually saves
+/// the atomic write.
+fn mark_colours(image: &SourceImage) -> Vec<u64> {
+    let channels = image.channels().count();
+    let marks: Vec<AtomicU64> = (0..WORDS).map(|_| AtomicU64::new(0)).collect();
+    image.pixels().par_chunks(BAND_PIXELS * channels).for_each(|band| {
+        for px in band.chunks_exact(channels) {
+            let key = key(px);
+            let (word, bit) = (&marks[(key >> 6) as usize], 1u64 << (key & 63));
+            if word.load(Ordering::Relaxed) & bit == 0 {
+                word.fetch_or(bit, Ordering::Relaxed);
+            }
+        }
+    });
+    marks.into_iter().map(AtomicU64::into_inner).collect()
+}
+
+/// How many distinct colours `image` has, as [`IndexedImage::new`] would
+/// find them, without building the index.
+pub(crate) fn distinct_colours(image: &SourceImage) -> usize {
+    mark_colours(image).iter().map(|word| word.count_ones() as usize).sum()
 }
 
 /// Each pixel's index: the colours marked before its own. Compiled with

@@ -6,7 +6,8 @@
 //! 1. **Decode** ([`SourceImage`]): PNG, JPEG (libjpeg-turbo's decoder, as
 //!    OpenCV and Pillow) or WebP into 8-bit RGB or RGBA, turned upright
 //!    (EXIF orientation) and converted to sRGB (an embedded ICC profile);
-//!    images over the pixel budget are refused before pixels are allocated,
+//!    images over the pixel budget, or whose run would not fit in the memory
+//!    budget ([`MemoryPlan`]), are refused before pixels are allocated,
 //!    truncated or damaged ones unless lenient ([`DecodeOptions`]).
 //! 2. **Analyse once** ([`Look::prepare`]): the image is indexed by colour,
 //!    so that everything that does not depend on a palette is computed once
@@ -22,7 +23,9 @@
 //!    channel blocks the workers, so a slow consumer throttles the pool and
 //!    memory stays bounded.
 //!
-//! The pool's thread count is the only concurrency limit. A palette that
+//! The pool's thread count is the only concurrency limit; a run makes fewer
+//! variations at once only when the memory budget says their frames would
+//! not fit. A palette that
 //! fails, even by panicking, becomes a failed [`Variation`] and never stops
 //! the others; a [`Canceller`] stops new variations from starting, and the
 //! rest still come out, marked cancelled. Output is deterministic: the same
@@ -61,6 +64,7 @@ mod indexed;
 mod jpeg;
 mod kmeans;
 pub mod look;
+mod memory;
 pub mod millis;
 mod palette;
 mod pixels;
@@ -73,13 +77,14 @@ pub use analysis::{AnalysisOptions, dominant_colours};
 pub use cancel::{Cancellation, Canceller};
 pub use encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTimings};
-pub use error::{BuildError, DecodeError, Error, LookError, PaletteError, VariationError};
+pub use error::{BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError};
 pub use look::{GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions};
+pub use memory::{MemoryEstimate, MemoryPlan, Size, default_max_memory, parse_size};
 pub use palette::Palette;
 pub use pixels::{Channels, Rgb8};
-pub use preview::{Preview, SheetTile, contact_sheet_png};
+pub use preview::{Preview, SheetTile, contact_sheet_bytes, contact_sheet_png};
 pub use recipe::{OUTPUT_VERSION, Recipe, option_number};
-pub use source::{ColourProfiles, DEFAULT_MAX_PIXELS, DecodeOptions, SourceImage, SourceInfo};
+pub use source::{ColourProfiles, DEFAULT_MAX_PIXELS, DecodeOptions, ImageHeader, SourceImage, SourceInfo};
 
 // Crates whose types appear in this crate's API, so that embedders use the
 // very versions it was built with.

@@ -57,6 +57,16 @@ const COLUMNS: u32 = 4;
 const BACKGROUND: Rgba<u8> = Rgba([32, 32, 36, 255]);
 const EMPTY_CELL: Rgba<u8> = Rgba([64, 24, 24, 255]);
 
+/// Memory [`contact_sheet_png`] takes for `tiles` tiles, at most: the
+/// sheet's pixels and the PNG made of them (counted at their raw size).
+pub fn contact_sheet_bytes(tiles: usize) -> u64 {
+    let count = tiles.max(1) as u64;
+    let (columns, rows) = (count.min(u64::from(COLUMNS)), count.div_ceil(u64::from(COLUMNS)));
+    let width = columns * u64::from(CELL + GAP) + u64::from(GAP);
+    let height = rows * u64::from(CELL + SWATCH_HEIGHT + 2 * GAP) + u64::from(GAP);
+    2 * width * height * 4 + (1 << 20)
+}
+
 /// A PNG contact sheet: `tiles` in a grid of up to four columns, each
 /// picture fitted into a 256-pixel cell with its palette as a strip of
 /// equal swatches beneath. Pass the original first, with no colours.

@@ -58,6 +58,19 @@ pub enum ColourProfiles {
     Ignore,
 }
 
+/// What an image file's header says, read before any pixel is allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageHeader {
+    /// Width as stored (before any EXIF turn).
+    pub width: u32,
+    /// Height as stored.
+    pub height: u32,
+    /// RGBA if the file has alpha, else RGB.
+    pub channels: Channels,
+    /// Size of the encoded file.
+    pub file_bytes: u64,
+}
+
 /// What a manifest records of the image a run recoloured.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {
@@ -129,6 +142,17 @@ impl SourceImage {
         origin: &str,
         options: &DecodeOptions,
     ) -> Result<SourceImage, DecodeError> {
+        SourceImage::decode_checked(bytes, origin, options, |_| Ok(()))
+    }
+
+    /// [`SourceImage::decode_with`], calling `check` with what the header
+    /// says before any pixel is allocated; its error is returned as is.
+    pub fn decode_checked(
+        bytes: &[u8],
+        origin: &str,
+        options: &DecodeOptions,
+        check: impl FnOnce(&ImageHeader) -> Result<(), DecodeError>,
+    ) -> Result<SourceImage, DecodeError> {
         let DecodeOptions { max_pixels, lenient, colour_profiles } = *options;
         let _span = tracing::info_span!("decode", origin).entered();
         let started = Instant::now();
@@ -148,15 +172,16 @@ impl SourceImage {
         // says which way up the picture is meant to be seen (EXIF
         // orientation; a tag that cannot be read counts as upright, as
         // viewers take it) and carries the colour profile, if there is one.
-        let (width, height, orientation, icc) = ImageReader::with_format(Cursor::new(bytes), format)
+        let (width, height, alpha, orientation, icc) = ImageReader::with_format(Cursor::new(bytes), format)
             .into_decoder()
             .map(|mut decoder| {
                 let (width, height) = decoder.dimensions();
+                let alpha = decoder.color_type().has_alpha();
                 if !chunks_fit(format, bytes) {
-                    return (width, height, Orientation::NoTransforms, None);
+                    return (width, height, alpha, Orientation::NoTransforms, None);
                 }
                 let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-                (width, height, orientation, decoder.icc_profile().ok().flatten())
+                (width, height, alpha, orientation, decoder.icc_profile().ok().flatten())
             })
             .map_err(|source| zero_sized_or(corrupt(source), bytes, origin))?;
         if width == 0 || height == 0 {
@@ -165,6 +190,8 @@ impl SourceImage {
         if u64::from(width) * u64::from(height) > max_pixels {
             return Err(DecodeError::TooLarge { origin: origin_owned(), width, height, max_pixels });
         }
+        let channels = if alpha { Channels::Rgba } else { Channels::Rgb };
+        check(&ImageHeader { width, height, channels, file_bytes: bytes.len() as u64 })?;
 
         if is_animated(format, bytes) {
             tracing::warn!("{origin}: animated {}: only its first frame is recoloured", format_name(format));

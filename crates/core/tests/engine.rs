@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use common::{decode_rgba, fixture, palettes, run_all};
 use variegate_core::{
-    AnalysisOptions, Channels, ColourProfiles, Engine, GradientLook, Look, LookError, OutputFormat, Palette,
-    PreparedLook, RemapLook, Rgb8, ShiftLook, ShiftOptions, SourceImage, VariationError, serde_json,
+    AnalysisOptions, Channels, ColourProfiles, DecodeError, Engine, GradientLook, ImageHeader, Look,
+    LookError, MemoryPlan, OutputFormat, Palette, PreparedLook, RemapLook, Rgb8, ShiftLook, ShiftOptions,
+    SourceImage, VariationError, serde_json,
 };
 
 #[test]
@@ -412,4 +413,54 @@ fn bad_builder_options_are_refused() {
     }
     let error = ShiftLook::new(ShiftOptions { blend: 2.0, ..Default::default() }).unwrap_err();
     assert_eq!(error.to_string(), "invalid option blend: must be between 0 and 1, not 2");
+}
+
+#[test]
+fn a_memory_budget_makes_fewer_variations_at_once_with_the_same_bytes() {
+    let image = SourceImage::open(fixture("retina.jpg"), 1 << 30).unwrap();
+    let unlimited = Engine::builder().threads(4).build().unwrap();
+    assert_eq!(unlimited.variations_at_once(&image, 7), Ok(4));
+
+    // Room for two frames of this image at a time, not four.
+    let header = ImageHeader { width: 1411, height: 1411, channels: Channels::Rgb, file_bytes: 0 };
+    let plan = MemoryPlan { distinct_colours: Some(1), ..unlimited.memory_plan(&header, 7) };
+    let budget = MemoryPlan { lanes: 2, ..plan }.estimate().total() + (4 << 20);
+    let tight = Engine::builder().threads(4).max_memory(budget).build().unwrap();
+    let lanes = tight.variations_at_once(&image, 7).unwrap();
+    assert!((1..4).contains(&lanes), "{lanes} variations at a time within {budget} bytes");
+
+    let bytes = |engine: &Engine| -> Vec<Vec<u8>> {
+        run_all(engine, image.clone(), palettes()).into_iter().map(|v| v.result.unwrap().into_vec()).collect()
+    };
+    assert_eq!(bytes(&unlimited), bytes(&tight));
+}
+
+#[test]
+fn an_image_over_the_memory_budget_is_refused_before_its_pixels() {
+    // A header claiming 9000x9000: 232 MiB of pixels; nothing that large
+    // is allocated before the refusal.
+    let claim = common::png_header_only(9000, 9000);
+    let engine = Engine::builder().max_memory(256 << 20).build().unwrap();
+    let error = engine.decode(&claim, "claims.png").unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, DecodeError::OverMemory(_)), "{error:?}");
+    assert!(
+        message.starts_with("claims.png: recolouring 9000x9000 pixels needs about ")
+            && message.ends_with("over the memory budget of 256 MiB"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'));
+
+    // A run given pixels over the budget (not decoded by the engine) makes
+    // nothing, and says why for every palette.
+    let image = SourceImage::open(fixture("rocket.jpg"), 1 << 30).unwrap();
+    let tiny = Engine::builder().max_memory(1 << 20).build().unwrap();
+    for variation in run_all(&tiny, image, palettes()) {
+        match variation.result {
+            Err(VariationError::Memory { reason }) => {
+                assert!(reason.contains("over the memory budget of 1 MiB"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -19,7 +19,7 @@ use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use variegate_core::{
     BuildError, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, EncodeOptions, Engine, GradientLook,
     OutputFormat, Palette, PaletteError as CorePaletteError, RemapLook, Rgb8, ShiftLook, ShiftOptions,
-    SourceImage, Variation,
+    SourceImage, Variation, parse_size,
 };
 use variegate_uploader::{
     DEFAULT_UPLOADS, Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError,
@@ -228,7 +228,7 @@ const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "
 
 /// An engine from the options a recolour takes (the command line's, named
 /// alike): `look`, its options, `seed`, `format`, `quality`, `background`,
-/// `threads`, `max_pixels`, `max_side`, `lenient`, `colour_profiles`, and
+/// `threads`, `max_pixels`, `max_memory`, `max_side`, `lenient`, `colour_profiles`, and
 /// `thumbnail` when `thumbnails` is true.
 fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
     let look: String = options.take("look")?.unwrap_or_else(|| "shift".into());
@@ -283,6 +283,18 @@ fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
     }
     if thumbnails {
         builder = builder.thumbnail(options.take("thumbnail")?);
+    }
+    // Bytes, or a size as the command line takes it ("512M", "2G").
+    match options.take::<Bound<'_, PyAny>>("max_memory")? {
+        None => {}
+        Some(value) => {
+            let bytes = match value.extract::<u64>() {
+                Ok(bytes) => bytes,
+                Err(_) => parse_size(&value.str()?.to_string())
+                    .map_err(|reason| PyValueError::new_err(format!("option max_memory: {reason}")))?,
+            };
+            builder = builder.max_memory(bytes);
+        }
     }
     builder
         .threads(threads.unwrap_or(0))

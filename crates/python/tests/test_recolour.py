@@ -88,6 +88,11 @@ def test_bad_image_bytes_raise_decode_error(testdata, palettes):
         variegate.recolour("/no/such/photo.png", palettes)
     with pytest.raises(variegate.DecodeError, match=r"over the limit of 0\.1 megapixels"):
         variegate.recolour(testdata / "coffee.png", palettes, max_pixels=100_000)
+    with pytest.raises(variegate.DecodeError, match=r"over the memory budget of 16 MiB$"):
+        variegate.recolour(testdata / "coffee.png", palettes, max_memory="16M")
+    with pytest.raises(ValueError, match=r"^option max_memory: \"12Q\" is not a size"):
+        variegate.recolour(testdata / "coffee.png", palettes, max_memory="12Q")
+    assert len(variegate.recolour(testdata / "coffee.png", palettes, max_memory=1 << 30)) == len(palettes)
     with pytest.raises(ValueError, match=r"shape \(4, 4\)"):
         variegate.recolour(np.zeros((4, 4), dtype=np.uint8), palettes)
     with pytest.raises(TypeError, match=r"not int"):

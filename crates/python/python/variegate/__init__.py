@@ -131,7 +131,10 @@ def recolour(
     for remap; ``quality`` (90) and ``background`` ("#FFFFFF": what shows
     through transparent pixels) for JPEG; ``max_side`` (none: downscale the
     image first so its longest side is at most this); ``max_pixels``
-    (refuse larger images); ``lenient`` (False: decode a truncated or
+    (refuse larger images); ``max_memory`` (bytes, or a size such as "2G":
+    refuse an image whose recolouring would need more, and make fewer
+    variations at once when that fits; default half the machine's memory);
+    ``lenient`` (False: decode a truncated or
     damaged JPEG as far as it goes instead of raising);
     ``colour_profiles`` ("convert": an embedded ICC profile's colours to
     sRGB; "ignore": the stored values taken as sRGB, as OpenCV reads them);
