@@ -88,8 +88,7 @@ pub(crate) fn read_list(
         if [".txt", ".jsonl", ".list"].iter().any(|ext| url.path().ends_with(ext)) {
             let get = async { store.objects().get(&prefix).await?.bytes().await };
             let bytes = runtime.block_on(get).map_err(|e| read_error(crate::store::one_line(&e)))?;
-            let text = String::from_utf8(bytes.to_vec()).map_err(|e| read_error(e.to_string()))?;
-            return finish(list, parse_lines(list, text.strip_prefix('\u{feff}').unwrap_or(&text))?);
+            return finish(list, parse_lines(list, &text(list, bytes.to_vec())?)?);
         }
         let listed: Vec<_> = runtime
             .block_on(async { store.objects().list(Some(&prefix)).try_collect::<Vec<_>>().await })
@@ -109,10 +108,24 @@ pub(crate) fn read_list(
         names.sort();
         names.into_iter().map(entry).collect()
     } else {
-        let text = std::fs::read_to_string(list).map_err(|e| read_error(e.to_string()))?;
-        parse_lines(list, text.strip_prefix('\u{feff}').unwrap_or(&text))?
+        let bytes = std::fs::read(list).map_err(|e| read_error(e.to_string()))?;
+        parse_lines(list, &text(list, bytes)?)?
     };
     finish(list, entries)
+}
+
+/// A list's bytes as text, without a byte-order mark; bytes that are not
+/// UTF-8 are an error naming their line.
+fn text(list: &str, bytes: Vec<u8>) -> Result<String, ListError> {
+    let mut text = String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        ListError::Line { list: list.into(), line, reason: "not UTF-8 text".into() }
+    })?;
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Ok(text)
 }
 
 /// Drops repeated images; an empty list is an error.
@@ -178,6 +191,13 @@ mod tests {
         assert_eq!(error.to_string(), "l.jsonl: line 2: no \"image\" field with a path or URL");
         let error = parse_lines("l.jsonl", "{\"image\": \"a.jpg\"}\n{oops\n").unwrap_err();
         assert!(error.to_string().starts_with("l.jsonl: line 2: invalid JSON: "), "{error}");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_refused_naming_its_line() {
+        let error = text("l.txt", b"a.jpg\nb.jpg\nc\xff.jpg\n".to_vec()).unwrap_err();
+        assert_eq!(error.to_string(), "l.txt: line 3: not UTF-8 text");
+        assert_eq!(text("l.txt", "\u{feff}a.jpg\n".into()).unwrap(), "a.jpg\n");
     }
 
     #[test]
