@@ -151,10 +151,18 @@ fn parse_lines(list: &str, text: &str) -> Result<Vec<ListEntry>, ListError> {
     lines
         .into_iter()
         .map(|(line, text)| {
+            let wrong = |reason: String| ListError::Line { list: list.into(), line, reason };
+            let named = |image: &str| match image.chars().find(|c| c.is_control()) {
+                // A name on one line, so that every report of it is one line too.
+                Some(c) => {
+                    Err(wrong(format!("image name contains a control character (U+{:04X})", c as u32)))
+                }
+                None => Ok(()),
+            };
             if !jsonl {
+                named(text)?;
                 return Ok(entry(text.to_string()));
             }
-            let wrong = |reason: String| ListError::Line { list: list.into(), line, reason };
             let mut object = match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(object)) => object,
                 Ok(_) => return Err(wrong("not a JSON object".into())),
@@ -162,6 +170,7 @@ fn parse_lines(list: &str, text: &str) -> Result<Vec<ListEntry>, ListError> {
             };
             match object.remove("image") {
                 Some(Value::String(image)) if !image.trim().is_empty() => {
+                    named(image.trim())?;
                     Ok(ListEntry { image: image.trim().to_string(), extra: object })
                 }
                 _ => Err(wrong("no \"image\" field with a path or URL".into())),
@@ -189,6 +198,10 @@ mod tests {
         assert!(entries[1].extra.is_empty());
         let error = parse_lines("l.jsonl", "{\"image\": \"a.jpg\"}\n{\"id\": 3}\n").unwrap_err();
         assert_eq!(error.to_string(), "l.jsonl: line 2: no \"image\" field with a path or URL");
+        let error = parse_lines("l.jsonl", "{\"image\": \"b.p\\ng\"}\n").unwrap_err();
+        assert_eq!(error.to_string(), "l.jsonl: line 1: image name contains a control character (U+000A)");
+        let error = parse_lines("l.txt", "a.jpg\nb\u{0}.jpg\n").unwrap_err();
+        assert_eq!(error.to_string(), "l.txt: line 2: image name contains a control character (U+0000)");
         let error = parse_lines("l.jsonl", "{\"image\": \"a.jpg\"}\n{oops\n").unwrap_err();
         assert!(error.to_string().starts_with("l.jsonl: line 2: invalid JSON: "), "{error}");
     }
