@@ -416,9 +416,9 @@ impl Engine {
             file_bytes: 0,
         };
         let worst = self.memory_plan(&header, palettes);
-        let wanted = worst.estimate().lanes;
-        if worst.estimate().total() <= inner.max_memory {
-            return Ok(wanted);
+        let estimate = worst.estimate();
+        if estimate.total() <= inner.max_memory {
+            return Ok(estimate.lanes);
         }
         let distinct = inner.pool.install(|| crate::indexed::distinct_colours(image)) as u64;
         let plan = MemoryPlan { distinct_colours: Some(distinct), ..worst };
@@ -567,7 +567,7 @@ impl Engine {
                 (1, None)
             } else {
                 match self.variations_at_once(image, palettes.len()) {
-                    Err(over) => (1, Some(Err(VariationError::Memory { reason: over.to_string() }))),
+                    Err(over) => (1, Some(Err(VariationError::Memory(over)))),
                     Ok(lanes) => {
                         let wanted = self.threads().min(palettes.len());
                         if lanes < wanted {

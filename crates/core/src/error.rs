@@ -205,11 +205,8 @@ pub enum VariationError {
     },
     /// The run would need more memory than the budget, even one variation
     /// at a time, so none was made.
-    #[error("{reason}")]
-    Memory {
-        /// The estimate and the budget, as [`OverBudget`] says them.
-        reason: String,
-    },
+    #[error(transparent)]
+    Memory(OverBudget),
     /// The job was cancelled before this variation was started.
     #[error("cancelled ({reason}) before it was made")]
     Cancelled {

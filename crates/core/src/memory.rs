@@ -202,7 +202,7 @@ pub fn default_max_memory() -> u64 {
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let upper = trimmed.to_ascii_uppercase();
-    let number = upper.trim_end_matches("IB").trim_end_matches('B');
+    let number = upper.strip_suffix("IB").or_else(|| upper.strip_suffix('B')).unwrap_or(&upper);
     let (digits, shift) = match number.as_bytes().last() {
         Some(b'K') => (&number[..number.len() - 1], 10),
         Some(b'M') => (&number[..number.len() - 1], 20),
@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(parse_size("400MiB"), Ok(400 << 20));
         assert_eq!(parse_size("64KB"), Ok(64 << 10));
         assert_eq!(parse_size(" 1048576 "), Ok(1 << 20));
-        for bad in ["", "M", "-1G", "0", "1Q", "1e30T", "NaN"] {
+        for bad in ["", "M", "-1G", "0", "1Q", "1e30T", "NaN", "1MBB"] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
         assert_eq!(Size(400 << 20).to_string(), "400 MiB");

@@ -457,7 +457,8 @@ fn an_image_over_the_memory_budget_is_refused_before_its_pixels() {
     let tiny = Engine::builder().max_memory(1 << 20).build().unwrap();
     for variation in run_all(&tiny, image, palettes()) {
         match variation.result {
-            Err(VariationError::Memory { reason }) => {
+            Err(VariationError::Memory(over)) => {
+                let reason = over.to_string();
                 assert!(reason.contains("over the memory budget of 1 MiB"), "{reason}")
             }
             other => panic!("{other:?}"),
