@@ -31,8 +31,8 @@ use criterion::{Bencher, Criterion, Throughput};
 use rayon::prelude::*;
 use variegate_benches::{encode_png, fixture, frame_2048, frame_2048_png, palettes};
 use variegate_core::{
-    AnalysisOptions, Engine, GradientLook, Look, OutputFormat, RemapLook, ShiftLook, SourceImage,
-    dominant_colours,
+    AnalysisOptions, Dither, DitherMethod, Engine, GradientLook, Look, OutputFormat, RemapLook, ShiftLook,
+    SoftLook, SourceImage, dominant_colours,
 };
 
 /// Per bench, the time of one iteration in every sample, for the summary.
@@ -113,10 +113,13 @@ fn kernel(c: &mut Criterion) {
     let one_thread = pool(1);
     let mut out = vec![0u8; frame.pixels().len()];
 
-    let looks: [(&str, Box<dyn Look>); 4] = [
+    let ordered = Dither { method: DitherMethod::Ordered, strength: 1.0 };
+    let looks: [(&str, Box<dyn Look>); 6] = [
         ("shift", Box::new(ShiftLook::default())),
+        ("soft", Box::new(SoftLook::default())),
         ("remap", Box::new(RemapLook::new(false))),
         ("remap-dither", Box::new(RemapLook::new(true))),
+        ("remap-dither-ordered", Box::new(RemapLook::dithered(ordered).unwrap())),
         ("gradient", Box::new(GradientLook)),
     ];
     let mut group = c.benchmark_group("kernel");
@@ -159,6 +162,10 @@ fn analysis(c: &mut Criterion) {
     let shift = ShiftLook::default();
     group.bench_function("prepare-shift", |b| {
         b.iter(|| workers.install(|| shift.prepare(&frame, &palettes, &options).map(drop)))
+    });
+    let soft = SoftLook::default();
+    group.bench_function("prepare-soft", |b| {
+        b.iter(|| workers.install(|| soft.prepare(&frame, &palettes, &options).map(drop)))
     });
     group.finish();
 }

@@ -17,9 +17,9 @@ use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use variegate_core::{
-    ColourProfiles, DEFAULT_MAX_PIXELS, DecodeError, Engine, GradientLook, OutputFormat, Palette, RemapLook,
-    Rgb8, SheetTile, ShiftLook, ShiftOptions, Size, contact_sheet_bytes, contact_sheet_png,
-    default_max_memory, parse_size,
+    ColourProfiles, DEFAULT_MAX_PIXELS, DecodeError, Dither, DitherMethod, Engine, GradientLook,
+    OutputFormat, Palette, RemapLook, Rgb8, SheetTile, ShiftLook, ShiftOptions, Size, SoftLook,
+    contact_sheet_bytes, contact_sheet_png, default_max_memory, parse_size,
 };
 use variegate_uploader::{
     Batch, BatchOptions, DEFAULT_UPLOADS, ResultsLog, RunStatus, Shard, Store, StoreOptions, StoreReport,
@@ -156,9 +156,13 @@ struct JobArgs {
     /// How palettes recolour the image.
     #[arg(long, value_enum, default_value_t = LookName::Shift)]
     look: LookName,
-    /// With --look remap: spread each pixel's error to its neighbours (Floyd–Steinberg).
-    #[arg(long)]
-    dither: bool,
+    /// With --look remap: mix palette colours so areas keep their colour from a distance, by
+    /// error diffusion (floyd-steinberg) or a regular 8x8 pattern (ordered).
+    #[arg(long, value_enum, value_name = "METHOD", num_args = 0..=1, require_equals = true, default_missing_value = "floyd-steinberg")]
+    dither: Option<DitherName>,
+    /// With --dither: how strongly, from 0 (none) to 1 (full).
+    #[arg(long, value_name = "0..1", default_value_t = 1.0, value_parser = unit_interval, requires = "dither")]
+    dither_strength: f32,
     /// Seed of the clustering; the same seed gives the same bytes.
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -193,19 +197,19 @@ struct JobArgs {
     /// Also store a thumbnail of each variation (longest side N) under thumbs/.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     thumbnail: Option<u32>,
-    /// Shift look: most clusters, and so palette colours, used (1-255).
+    /// Shift and soft looks: most clusters, and so palette colours, used (1-255).
     #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..))]
     max_k: u8,
-    /// Shift look: share of the lightness difference applied (0 or more).
+    /// Shift and soft looks: share of the lightness difference applied (0 or more).
     #[arg(long, value_name = "X", default_value_t = 0.7, value_parser = non_negative, allow_negative_numbers = true)]
     lightness: f32,
-    /// Shift look: weight of the recoloured image against the original, 0-1.
+    /// Shift and soft looks: weight of the recoloured image against the original, 0-1.
     #[arg(long, value_name = "X", default_value_t = 0.75, value_parser = unit_interval, allow_negative_numbers = true)]
     blend: f32,
-    /// Shift look: HSV saturation multiplier applied last (0 or more).
+    /// Shift and soft looks: HSV saturation multiplier applied last (0 or more).
     #[arg(long, value_name = "X", default_value_t = 1.2, value_parser = non_negative, allow_negative_numbers = true)]
     saturation: f32,
-    /// Shift look: longest side of the copy the clustering's starts are first iterated on
+    /// Shift and soft looks: longest side of the copy the clustering's starts are first iterated on
     /// [default: 256]; the centres are then finished on every colour of the full image.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     analysis_size: Option<u32>,
@@ -214,7 +218,7 @@ struct JobArgs {
     quiet: bool,
 }
 
-/// The options only the shift look takes.
+/// The options only the shift and soft looks take.
 const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "analysis_size"];
 
 fn colour(text: &str) -> Result<Rgb8, String> {
@@ -239,10 +243,20 @@ fn unit_interval(text: &str) -> Result<f32, String> {
 enum LookName {
     /// Move each colour cluster towards its palette colour in CIELAB (the original service's look).
     Shift,
-    /// Every pixel becomes its nearest palette colour (with --dither: Floyd–Steinberg error diffusion).
+    /// The shift look with cluster boundaries blended where the image is smooth: no false contours.
+    Soft,
+    /// Every pixel becomes its nearest palette colour (with --dither, mixed in a fine pattern).
     Remap,
     /// A gradient map: the palette sorted by lightness becomes a ramp; each pixel's lightness picks its colour.
     Gradient,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DitherName {
+    /// Floyd–Steinberg error diffusion.
+    FloydSteinberg,
+    /// An 8x8 Bayer pattern.
+    Ordered,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -306,13 +320,13 @@ fn check_usage(args: &JobArgs, matches: Option<&ArgMatches>) {
     let conflict = |message: String| -> ! {
         Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
     };
-    if args.dither && args.look != LookName::Remap {
+    if args.dither.is_some() && args.look != LookName::Remap {
         conflict("--dither goes with --look remap".into());
     }
-    if args.look != LookName::Shift
+    if !matches!(args.look, LookName::Shift | LookName::Soft)
         && let Some(option) = SHIFT_OPTIONS.iter().find(|id| given(id))
     {
-        conflict(format!("--{} goes with --look shift", option.replace('_', "-")));
+        conflict(format!("--{} goes with --look shift or soft", option.replace('_', "-")));
     }
 }
 
@@ -400,7 +414,7 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
     let signals = SignalWatch::start(uploader.emergency_stop()).context("cannot watch for signals")?;
     let image = engine.open(&args.image).map_err(with_memory_hint)?;
     engine
-        .variations_at_once(&image, palettes.len())
+        .variations_at_once(&image, &palettes)
         .map_err(|over| with_memory_hint(DecodeError::OverMemory(over)))?;
     let original = args.contact_sheet.as_ref().map(|_| image.preview(SHEET_PREVIEW));
     let mut progress = Progress::new(palettes.len(), args.job.quiet || args.json);
@@ -520,16 +534,30 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
+fn shift_options(args: &JobArgs) -> ShiftOptions {
+    ShiftOptions {
+        max_k: usize::from(args.max_k),
+        lightness: args.lightness,
+        blend: args.blend,
+        saturation: args.saturation,
+    }
+}
+
 fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Result<Engine> {
     let builder = Engine::builder();
     let builder = match args.look {
-        LookName::Shift => builder.look(ShiftLook::new(ShiftOptions {
-            max_k: usize::from(args.max_k),
-            lightness: args.lightness,
-            blend: args.blend,
-            saturation: args.saturation,
-        })?),
-        LookName::Remap => builder.look(RemapLook::new(args.dither)),
+        LookName::Shift => builder.look(ShiftLook::new(shift_options(args))?),
+        LookName::Soft => builder.look(SoftLook::new(shift_options(args))?),
+        LookName::Remap => match args.dither {
+            None => builder.look(RemapLook::new(false)),
+            Some(method) => builder.look(RemapLook::dithered(Dither {
+                method: match method {
+                    DitherName::FloydSteinberg => DitherMethod::FloydSteinberg,
+                    DitherName::Ordered => DitherMethod::Ordered,
+                },
+                strength: args.dither_strength,
+            })?),
+        },
         LookName::Gradient => builder.look(GradientLook),
     };
     let builder = match args.analysis_size {

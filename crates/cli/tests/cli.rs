@@ -461,8 +461,10 @@ fn every_look_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     for look in [
         &["--look", "shift"][..],
+        &["--look", "soft", "--max-k", "4"],
         &["--look", "remap"],
         &["--look", "remap", "--dither"],
+        &["--look", "remap", "--dither=ordered", "--dither-strength", "0.5"],
         &["--look", "gradient"],
     ] {
         let mut args = vec!["run", "--json", "--out", "out"];
@@ -479,12 +481,35 @@ fn every_look_runs_end_to_end() {
         variegate(&["run", &fixture("rocket.jpg"), "--palette", "#000,#fff", "--dither"], dir.path());
     assert_eq!(output.status.code(), Some(2), "a usage error");
     assert!(stderr(&output).starts_with("error: --dither goes with --look remap\n"), "{}", stderr(&output));
+    for (args, message) in [
+        (
+            &["--dither-strength", "0.5"][..],
+            "error: the following required arguments were not provided:\n  --dither",
+        ),
+        (
+            &["--dither", "--dither-strength", "1.5"],
+            "error: invalid value '1.5' for '--dither-strength <0..1>'",
+        ),
+        (&["--dither=spiral"], "error: invalid value 'spiral' for '--dither[=<METHOD>]'"),
+    ] {
+        let mut all = vec!["run", "--look", "remap", "--palette", "#000,#fff"];
+        all.extend(args);
+        let image = fixture("rocket.jpg");
+        all.push(&image);
+        let output = variegate(&all, dir.path());
+        assert_eq!(output.status.code(), Some(2), "{args:?}: a usage error");
+        assert!(stderr(&output).starts_with(message), "{args:?}: {}", stderr(&output));
+    }
     let output = variegate(
         &["run", &fixture("rocket.jpg"), "--palette", "#000,#fff", "--look", "gradient", "--max-k", "3"],
         dir.path(),
     );
     assert_eq!(output.status.code(), Some(2), "shift's options with another look");
-    assert!(stderr(&output).starts_with("error: --max-k goes with --look shift\n"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("error: --max-k goes with --look shift or soft\n"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// The README's library example is the batch example's code, line for line.

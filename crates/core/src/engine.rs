@@ -384,7 +384,7 @@ impl Engine {
     /// What a run of `palettes` palettes on an image of this header would
     /// hold, all threads making variations at once; see
     /// [`MemoryPlan::estimate`] for the bound.
-    pub fn memory_plan(&self, header: &ImageHeader, palettes: usize) -> MemoryPlan {
+    pub fn memory_plan(&self, header: &ImageHeader, palettes: &[Palette]) -> MemoryPlan {
         let inner = &*self.inner;
         let declared = (header.width, header.height);
         MemoryPlan {
@@ -393,12 +393,13 @@ impl Engine {
             recoloured: inner.max_side.map_or(declared, |side| fit(declared.0, declared.1, side)),
             channels: header.channels,
             distinct_colours: None,
-            palettes,
+            palettes: palettes.len(),
             lanes: self.threads(),
             threads: self.threads(),
             waiting: inner.channel_capacity + inner.downstream,
             thumbnail: inner.thumbnail,
             previews: inner.previews,
+            look_per_pixel: inner.look.memory_per_pixel(palettes),
         }
     }
 
@@ -407,7 +408,7 @@ impl Engine {
     /// warns) when their frames would not fit. The image's colours are
     /// counted (one pass over its pixels) only when the worst case, every
     /// pixel a colour of its own, does not fit.
-    pub fn variations_at_once(&self, image: &SourceImage, palettes: usize) -> Result<usize, OverBudget> {
+    pub fn variations_at_once(&self, image: &SourceImage, palettes: &[Palette]) -> Result<usize, OverBudget> {
         let inner = &*self.inner;
         let header = ImageHeader {
             width: image.width(),
@@ -425,7 +426,7 @@ impl Engine {
         match plan.lanes_within(inner.max_memory) {
             Some(lanes) => Ok(lanes),
             None => Err(OverBudget {
-                what: format!("{}: recolouring {} palettes", image.name(), palettes),
+                what: format!("{}: recolouring {} palettes", image.name(), palettes.len()),
                 estimate: MemoryPlan { lanes: 1, ..plan }.estimate(),
                 budget: inner.max_memory,
             }),
@@ -460,7 +461,12 @@ impl Engine {
         let within_budget = |header: &ImageHeader| {
             // The least any run of it needs: one palette, one colour. The
             // run itself checks again with its palettes and counted colours.
-            let least = MemoryPlan { lanes: 1, distinct_colours: Some(1), ..self.memory_plan(header, 1) };
+            let least = MemoryPlan {
+                lanes: 1,
+                palettes: 1,
+                distinct_colours: Some(1),
+                ..self.memory_plan(header, &[])
+            };
             let estimate = least.estimate();
             match estimate.total() <= inner.max_memory {
                 true => Ok(()),
@@ -566,7 +572,7 @@ impl Engine {
             let (lanes, prepared) = if cancel.is_cancelled() {
                 (1, None)
             } else {
-                match self.variations_at_once(image, palettes.len()) {
+                match self.variations_at_once(image, palettes) {
                     Err(over) => (1, Some(Err(VariationError::Memory(over)))),
                     Ok(lanes) => {
                         let wanted = self.threads().min(palettes.len());
@@ -663,6 +669,29 @@ impl Engine {
         Variation { index, palette: palette.clone(), result, thumbnail, preview, timings }
     }
 
+    /// Recolours into `frame`: palette indices where the look can give them
+    /// and the file can hold them (a PNG of an image without alpha), and
+    /// otherwise pixels.
+    fn recolour(
+        &self,
+        image: &SourceImage,
+        look: &dyn PreparedLook,
+        palette: &Palette,
+        frame: &mut Vec<u8>,
+    ) -> Result<Recoloured, LookError> {
+        let pixels = image.width() as usize * image.height() as usize;
+        if matches!(self.inner.format, OutputFormat::Png) && image.channels() == Channels::Rgb {
+            frame.clear();
+            frame.resize(pixels, 0);
+            if let Some(result) = look.palette_indices(image, palette, frame) {
+                return result.map(|()| Recoloured::Indices);
+            }
+        }
+        frame.clear();
+        frame.resize(image.pixels().len(), 0);
+        look.recolour(image, palette, frame).map(|()| Recoloured::Pixels)
+    }
+
     /// Recolours into `frame`, encodes, and makes the thumbnail and preview
     /// asked for.
     fn make(
@@ -678,33 +707,53 @@ impl Engine {
             return Err(VariationError::EmptyPalette { name: name() });
         }
         let inner = &*self.inner;
-        frame.clear();
-        frame.resize(image.pixels().len(), 0);
-
+        let (size, channels) = ((image.width(), image.height()), image.channels());
         let started = Instant::now();
-        {
+        let recoloured = {
             let _span = tracing::info_span!("recolour", palette = %palette.name).entered();
-            look.recolour(image, palette, frame)
+            self.recolour(image, look, palette, frame)
         }
         .map_err(|LookError(reason)| VariationError::Look { name: name(), reason })?;
         timings.recolour = started.elapsed();
 
         let started = Instant::now();
         let _span = tracing::info_span!("encode", palette = %palette.name).entered();
+        let encode_error = |error: &dyn std::fmt::Display| VariationError::Encode {
+            name: name(),
+            format: inner.format.name(),
+            reason: error.to_string(),
+        };
         let encode = |pixels: &[u8], width, height, channels| {
             let mut bytes = Vec::with_capacity(pixels.len() / 2);
             let options = EncodeOptions { srgb: image.is_srgb_tagged(), background: inner.background };
             match inner.format.encode_with(pixels, width, height, channels, &options, &mut bytes) {
                 Ok(()) => Ok(EncodedImage::new(bytes, inner.format, width, height, &inner.gauge)),
-                Err(error) => Err(VariationError::Encode {
-                    name: name(),
-                    format: inner.format.name(),
-                    reason: error.to_string(),
-                }),
+                Err(error) => Err(encode_error(&error)),
             }
         };
-        let (size, channels) = ((image.width(), image.height()), image.channels());
-        let encoded = encode(frame, size.0, size.1, channels)?;
+        let encoded = match recoloured {
+            Recoloured::Pixels => encode(frame, size.0, size.1, channels)?,
+            Recoloured::Indices => {
+                let colours: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
+                let mut bytes = Vec::with_capacity(frame.len() / 4);
+                crate::banded_png::encode_indexed(
+                    frame,
+                    size.0,
+                    size.1,
+                    &colours,
+                    image.is_srgb_tagged(),
+                    &mut bytes,
+                )
+                .map_err(|error| encode_error(&error))?;
+                let encoded = EncodedImage::new(bytes, inner.format, size.0, size.1, &inner.gauge);
+                if inner.thumbnail.is_some() || inner.previews.is_some() {
+                    // Thumbnails and previews are made from the pixels.
+                    let pixels: Vec<u8> = frame.iter().flat_map(|&i| colours[usize::from(i)]).collect();
+                    *frame = pixels;
+                }
+                encoded
+            }
+        };
         let thumbnail_and_pixels = match inner.thumbnail {
             Some(side) => {
                 let small = Preview::fitting(frame, size, channels, side);
@@ -731,6 +780,14 @@ impl Engine {
         );
         Ok(Made { encoded, thumbnail, preview })
     }
+}
+
+/// What [`Engine::recolour`] wrote into the frame.
+enum Recoloured {
+    /// The image's pixels, in its layout.
+    Pixels,
+    /// One palette index a pixel.
+    Indices,
 }
 
 /// What making one variation produced.

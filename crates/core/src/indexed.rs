@@ -137,6 +137,20 @@ impl IndexedImage {
     }
 }
 
+impl IndexedImage {
+    /// Writes every pixel's entry of `table` (one byte per distinct colour)
+    /// into `out`, one byte a pixel.
+    pub(crate) fn paint_indices(&self, table: &[u8], out: &mut [u8]) {
+        out.par_chunks_mut(BAND_PIXELS).zip(self.indices.par_chunks(BAND_PIXELS)).for_each(
+            |(out, indices)| {
+                for (out, &index) in out.iter_mut().zip(indices) {
+                    *out = table[index as usize];
+                }
+            },
+        );
+    }
+}
+
 /// A bit per 24-bit colour, set for the colours present in `image`. Most
 /// pixels repeat a colour already marked, so a plain load usually saves
 /// the atomic write.

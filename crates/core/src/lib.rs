@@ -60,6 +60,7 @@ mod colour_profile;
 mod encode;
 mod engine;
 mod error;
+mod guided;
 mod indexed;
 mod jpeg;
 mod kmeans;
@@ -78,7 +79,9 @@ pub use cancel::{Cancellation, Canceller};
 pub use encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTimings};
 pub use error::{BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError};
-pub use look::{GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions};
+pub use look::{
+    Dither, DitherMethod, GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions, SoftLook,
+};
 pub use memory::{MemoryEstimate, MemoryPlan, Size, default_max_memory, parse_size};
 pub use palette::Palette;
 pub use pixels::{Channels, Rgb8};

@@ -81,6 +81,9 @@ pub struct MemoryPlan {
     /// Longest side of each variation's preview, if any (all kept until the
     /// run ends, e.g. for a contact sheet).
     pub previews: Option<u32>,
+    /// Bytes a pixel the look holds beyond the colour index and the
+    /// per-colour tables ([`Look::memory_per_pixel`](crate::Look::memory_per_pixel)).
+    pub look_per_pixel: u64,
 }
 
 /// A run's peak memory, bounded from above, by what holds it. See
@@ -141,7 +144,7 @@ impl MemoryPlan {
         let frame = recoloured * channels;
         let distinct = self.distinct_colours.unwrap_or(recoloured.min(1 << 24));
         let count_tables = (self.threads.max(1) as u64).min(recoloured.div_ceil(COUNT_PIXELS));
-        let analysis = recoloured * INDEX_PER_PIXEL
+        let analysis = recoloured * (INDEX_PER_PIXEL + self.look_per_pixel)
             + COLOUR_MARKS
             + distinct * ANALYSIS_PER_COLOUR
             + count_tables * distinct * 8;
@@ -267,6 +270,7 @@ mod tests {
             waiting: 10,
             thumbnail: None,
             previews: None,
+            look_per_pixel: 0,
         }
     }
 

@@ -328,7 +328,7 @@ fn the_recipe_names_every_option_that_changes_bytes() {
     assert_eq!(
         serde_json::to_value(Engine::builder().look(RemapLook::new(true)).build().unwrap().recipe()).unwrap()
             ["look_options"],
-        serde_json::json!({"dither": true})
+        serde_json::json!({"dither": "floyd-steinberg", "strength": 1.0, "png": "indexed"})
     );
     assert_eq!(Engine::builder().look(GradientLook).build().unwrap().recipe().look, "gradient");
 }
@@ -419,14 +419,14 @@ fn bad_builder_options_are_refused() {
 fn a_memory_budget_makes_fewer_variations_at_once_with_the_same_bytes() {
     let image = SourceImage::open(fixture("retina.jpg"), 1 << 30).unwrap();
     let unlimited = Engine::builder().threads(4).build().unwrap();
-    assert_eq!(unlimited.variations_at_once(&image, 7), Ok(4));
+    assert_eq!(unlimited.variations_at_once(&image, &palettes()), Ok(4));
 
     // Room for two frames of this image at a time, not four.
     let header = ImageHeader { width: 1411, height: 1411, channels: Channels::Rgb, file_bytes: 0 };
-    let plan = MemoryPlan { distinct_colours: Some(1), ..unlimited.memory_plan(&header, 7) };
+    let plan = MemoryPlan { distinct_colours: Some(1), ..unlimited.memory_plan(&header, &palettes()) };
     let budget = MemoryPlan { lanes: 2, ..plan }.estimate().total() + (4 << 20);
     let tight = Engine::builder().threads(4).max_memory(budget).build().unwrap();
-    let lanes = tight.variations_at_once(&image, 7).unwrap();
+    let lanes = tight.variations_at_once(&image, &palettes()).unwrap();
     assert!((1..4).contains(&lanes), "{lanes} variations at a time within {budget} bytes");
 
     let bytes = |engine: &Engine| -> Vec<Vec<u8>> {

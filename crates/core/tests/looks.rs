@@ -1,12 +1,14 @@
 //! The looks beyond the original, on real photos: remap (palette colours
 //! only, dithered or not) and gradient (tonal order kept), each keeping
-//! alpha byte for byte.
+//! alpha byte for byte (the soft look too; its own tests are in soft.rs).
 
 mod common;
 
 use common::{fixture, palettes, run_all};
 use palette::{IntoColor, Lab, Srgb};
-use variegate_core::{Channels, Engine, GradientLook, Look, Palette, RemapLook, SourceImage};
+use variegate_core::{
+    Channels, Dither, DitherMethod, Engine, GradientLook, Look, Palette, RemapLook, SoftLook, SourceImage,
+};
 
 fn engine(look: impl Look + 'static, threads: usize) -> Engine {
     Engine::builder().look(look).threads(threads).build().unwrap()
@@ -38,16 +40,28 @@ fn to_rgba(image: &SourceImage) -> Vec<u8> {
     }
 }
 
+/// Remap plain, with each dithering method, and at half strength.
+fn remaps() -> Vec<(&'static str, RemapLook)> {
+    let dithered = |method, strength| RemapLook::dithered(Dither { method, strength }).unwrap();
+    vec![
+        ("plain", RemapLook::new(false)),
+        ("floyd-steinberg", RemapLook::new(true)),
+        ("floyd-steinberg 0.5", dithered(DitherMethod::FloydSteinberg, 0.5)),
+        ("ordered", dithered(DitherMethod::Ordered, 1.0)),
+        ("ordered 0.5", dithered(DitherMethod::Ordered, 0.5)),
+    ]
+}
+
 #[test]
 fn remap_uses_only_palette_colours() {
-    for dither in [false, true] {
-        let engine = engine(RemapLook::new(dither), 0);
+    for (dither, look) in remaps() {
+        let engine = engine(look, 0);
         for photo in photos() {
             let outputs = recolour(&engine, &photo, palettes());
             for (output, palette) in outputs.iter().zip(palettes()) {
                 let allowed: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
                 let stray = output.pixels().filter(|p| !allowed.contains(&[p[0], p[1], p[2]])).count();
-                assert_eq!(stray, 0, "{} {} dither={dither}", photo.name(), palette.name);
+                assert_eq!(stray, 0, "{} {} {dither}", photo.name(), palette.name);
                 // Dithering mixes colours where one would do: more of them get used.
                 let used =
                     allowed.iter().filter(|c| output.pixels().any(|p| [p[0], p[1], p[2]] == **c)).count();
@@ -60,13 +74,75 @@ fn remap_uses_only_palette_colours() {
 #[test]
 fn dithering_is_the_same_at_any_thread_count() {
     let photo = SourceImage::open(fixture("retina.jpg"), 1 << 30).unwrap();
-    let bytes = |threads| {
-        run_all(&engine(RemapLook::new(true), threads), photo.clone(), palettes())
-            .into_iter()
-            .map(|v| v.result.unwrap().into_vec())
-            .collect::<Vec<_>>()
+    for (name, look) in remaps().into_iter().skip(1) {
+        let bytes = |threads| {
+            run_all(&engine(look, threads), photo.clone(), palettes())
+                .into_iter()
+                .map(|v| v.result.unwrap().into_vec())
+                .collect::<Vec<_>>()
+        };
+        assert!(bytes(1) == bytes(4), "{name}");
+    }
+}
+
+/// Seen from a distance, dithering keeps an area's colour: blurred, the
+/// dithered image is nearer the source than plain remap is, and less so
+/// at half strength. The palette is the RGB cube's eight corners, which
+/// can mix every colour.
+#[test]
+fn dithering_keeps_colours_from_a_distance() {
+    let photo = SourceImage::open(fixture("retina.jpg"), 1 << 30).unwrap();
+    let corners = ["#000000", "#FFFFFF", "#FF0000", "#00FF00", "#0000FF", "#00FFFF", "#FF00FF", "#FFFF00"];
+    let corners = Palette::from_hex("corners", &corners).unwrap();
+    let blurred_error = |look: RemapLook| -> f64 {
+        let outputs = recolour(&engine(look, 0), &photo, vec![corners.clone()]);
+        let (width, height) = (photo.width() as usize, photo.height() as usize);
+        let blur = |pixels: &dyn Fn(usize, usize) -> [u8; 3]| -> Vec<[f64; 3]> {
+            // Means of 8x8 blocks.
+            let mut means = Vec::new();
+            for by in 0..height / 8 {
+                for bx in 0..width / 8 {
+                    let mut sum = [0.0; 3];
+                    for y in by * 8..by * 8 + 8 {
+                        for x in bx * 8..bx * 8 + 8 {
+                            let p = pixels(x, y);
+                            (0..3).for_each(|c| sum[c] += f64::from(p[c]));
+                        }
+                    }
+                    means.push(sum.map(|s| s / 64.0));
+                }
+            }
+            means
+        };
+        let channels = photo.channels().count();
+        let source = blur(&|x, y| {
+            let at = (y * width + x) * channels;
+            [photo.pixels()[at], photo.pixels()[at + 1], photo.pixels()[at + 2]]
+        });
+        let mut total = 0.0;
+        for output in &outputs {
+            let pixels: Vec<_> = output.pixels().collect();
+            let blurred = blur(&|x, y| {
+                let p = pixels[y * width + x];
+                [p[0], p[1], p[2]]
+            });
+            let error: f64 = source
+                .iter()
+                .zip(&blurred)
+                .map(|(a, b)| (0..3).map(|c| (a[c] - b[c]).powi(2)).sum::<f64>().sqrt())
+                .sum();
+            total += error / source.len() as f64;
+        }
+        total / outputs.len() as f64
     };
-    assert_eq!(bytes(1), bytes(4));
+    let errors: Vec<(&str, f64)> =
+        remaps().into_iter().map(|(name, look)| (name, blurred_error(look))).collect();
+    eprintln!("mean RGB distance of 8x8 block means from the source's: {errors:?}");
+    let error = |name: &str| errors.iter().find(|(n, _)| *n == name).unwrap().1;
+    for method in ["floyd-steinberg", "ordered"] {
+        assert!(error(method) < error(&format!("{method} 0.5")), "{errors:?}");
+        assert!(error(&format!("{method} 0.5")) < error("plain"), "{errors:?}");
+    }
 }
 
 /// Spearman's rank correlation of two equally long samples.
@@ -126,7 +202,11 @@ fn every_look_keeps_alpha_byte_for_byte() {
     let looks: Vec<Box<dyn Fn() -> Engine>> = vec![
         Box::new(|| engine(RemapLook::new(false), 0)),
         Box::new(|| engine(RemapLook::new(true), 0)),
+        Box::new(|| {
+            engine(RemapLook::dithered(Dither { method: DitherMethod::Ordered, strength: 1.0 }).unwrap(), 0)
+        }),
         Box::new(|| engine(GradientLook, 0)),
+        Box::new(|| engine(SoftLook::default(), 0)),
     ];
     for make in looks {
         let engine = make();

@@ -17,9 +17,9 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use variegate_core::{
-    BuildError, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, EncodeOptions, Engine, GradientLook,
-    OutputFormat, Palette, PaletteError as CorePaletteError, RemapLook, Rgb8, ShiftLook, ShiftOptions,
-    SourceImage, Variation, parse_size,
+    BuildError, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, Dither, DitherMethod, EncodeOptions, Engine,
+    GradientLook, OutputFormat, Palette, PaletteError as CorePaletteError, RemapLook, Rgb8, ShiftLook,
+    ShiftOptions, SoftLook, SourceImage, Variation, parse_size,
 };
 use variegate_uploader::{
     DEFAULT_UPLOADS, Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError,
@@ -223,6 +223,13 @@ impl<'py> Options<'py> {
     }
 }
 
+/// `dither=`: a flag (Floyd–Steinberg) or a method's name, as `--dither[=METHOD]`.
+#[derive(FromPyObject)]
+enum DitherArg {
+    On(bool),
+    Method(String),
+}
+
 /// The options only the shift look takes, as in the command line.
 const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "analysis_size"];
 
@@ -233,35 +240,63 @@ const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "
 fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
     let look: String = options.take("look")?.unwrap_or_else(|| "shift".into());
     for option in SHIFT_OPTIONS {
-        if look != "shift" && options.given.contains(option)? {
-            return Err(PyValueError::new_err(format!("{option} goes with look='shift'")));
+        if look != "shift" && look != "soft" && options.given.contains(option)? {
+            return Err(PyValueError::new_err(format!("{option} goes with look='shift' or 'soft'")));
         }
     }
-    let dither: Option<bool> = options.take("dither")?;
+    let dither: Option<DitherArg> = options.take("dither")?;
+    let dither_strength: Option<f32> = options.take("dither_strength")?;
     if dither.is_some() && look != "remap" {
         return Err(PyValueError::new_err("dither goes with look='remap'"));
     }
+    let dither = match (dither, dither_strength) {
+        (None | Some(DitherArg::On(false)), None) => None,
+        (None | Some(DitherArg::On(false)), Some(_)) => {
+            return Err(PyValueError::new_err("dither_strength goes with dither"));
+        }
+        (Some(DitherArg::On(true)), strength) => Some((DitherMethod::FloydSteinberg, strength)),
+        (Some(DitherArg::Method(method)), strength) => Some((
+            match method.as_str() {
+                "floyd-steinberg" => DitherMethod::FloydSteinberg,
+                "ordered" => DitherMethod::Ordered,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "dither must be True, False, 'floyd-steinberg' or 'ordered', not {other:?}"
+                    )));
+                }
+            },
+            strength,
+        )),
+    };
     let mut builder = Engine::builder();
     builder = match look.as_str() {
-        "shift" => {
+        "shift" | "soft" => {
             let defaults = ShiftOptions::default();
-            let look = ShiftLook::new(ShiftOptions {
+            let shift = ShiftOptions {
                 max_k: options.take("max_k")?.unwrap_or(defaults.max_k),
                 lightness: options.take("lightness")?.unwrap_or(defaults.lightness),
                 blend: options.take("blend")?.unwrap_or(defaults.blend),
                 saturation: options.take("saturation")?.unwrap_or(defaults.saturation),
-            })
-            .map_err(option_error)?;
+            };
             if let Some(side) = options.take("analysis_size")? {
                 builder = builder.analysis_size(side);
             }
-            builder.look(look)
+            match look.as_str() {
+                "soft" => builder.look(SoftLook::new(shift).map_err(option_error)?),
+                _ => builder.look(ShiftLook::new(shift).map_err(option_error)?),
+            }
         }
-        "remap" => builder.look(RemapLook::new(dither.unwrap_or(false))),
+        "remap" => match dither {
+            None => builder.look(RemapLook::new(false)),
+            Some((method, strength)) => builder.look(
+                RemapLook::dithered(Dither { method, strength: strength.unwrap_or(1.0) })
+                    .map_err(option_error)?,
+            ),
+        },
         "gradient" => builder.look(GradientLook),
         other => {
             return Err(PyValueError::new_err(format!(
-                "look must be 'shift', 'remap' or 'gradient', not {other:?}"
+                "look must be 'shift', 'soft', 'remap' or 'gradient', not {other:?}"
             )));
         }
     };

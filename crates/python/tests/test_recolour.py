@@ -17,8 +17,10 @@ import variegate
     "look, options, flags",
     [
         ("shift", {}, []),
+        ("soft", {"max_k": 4}, ["--max-k", "4"]),
         ("remap", {}, []),
         ("remap", {"dither": True}, ["--dither"]),
+        ("remap", {"dither": "ordered", "dither_strength": 0.5}, ["--dither=ordered", "--dither-strength", "0.5"]),
         ("gradient", {}, []),
         ("shift", {"format": "jpeg", "quality": 80, "seed": 3}, ["--format", "jpeg", "--quality", "80", "--seed", "3"]),
     ],
@@ -125,7 +127,7 @@ def test_options_are_checked_as_the_cli_checks_them(testdata, palettes):
     image = testdata / "coffee.png"
     with pytest.raises(TypeError, match="unexpected keyword argument 'blur'"):
         variegate.recolour(image, palettes, blur=3)
-    with pytest.raises(ValueError, match=r"^max_k goes with look='shift'$"):
+    with pytest.raises(ValueError, match=r"^max_k goes with look='shift' or 'soft'$"):
         variegate.recolour(image, palettes, look="remap", max_k=3)
     with pytest.raises(ValueError, match=r"^dither goes with look='remap'$"):
         variegate.recolour(image, palettes, dither=True)

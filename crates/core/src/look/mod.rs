@@ -6,13 +6,17 @@
 //! runs once per palette, in parallel, and should cost one pass over the
 //! pixels.
 
+mod dither;
 mod gradient;
 mod remap;
 mod shift;
+mod soft;
 
+pub use dither::DitherMethod;
 pub use gradient::GradientLook;
-pub use remap::RemapLook;
+pub use remap::{Dither, RemapLook};
 pub use shift::{ShiftLook, ShiftOptions};
+pub use soft::SoftLook;
 
 use rayon::prelude::*;
 
@@ -33,6 +37,14 @@ pub trait Look: Send + Sync + std::fmt::Debug {
     /// looks with the same name and options must give the same bytes.
     fn options(&self) -> serde_json::Value;
 
+    /// Bytes a pixel this look holds per image for `palettes`, beyond the
+    /// colour index and per-colour tables every look may keep: an upper
+    /// bound, for the memory budget. Default 0.
+    fn memory_per_pixel(&self, palettes: &[Palette]) -> u64 {
+        let _ = palettes;
+        0
+    }
+
     /// Per-image work shared by every palette. `palettes` are all the
     /// palettes of the run (some may be empty), so that a look can prepare
     /// exactly what they need and no more.
@@ -51,6 +63,21 @@ pub trait PreparedLook: Send + Sync {
     /// `palette` has at least one colour. Runs inside the engine's pool, so
     /// rayon parallelism here shares its threads.
     fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError>;
+
+    /// For a look whose every pixel is a colour of the palette: writes each
+    /// pixel's index in `palette` (at most 256 colours) into `out`, one byte
+    /// a pixel, so that the engine can store an indexed-colour PNG, a third
+    /// of the data or less. `None` (the default): the look cannot, and is
+    /// recoloured with [`PreparedLook::recolour`].
+    fn palette_indices(
+        &self,
+        image: &SourceImage,
+        palette: &Palette,
+        out: &mut [u8],
+    ) -> Option<Result<(), LookError>> {
+        let _ = (image, palette, out);
+        None
+    }
 }
 
 /// Each distinct colour's CIELAB, computed once per image and shared by

@@ -1,36 +1,61 @@
 //! The "remap" look, as ImageMagick's `-remap` or Pillow's
 //! `quantize(palette=...)`: every pixel becomes its nearest palette colour in
-//! CIELAB, optionally with Floyd–Steinberg error diffusion.
+//! CIELAB, optionally dithered ([`super::dither`]).
 //!
 //! Without dithering a pixel's colour decides its output, so the nearest
 //! palette colour is found once per distinct colour ([`crate::indexed`]).
-//! Dithering is sequential along rows, so the image is dithered in fixed
-//! bands of [`DITHER_ROWS`] rows, each on its own: the bands run in parallel
-//! and, being fixed, give the same bytes at any thread count.
+//! Dithering works on the pixels themselves and prepares nothing per image.
 
 use rayon::prelude::*;
 
+use super::dither::{DitherMethod, DitherOutput, dither, nearest};
 use super::{Look, PreparedLook, colour_lab};
 use crate::analysis::AnalysisOptions;
 use crate::colour::srgb_f32_to_lab;
-use crate::error::LookError;
+use crate::error::{BuildError, LookError};
 use crate::indexed::{IndexedImage, colour_table};
 use crate::palette::Palette;
+use crate::recipe::option_number;
 use crate::source::SourceImage;
 
-/// Rows dithered together; bands are independent of the thread count.
-pub const DITHER_ROWS: usize = 64;
+/// Dithering: a method and how strongly it is applied.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dither {
+    /// Error diffusion or an ordered pattern. Default Floyd–Steinberg.
+    pub method: DitherMethod,
+    /// From 0 (none: plain remap) to 1 (the method's full error or spread).
+    /// Default 1.
+    pub strength: f32,
+}
+
+impl Default for Dither {
+    fn default() -> Self {
+        Dither { method: DitherMethod::FloydSteinberg, strength: 1.0 }
+    }
+}
 
 /// Maps every pixel to its nearest palette colour.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RemapLook {
-    dither: bool,
+    /// None also for a strength of 0, so that it shares plain remap's recipe.
+    dither: Option<Dither>,
 }
 
 impl RemapLook {
-    /// `dither`: spread each pixel's error to its neighbours (Floyd–Steinberg).
+    /// `dither`: Floyd–Steinberg at full strength, or none.
     pub fn new(dither: bool) -> RemapLook {
-        RemapLook { dither }
+        RemapLook { dither: dither.then(Dither::default) }
+    }
+
+    /// Remap with `dither`; its strength must be between 0 and 1.
+    pub fn dithered(dither: Dither) -> Result<RemapLook, BuildError> {
+        if !(0.0..=1.0).contains(&dither.strength) {
+            return Err(BuildError::Option {
+                option: "dither",
+                reason: format!("strength must be between 0 and 1, not {}", dither.strength),
+            });
+        }
+        Ok(RemapLook { dither: (dither.strength > 0.0).then_some(dither) })
     }
 }
 
@@ -40,7 +65,17 @@ impl Look for RemapLook {
     }
 
     fn options(&self) -> serde_json::Value {
-        serde_json::json!({ "dither": self.dither })
+        // "png": PNG files of images without alpha are indexed-colour
+        // (palette) PNGs; it keeps their keys apart from the RGB ones of
+        // versions before.
+        match self.dither {
+            None => serde_json::json!({ "dither": false, "png": "indexed" }),
+            Some(Dither { method, strength }) => serde_json::json!({
+                "dither": method.name(),
+                "strength": option_number(strength),
+                "png": "indexed",
+            }),
+        }
     }
 
     fn prepare(
@@ -49,106 +84,92 @@ impl Look for RemapLook {
         _palettes: &[Palette],
         _analysis: &AnalysisOptions,
     ) -> Result<Box<dyn PreparedLook>, LookError> {
+        if let Some(dither) = self.dither {
+            return Ok(Box::new(PreparedDither(dither)));
+        }
         let indexed = IndexedImage::new(image);
         let lab = colour_lab(&indexed);
-        Ok(Box::new(PreparedRemap { dither: self.dither, indexed, lab }))
+        Ok(Box::new(PreparedRemap { indexed, lab }))
     }
 }
 
+/// The palette's colours in CIELAB, to compare with.
+fn palette_lab(palette: &Palette) -> Vec<[f32; 3]> {
+    palette.colors.iter().map(|c| srgb_f32_to_lab(c.0.map(f32::from))).collect()
+}
+
 struct PreparedRemap {
-    dither: bool,
     indexed: IndexedImage,
     /// Per distinct colour, its CIELAB colour.
     lab: Vec<[f32; 3]>,
 }
 
-/// The palette in both spaces: CIELAB to compare, sRGB to write.
-struct Targets {
-    lab: Vec<[f32; 3]>,
-    rgb: Vec<[u8; 3]>,
-}
-
-impl Targets {
-    fn new(palette: &Palette) -> Targets {
-        Targets {
-            lab: palette.colors.iter().map(|c| srgb_f32_to_lab(c.0.map(f32::from))).collect(),
-            rgb: palette.colors.iter().map(|c| c.0).collect(),
-        }
-    }
-
-    /// Index of the nearest colour; the first on ties.
-    #[inline(always)]
-    fn nearest(&self, lab: [f32; 3]) -> usize {
-        let mut best = (0, f32::INFINITY);
-        for (i, target) in self.lab.iter().enumerate() {
-            let d = (0..3).map(|c| (lab[c] - target[c]) * (lab[c] - target[c])).sum::<f32>();
-            if d < best.1 {
-                best = (i, d);
-            }
-        }
-        best.0
+impl PreparedRemap {
+    /// Per distinct colour, the index of the palette colour nearest to it.
+    fn nearest_table(&self, palette: &Palette) -> Vec<usize> {
+        let targets = palette_lab(palette);
+        let mut table = Vec::new();
+        self.lab.par_iter().map(|&lab| nearest(&targets, lab)).collect_into_vec(&mut table);
+        table
     }
 }
 
 impl PreparedLook for PreparedRemap {
     fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
-        let targets = Targets::new(palette);
-        let channels = image.channels().count();
-        if !self.dither {
-            let table = colour_table(self.indexed.colours(), |first, _, table| {
-                for (entry, &lab) in table.iter_mut().zip(&self.lab[first..]) {
-                    *entry = targets.rgb[targets.nearest(lab)];
-                }
-            });
-            self.indexed.paint(&table, image, out);
-            return Ok(());
-        }
-        let width = image.width() as usize;
-        let band_bytes = DITHER_ROWS * width * channels;
-        out.par_chunks_mut(band_bytes)
-            .zip(image.pixels().par_chunks(band_bytes))
-            .zip(self.indexed.indices().par_chunks(DITHER_ROWS * width))
-            .for_each(|((out, src), indices)| {
-                dither_band(src, indices, &self.lab, width, channels, &targets, out)
-            });
+        let nearest = self.nearest_table(palette);
+        let table = colour_table(self.indexed.colours(), |first, _, table| {
+            for (entry, &index) in table.iter_mut().zip(&nearest[first..]) {
+                *entry = palette.colors[index].0;
+            }
+        });
+        self.indexed.paint(&table, image, out);
         Ok(())
+    }
+
+    fn palette_indices(
+        &self,
+        _image: &SourceImage,
+        palette: &Palette,
+        out: &mut [u8],
+    ) -> Option<Result<(), LookError>> {
+        if palette.colors.len() > 256 {
+            return None;
+        }
+        let nearest: Vec<u8> = self.nearest_table(palette).into_iter().map(|i| i as u8).collect();
+        self.indexed.paint_indices(&nearest, out);
+        Some(Ok(()))
     }
 }
 
-/// Floyd–Steinberg over one band, left to right, top to bottom, the error
-/// measured and spread in CIELAB.
-fn dither_band(
-    src: &[u8],
-    indices: &[u32],
-    lab: &[[f32; 3]],
-    width: usize,
-    channels: usize,
-    targets: &Targets,
-    out: &mut [u8],
-) {
-    // Error carried into this row and the next, one spare cell on each side.
-    let mut this_row = vec![[0f32; 3]; width + 2];
-    let mut next_row = vec![[0f32; 3]; width + 2];
-    for (y, row) in indices.chunks_exact(width).enumerate() {
-        for (x, &index) in row.iter().enumerate() {
-            let colour = lab[index as usize];
-            let carried = this_row[x + 1];
-            let wanted: [f32; 3] = std::array::from_fn(|c| colour[c] + carried[c]);
-            let chosen = targets.nearest(wanted);
-            let error: [f32; 3] = std::array::from_fn(|c| wanted[c] - targets.lab[chosen][c]);
-            for c in 0..3 {
-                this_row[x + 2][c] += error[c] * (7.0 / 16.0);
-                next_row[x][c] += error[c] * (3.0 / 16.0);
-                next_row[x + 1][c] += error[c] * (5.0 / 16.0);
-                next_row[x + 2][c] += error[c] * (1.0 / 16.0);
-            }
-            let at = (y * width + x) * channels;
-            out[at..at + 3].copy_from_slice(&targets.rgb[chosen]);
-            if channels == 4 {
-                out[at + 3] = src[at + 3];
-            }
+struct PreparedDither(Dither);
+
+impl PreparedLook for PreparedDither {
+    fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
+        let rgb: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
+        let Dither { method, strength } = self.0;
+        let (width, channels) = (image.width() as usize, image.channels().count());
+        dither(
+            method,
+            strength,
+            (&rgb, &palette_lab(palette)),
+            (image.pixels(), width, channels),
+            (out, DitherOutput::Colours),
+        )
+    }
+
+    fn palette_indices(
+        &self,
+        image: &SourceImage,
+        palette: &Palette,
+        out: &mut [u8],
+    ) -> Option<Result<(), LookError>> {
+        if palette.colors.len() > 256 {
+            return None;
         }
-        std::mem::swap(&mut this_row, &mut next_row);
-        next_row.fill([0.0; 3]);
+        let rgb: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
+        let Dither { method, strength } = self.0;
+        let (width, channels) = (image.width() as usize, image.channels().count());
+        let (src, lab) = ((image.pixels(), width, channels), palette_lab(palette));
+        Some(dither(method, strength, (&rgb, &lab), src, (out, DitherOutput::Indices)))
     }
 }

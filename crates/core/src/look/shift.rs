@@ -95,6 +95,18 @@ impl Look for ShiftLook {
         palettes: &[Palette],
         analysis: &AnalysisOptions,
     ) -> Result<Box<dyn PreparedLook>, LookError> {
+        Ok(Box::new(self.prepare_shift(image, palettes, analysis)))
+    }
+}
+
+impl ShiftLook {
+    /// The per-image work, for this look and the soft one built on it.
+    pub(super) fn prepare_shift(
+        &self,
+        image: &SourceImage,
+        palettes: &[Palette],
+        analysis: &AnalysisOptions,
+    ) -> PreparedShift {
         // The small copy needs no index: it is made while the index is built.
         let (indexed, sample) =
             rayon::join(|| IndexedImage::new(image), || sample_colours(image, analysis.max_side));
@@ -125,7 +137,7 @@ impl Look for ShiftLook {
                 Clustering { centres, labels }
             })
             .collect();
-        Ok(Box::new(PreparedShift { options: self.options, indexed, lab, clusterings }))
+        PreparedShift { options: self.options, indexed, lab, clusterings }
     }
 }
 
@@ -136,35 +148,37 @@ fn colour_lab8(indexed: &IndexedImage) -> Vec<[u8; 3]> {
     lab
 }
 
-struct Clustering {
+pub(super) struct Clustering {
     /// sRGB, 0..=255.
-    centres: Vec<[f32; 3]>,
+    pub(super) centres: Vec<[f32; 3]>,
     /// Per distinct colour, the index of its centre.
-    labels: Vec<u8>,
+    pub(super) labels: Vec<u8>,
 }
 
-struct PreparedShift {
+pub(super) struct PreparedShift {
     options: ShiftOptions,
-    indexed: IndexedImage,
+    pub(super) indexed: IndexedImage,
     /// Per distinct colour, its 8-bit CIELAB.
-    lab: Vec<[u8; 3]>,
-    clusterings: Vec<Clustering>,
+    pub(super) lab: Vec<[u8; 3]>,
+    pub(super) clusterings: Vec<Clustering>,
 }
 
 impl PreparedShift {
-    /// Per cluster, the 8-bit CIELAB offset its pixels move by. Indexed by
-    /// label; 256 entries so that any `u8` label is in bounds in the hot loop.
+    /// Each cluster and the colour it moves towards: its centre truncated
+    /// to 8 bits (`np.uint8`, as the original), and a palette colour.
     ///
-    /// As the original: centres truncated to 8 bits (`np.uint8`), centres
-    /// and palette colours each ranked by R+G+B, the offset between the
-    /// pair's 8-bit CIELAB colours, its L* part scaled by `lightness`.
-    ///
-    /// An image with fewer distinct colours than the `k` palette colours
-    /// used has as many clusters as colours; they take palette colours
-    /// spread over the ranks, darkest to darkest and lightest to lightest
-    /// (a lone colour takes the rank of its own lightness), so that white
-    /// stays the lightest palette colour.
-    fn cluster_shifts(&self, clustering: &Clustering, palette: &Palette, k: usize) -> Box<[[f32; 3]; 256]> {
+    /// As the original: centres and palette colours each ranked by R+G+B
+    /// and paired in that order. An image with fewer distinct colours than
+    /// the `k` palette colours used has as many clusters as colours; they
+    /// take palette colours spread over the ranks, darkest to darkest and
+    /// lightest to lightest (a lone colour takes the rank of its own
+    /// lightness), so that white stays the lightest palette colour.
+    pub(super) fn cluster_targets(
+        &self,
+        clustering: &Clustering,
+        palette: &Palette,
+        k: usize,
+    ) -> Vec<ClusterTarget> {
         let clusters = clustering.centres.len();
         let centres: Vec<[u8; 3]> =
             clustering.centres.iter().map(|c| c.map(|v| v.clamp(0.0, 255.0) as u8)).collect();
@@ -178,19 +192,45 @@ impl PreparedShift {
             1 => vec![ranked[(brightness(&centres[0]) as usize * (k - 1) + 382) / 765]],
             _ => (0..clusters).map(|j| ranked[(j * (k - 1) + (clusters - 1) / 2) / (clusters - 1)]).collect(),
         };
+        centre_order
+            .into_iter()
+            .zip(colours)
+            .map(|(cluster, colour)| ClusterTarget { cluster, centre: centres[cluster], colour: colour.0 })
+            .collect()
+    }
 
+    /// Per cluster, the 8-bit CIELAB offset its pixels move by: between
+    /// its [`ClusterTarget`]'s two colours in 8-bit CIELAB, the L* part
+    /// scaled by `lightness`. Indexed by label; 256 entries so that any
+    /// `u8` label is in bounds in the hot loop.
+    fn cluster_shifts(&self, clustering: &Clustering, palette: &Palette, k: usize) -> Box<[[f32; 3]; 256]> {
         let mut shifts = Box::new([[0.0; 3]; 256]);
-        for (&centre, colour) in centre_order.iter().zip(colours) {
-            let from = srgb_to_lab8(centres[centre]).map(f32::from);
-            let to = srgb_to_lab8(colour.0).map(f32::from);
-            shifts[centre] = [(to[0] - from[0]) * self.options.lightness, to[1] - from[1], to[2] - from[2]];
+        for target in self.cluster_targets(clustering, palette, k) {
+            let from = srgb_to_lab8(target.centre).map(f32::from);
+            let to = srgb_to_lab8(target.colour).map(f32::from);
+            shifts[target.cluster] =
+                [(to[0] - from[0]) * self.options.lightness, to[1] - from[1], to[2] - from[2]];
         }
         shifts
     }
+
+    /// The look's options.
+    pub(super) fn options(&self) -> ShiftOptions {
+        self.options
+    }
 }
 
-impl PreparedLook for PreparedShift {
-    fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
+/// A cluster, its centre in 8 bits, and the palette colour it moves towards.
+pub(super) struct ClusterTarget {
+    pub(super) cluster: usize,
+    pub(super) centre: [u8; 3],
+    pub(super) colour: [u8; 3],
+}
+
+impl PreparedShift {
+    /// The clustering `palette` uses: as many clusters as its colours (at
+    /// most `max_k`), or as the image has colours.
+    pub(super) fn clustering_for(&self, palette: &Palette) -> Result<(usize, &Clustering), LookError> {
         let k = self.options.max_k.min(palette.colors.len());
         let clusters = k.min(self.indexed.colours().len());
         let clustering = self
@@ -198,6 +238,13 @@ impl PreparedLook for PreparedShift {
             .iter()
             .find(|c| c.centres.len() == clusters)
             .ok_or_else(|| LookError(format!("no clustering prepared for {clusters} colours")))?;
+        Ok((k, clustering))
+    }
+
+    /// Per distinct colour, its recoloured colour, each moved by its own
+    /// cluster's shift.
+    fn table(&self, palette: &Palette) -> Result<Vec<[u8; 3]>, LookError> {
+        let (k, clustering) = self.clustering_for(palette)?;
         let shifts = self.cluster_shifts(clustering, palette, k);
         let params = KernelParams { blend: self.options.blend, saturation: self.options.saturation };
         let table = colour_table(self.indexed.colours(), |first, colours, table| {
@@ -205,6 +252,13 @@ impl PreparedLook for PreparedShift {
             let labels = &clustering.labels[first..first + colours.len()];
             shift_colours(colours, lab, |i| shifts[usize::from(labels[i])], params, table);
         });
+        Ok(table)
+    }
+}
+
+impl PreparedLook for PreparedShift {
+    fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
+        let table = self.table(palette)?;
         self.indexed.paint(&table, image, out);
         Ok(())
     }

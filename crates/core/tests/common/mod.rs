@@ -57,3 +57,22 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Mean CIEDE2000 between two images of the same size, alpha ignored.
+pub fn mean_ciede2000(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
+    use palette::color_difference::Ciede2000;
+    use palette::{IntoColor, Lab, Srgb};
+    use rayon::prelude::*;
+    assert_eq!(a.dimensions(), b.dimensions());
+    let lab = |p: &[u8]| -> Lab { Srgb::new(p[0], p[1], p[2]).into_format::<f32>().into_color() };
+    let total: f64 = a
+        .as_raw()
+        .par_chunks(4 * 4096)
+        .zip(b.as_raw().par_chunks(4 * 4096))
+        .map(|(a, b)| {
+            let pairs = a.chunks_exact(4).zip(b.chunks_exact(4));
+            pairs.map(|(p, q)| f64::from(lab(p).difference(lab(q)))).sum::<f64>()
+        })
+        .sum();
+    total / f64::from(a.width() * a.height())
+}

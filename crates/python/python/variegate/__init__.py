@@ -127,8 +127,9 @@ def recolour(
 
     ``look_options``, named and defaulting as the command line's flags:
     ``max_k`` (5), ``lightness`` (0.7), ``blend`` (0.75), ``saturation``
-    (1.2) and ``analysis_size`` (256) for the shift look; ``dither`` (False)
-    for remap; ``quality`` (90) and ``background`` ("#FFFFFF": what shows
+    (1.2) and ``analysis_size`` (256) for the shift look; ``dither`` (False;
+    True or "floyd-steinberg" for error diffusion, "ordered" for an 8x8
+    pattern) and ``dither_strength`` (1.0, from 0 to 1) for remap; ``quality`` (90) and ``background`` ("#FFFFFF": what shows
     through transparent pixels) for JPEG; ``max_side`` (none: downscale the
     image first so its longest side is at most this); ``max_pixels``
     (refuse larger images); ``max_memory`` (bytes, or a size such as "2G":
