@@ -68,6 +68,7 @@ fn lab_f_inverse(f: f32) -> f32 {
     if cube > EPSILON { cube } else { linear }
 }
 
+#[inline(always)]
 fn mul(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
     std::array::from_fn(|r| m[r][0] * v[0] + m[r][1] * v[1] + m[r][2] * v[2])
 }
@@ -127,6 +128,37 @@ impl LabToSrgb {
     }
 }
 
+impl LabToSrgb {
+    /// [`LabToSrgb::convert`] for `N` colours at once, channel by channel
+    /// (`lab[c][i]` is channel `c` of colour `i`), so that the arithmetic
+    /// compiles to SIMD; the same values.
+    #[inline(always)]
+    pub fn convert_lanes<const N: usize>(self, lab: [[f32; N]; 3]) -> [[f32; N]; 3] {
+        let mut linear = [[0f32; N]; 3];
+        for i in 0..N {
+            let fy = (lab[0][i] + 16.0) / 116.0;
+            let f = [fy + lab[1][i] / 500.0, fy, fy - lab[2][i] / 200.0];
+            let xyz = [
+                lab_f_inverse(f[0]) * WHITE[0],
+                lab_f_inverse(f[1]) * WHITE[1],
+                lab_f_inverse(f[2]) * WHITE[2],
+            ];
+            let rgb = mul(&XYZ_TO_RGB, xyz);
+            for c in 0..3 {
+                linear[c][i] = rgb[c];
+            }
+        }
+        let mut out = [[0f32; N]; 3];
+        for c in 0..3 {
+            for i in 0..N {
+                let index = (linear[c][i].clamp(0.0, 1.0) * ENCODE_STEPS as f32 + 0.5) as usize;
+                out[c][i] = self.encode[index.min(ENCODE_STEPS)];
+            }
+        }
+        out
+    }
+}
+
 impl Default for LabToSrgb {
     fn default() -> Self {
         LabToSrgb::new()
@@ -181,6 +213,21 @@ mod tests {
                         assert!((back[i] - f32::from(c)).abs() <= 1.0, "{:?} -> {back:?}", [r, g, b]);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_convert_as_one_colour_at_a_time() {
+        let to_srgb = LabToSrgb::new();
+        let colours: Vec<[f32; 3]> = (0..64)
+            .map(|i| [i as f32 * 1.7 - 5.0, (i * 37 % 260) as f32 - 130.0, (i * 53 % 260) as f32 - 130.0])
+            .collect();
+        for chunk in colours.chunks_exact(8) {
+            let lanes =
+                to_srgb.convert_lanes::<8>(std::array::from_fn(|c| std::array::from_fn(|i| chunk[i][c])));
+            for (i, &lab) in chunk.iter().enumerate() {
+                assert_eq!(to_srgb.convert(lab), [lanes[0][i], lanes[1][i], lanes[2][i]], "{lab:?}");
             }
         }
     }

@@ -27,32 +27,6 @@ pub(crate) struct Plane {
 }
 
 impl Plane {
-    /// Means of `scale` x `scale` blocks of the full-resolution values
-    /// `value(x, y)`, the blocks at the right and bottom edges cut short.
-    pub(crate) fn block_means(
-        width: usize,
-        height: usize,
-        scale: usize,
-        value: impl Fn(usize, usize) -> f32 + Sync,
-    ) -> Plane {
-        let (small_width, small_height) = (width.div_ceil(scale), height.div_ceil(scale));
-        let mut values = vec![0.0; small_width * small_height];
-        values.par_chunks_mut(small_width).enumerate().for_each(|(by, row)| {
-            let rows = by * scale..((by + 1) * scale).min(height);
-            for (bx, mean) in row.iter_mut().enumerate() {
-                let columns = bx * scale..((bx + 1) * scale).min(width);
-                let mut sum = 0.0f32;
-                for y in rows.clone() {
-                    for x in columns.clone() {
-                        sum += value(x, y);
-                    }
-                }
-                *mean = sum / (rows.len() * columns.len()) as f32;
-            }
-        });
-        Plane { width: small_width, height: small_height, values }
-    }
-
     fn map(&self, f: impl Fn(usize) -> f32 + Sync + Send) -> Plane {
         let mut values = Vec::new();
         (0..self.values.len()).into_par_iter().map(f).collect_into_vec(&mut values);
@@ -181,15 +155,22 @@ impl RowSampler {
     }
 
     /// Interpolates `plane` at full-resolution row `y` (already split by
-    /// [`Plane::sample_row`] into two block rows and a weight) into `out`.
+    /// [`Plane::sample_row`] into two block rows and a weight) into `out`:
+    /// first between the block rows, into `between_rows`, then along it.
     #[inline]
-    pub(crate) fn sample(&self, plane: &Plane, (above, below, t): (usize, usize, f32), out: &mut [f32]) {
+    pub(crate) fn sample(
+        &self,
+        plane: &Plane,
+        (above, below, t): (usize, usize, f32),
+        between_rows: &mut Vec<f32>,
+        out: &mut [f32],
+    ) {
         let (above, below) = (&plane.values[above..][..plane.width], &plane.values[below..][..plane.width]);
+        between_rows.clear();
+        between_rows.extend(above.iter().zip(below).map(|(&a, &b)| a + (b - a) * t));
         for (out, &(left, right, s)) in out.iter_mut().zip(&self.columns) {
-            let (left, right) = (left as usize, right as usize);
-            let top = above[left] + (above[right] - above[left]) * s;
-            let bottom = below[left] + (below[right] - below[left]) * s;
-            *out = top + (bottom - top) * t;
+            let (left, right) = (between_rows[left as usize], between_rows[right as usize]);
+            *out = left + (right - left) * s;
         }
     }
 }

@@ -96,3 +96,17 @@ fn soft_is_the_same_at_any_thread_count_and_keeps_alpha() {
         }
     }
 }
+
+#[test]
+fn the_memory_budget_counts_the_soft_looks_weights() {
+    use variegate_core::{Channels, ImageHeader};
+    let header = ImageHeader { width: 2048, height: 2048, channels: Channels::Rgb, file_bytes: 0 };
+    let plan = |engine: Engine| engine.memory_plan(&header, &palettes());
+    let shift = plan(Engine::builder().build().unwrap());
+    let soft = plan(Engine::builder().look(SoftLook::default()).build().unwrap());
+    assert_eq!(shift.look_per_pixel, 0);
+    // Five clusters: every pixel's column, weights, CIELAB and colour, the
+    // filter's planes, and each colour's CIELAB.
+    assert_eq!(soft.look_per_pixel, (19 + 5) + 12 + 12);
+    assert_eq!(soft.estimate().analysis, shift.estimate().analysis + 2048 * 2048 * 48);
+}
