@@ -132,6 +132,15 @@ fn kernel(c: &mut Criterion) {
             b.iter(|| one_thread.install(|| prepared.recolour(&frame, &palettes[0], &mut out)).unwrap())
         });
     }
+    // What the engine runs for a PNG of an image without alpha: dithering
+    // into palette indices, a byte a pixel.
+    let prepared = one_thread
+        .install(|| RemapLook::new(true).prepare(&frame, &palettes, &AnalysisOptions::default()))
+        .unwrap();
+    let mut indices = vec![0u8; frame.pixels().len() / 3];
+    group.bench_function("remap-dither-indices", |b| {
+        b.iter(|| one_thread.install(|| prepared.palette_indices(&frame, &palettes[0], &mut indices)))
+    });
     // The codec's share of the same frame, for comparison: the image
     // crate's encoder, and the engine's (the same filter and compressor, in
     // bands of rows).

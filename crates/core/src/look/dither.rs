@@ -2,19 +2,22 @@
 //! but the colours are mixed in space so that, seen from a distance, areas
 //! keep their source colour.
 //!
-//! Both methods look the nearest palette colour up in a [`NearestTable`]:
-//! the palette colour nearest in CIELAB to each cell of a 32x32x32 grid over
-//! sRGB, built once per palette. A lookup is one load from a 32 KiB table
-//! that stays in the L1 cache, where a CIELAB conversion and a search per
-//! pixel cost ten times more. Near the border between two palette colours
-//! the table's choice can be the second nearest; the error that makes is
-//! diffused like any other.
+//! Both methods look the nearest palette colour up in a table
+//! ([`DitherPalette`]): the palette colour nearest in CIELAB to each cell of
+//! a 32x32x32 grid over sRGB, built once per palette. A lookup is one load
+//! from a 32 KiB table that stays in the L1 cache, where a CIELAB
+//! conversion and a search per pixel cost ten times more. Near the border
+//! between two palette colours the table's choice can be the second
+//! nearest; the error that makes is diffused like any other.
 //!
 //! - [`DitherMethod::FloydSteinberg`] diffuses each pixel's error (in 8-bit
 //!   sRGB, in integers) to the pixels right and below it. That is
 //!   sequential, so the image is dithered in fixed bands of [`BAND_ROWS`]
 //!   rows that each start without error: the bands run in parallel and give
-//!   the same bytes at any thread count.
+//!   the same bytes at any thread count. One thread takes four bands side
+//!   by side, so that their chains of latency overlap, with an SSE4.1/BMI2
+//!   step where the CPU has AVX2 and BMI2 (the same bytes as the portable
+//!   one).
 //! - [`DitherMethod::Ordered`] adds an 8x8 Bayer threshold to each pixel
 //!   before the lookup; every pixel on its own, so it parallelises freely.
 //!
@@ -88,6 +91,8 @@ struct DitherPalette {
     /// The palette's colours, as written, one channel a lane; unused entries
     /// are black and never chosen.
     rgb: Box<[Lanes; MAX_DITHER_COLOURS]>,
+    /// The same colours as bytes, to write.
+    bytes: Box<[[u8; 4]; MAX_DITHER_COLOURS]>,
     /// How many colours the palette has.
     colours: usize,
 }
@@ -104,14 +109,18 @@ impl DitherPalette {
         for (lane, c) in lanes.iter_mut().zip(rgb) {
             *lane = [c[0].into(), c[1].into(), c[2].into(), 0];
         }
-        DitherPalette { nearest, rgb: lanes, colours: rgb.len().min(MAX_DITHER_COLOURS) }
+        let mut bytes = Box::new([[0u8; 4]; MAX_DITHER_COLOURS]);
+        for (entry, c) in bytes.iter_mut().zip(rgb) {
+            *entry = [c[0], c[1], c[2], 0];
+        }
+        DitherPalette { nearest, rgb: lanes, bytes, colours: rgb.len().min(MAX_DITHER_COLOURS) }
     }
 
     /// The tables by reference, to pass by value into the hot loops: their
     /// addresses then stay in registers, where through `&self` they would
     /// be loaded again after every byte written.
     fn lookup(&self) -> Lookup<'_> {
-        Lookup { nearest: &self.nearest, rgb: &self.rgb }
+        Lookup { nearest: &self.nearest, rgb: &self.rgb, bytes: &self.bytes }
     }
 }
 
@@ -120,6 +129,7 @@ impl DitherPalette {
 struct Lookup<'a> {
     nearest: &'a [u8; CELLS],
     rgb: &'a [Lanes; MAX_DITHER_COLOURS],
+    bytes: &'a [[u8; 4]; MAX_DITHER_COLOURS],
 }
 
 impl Lookup<'_> {
@@ -232,8 +242,8 @@ fn dither_pixels<const C: usize, const O: usize>(
                             (i32::from(src[2]) + t).clamp(0, 255),
                             0,
                         ];
-                        let (index, colour) = lookup.choose(wanted);
-                        write_pixel(out, index, colour, src);
+                        let (index, _) = lookup.choose(wanted);
+                        write_pixel(out, index, lookup, src);
                     }
                 },
             );
@@ -244,14 +254,15 @@ fn dither_pixels<const C: usize, const O: usize>(
 /// A pixel's palette index (`O` is 1), or its palette colour and the
 /// source's alpha where there is one.
 #[inline(always)]
-fn write_pixel<const C: usize, const O: usize>(out: &mut [u8; O], index: u8, colour: Lanes, src: &[u8; C]) {
+fn write_pixel<const C: usize, const O: usize>(out: &mut [u8; O], index: u8, palette: Lookup, src: &[u8; C]) {
     if O == 1 {
         out[0] = index;
         return;
     }
-    out[0] = colour[0] as u8;
-    out[1] = colour[1] as u8;
-    out[2] = colour[2] as u8;
+    // From the palette's bytes: copying them costs less than taking each
+    // channel out of the colour's SIMD register.
+    let colour = palette.bytes[usize::from(index)];
+    out[..3].copy_from_slice(&colour[..3]);
     if O == 4 {
         out[O - 1] = src[C - 1];
     }
@@ -328,7 +339,7 @@ impl<const C: usize, const O: usize> BandRow<'_, C, O> {
             wanted[c] = (i32::from(src[c]) + ((carried[c] + self.right[c] + 2048) >> 12)).clamp(0, 255);
         }
         let (index, chosen) = palette.choose(wanted);
-        write_pixel(&mut self.out[x], index, chosen, src);
+        write_pixel(&mut self.out[x], index, palette, src);
         let mut e = [0; 4];
         for ((e, wanted), chosen) in e.iter_mut().zip(wanted).zip(chosen) {
             *e = (wanted - chosen) * strength;
@@ -414,7 +425,7 @@ impl<const C: usize, const O: usize> BandRow<'_, C, O> {
         let cell = _pext_u32(wanted_bytes, 0x00F8_F8F8) as usize;
         let index = palette.nearest[cell % CELLS];
         let chosen = palette.rgb[usize::from(index)];
-        write_pixel(&mut self.out[x], index, chosen, src);
+        write_pixel(&mut self.out[x], index, palette, src);
         // (wanted - chosen) fits in the low 16 bits of each lane: `madd`
         // multiplies it by the strength, the high half by 0.
         let e = _mm_madd_epi16(_mm_sub_epi32(wanted, as_vector(chosen)), _mm_set1_epi32(strength));
