@@ -418,9 +418,10 @@ impl<const C: usize, const O: usize> BandRow<'_, C, O> {
         let carried = _mm_add_epi32(as_vector(self.carried[x]), as_vector(self.right));
         let carried = _mm_srai_epi32::<12>(_mm_add_epi32(carried, _mm_set1_epi32(2048)));
         let wanted = _mm_add_epi32(source, carried);
-        let wanted = _mm_min_epi32(_mm_max_epi32(wanted, _mm_setzero_si128()), _mm_set1_epi32(255));
-        // Lane 3 stays 0: the source's fourth byte is 0, and so is every error's.
+        // The packs saturate to 0..=255: that is the clamp. Lane 3 stays 0:
+        // the source's fourth byte is 0, and every error's lane 3 is.
         let packed = _mm_packus_epi16(_mm_packus_epi32(wanted, wanted), wanted);
+        let wanted = _mm_cvtepu8_epi32(packed);
         let wanted_bytes = _mm_cvtsi128_si32(packed) as u32;
         let cell = _pext_u32(wanted_bytes, 0x00F8_F8F8) as usize;
         let index = palette.nearest[cell % CELLS];
