@@ -122,6 +122,7 @@ const ENCODER_STEPS: usize = 1 << 12;
 static ENCODER: LazyLock<Encoder> = LazyLock::new(|| {
     let boundaries: [f32; 256] = std::array::from_fn(|level| {
         let encoded = (level as f64 + 0.5) / 255.0;
+        // The inverse of the encoding curve at the midpoint between levels.
         (if encoded <= 0.04045 { encoded / 12.92 } else { ((encoded + 0.055) / 1.055).powf(2.4) }) as f32
     });
     let mut level = 0;
@@ -353,14 +354,15 @@ pub mod avx2 {
         let linear = _mm256_min_ps(_mm256_max_ps(linear, _mm256_setzero_ps()), _mm256_set1_ps(1.0));
         let step = _mm256_cvttps_epi32(_mm256_mul_ps(linear, _mm256_set1_ps(ENCODER_STEPS as f32)));
         // SAFETY: steps are in 0..=ENCODER_STEPS and the table has three
-        // bytes past the last, so each 4-byte read is inside it; levels are
-        // in 0..=255, inside the 256 boundaries.
+        // bytes past the last, so each 4-byte read is inside it; the mask
+        // keeps the level in 0..=255, inside the 256 boundaries.
         let level = unsafe {
             _mm256_and_si256(
                 _mm256_i32gather_epi32::<1>(encoder.levels.as_ptr().cast(), step),
                 _mm256_set1_epi32(0xff),
             )
         };
+        // SAFETY: levels are in 0..=255, as above.
         let boundary = unsafe { _mm256_i32gather_ps::<4>(encoder.boundaries.as_ptr(), level) };
         // All ones (-1) where the next level is reached.
         let next = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(linear, boundary));
