@@ -321,16 +321,11 @@ fn shift_colours_avx2(
     let splat = _mm256_set1_ps;
     let (blend, keep) = (splat(params.blend), splat(1.0 - params.blend));
     for start in (0..src.len()).step_by(LANES) {
-        let count = LANES.min(src.len() - start);
-        let lane = |i: usize| start + i.min(count - 1);
-        let src_lanes: Lanes<f32, LANES> =
-            std::array::from_fn(|c| std::array::from_fn(|i| f32::from(src[lane(i)][c])));
-        let lab_lanes: Lanes<f32, LANES> =
-            std::array::from_fn(|c| std::array::from_fn(|i| f32::from(lab[lane(i)][c])));
-        let shifts: [[f32; 3]; LANES] = std::array::from_fn(|i| shift_of(lane(i)));
-        let shift_lanes: Lanes<f32, LANES> = std::array::from_fn(|c| std::array::from_fn(|i| shifts[i][c]));
+        let block = Block::at(src, lab, &shift_of, start);
+        let shift_lanes: Lanes<f32, LANES> =
+            std::array::from_fn(|c| std::array::from_fn(|i| block.shifts[i][c]));
         let [src_v, lab_v, shift_v] =
-            [&src_lanes, &lab_lanes, &shift_lanes].map(|lanes| avx2::load_f32(lanes));
+            [&block.src, &block.lab, &shift_lanes].map(|lanes| avx2::load_f32(lanes));
 
         let truncate = |x: __m256| _mm256_cvtepi32_ps(_mm256_cvttps_epi32(x));
         let moved = std::array::from_fn(|c| {
@@ -352,7 +347,7 @@ fn shift_colours_avx2(
             // SAFETY: 8 `i32`, one unaligned 256-bit store.
             unsafe { _mm256_storeu_si256(levels.as_mut_ptr().cast(), channel) };
         }
-        for (i, entry) in out[start..start + count].iter_mut().enumerate() {
+        for (i, entry) in out[start..start + block.count].iter_mut().enumerate() {
             *entry = [levels[0][i] as u8, levels[1][i] as u8, levels[2][i] as u8];
         }
     }
@@ -370,16 +365,39 @@ fn shift_colours(
     out: &mut [[u8; 3]],
 ) {
     for start in (0..src.len()).step_by(LANES) {
+        let block = Block::at(src, lab, &shift_of, start);
+        let shifted = shift_lanes(block.src, block.lab, &block.shifts, params);
+        for (i, entry) in out[start..start + block.count].iter_mut().enumerate() {
+            *entry = [shifted[0][i], shifted[1][i], shifted[2][i]];
+        }
+    }
+}
+
+/// The [`LANES`] colours of a kernel step, the last block padded by
+/// repeating its last colour.
+struct Block {
+    /// How many lanes are real colours.
+    count: usize,
+    /// sRGB and 8-bit CIELAB, channel-major.
+    src: Lanes<f32, LANES>,
+    lab: Lanes<f32, LANES>,
+    /// Each lane's cluster shift.
+    shifts: [[f32; 3]; LANES],
+}
+
+impl Block {
+    #[inline(always)]
+    fn at(src: &[[u8; 3]], lab: &[[u8; 3]], shift_of: &impl Fn(usize) -> [f32; 3], start: usize) -> Block {
         let count = LANES.min(src.len() - start);
         let lane = |i: usize| start + i.min(count - 1);
-        let src_lanes: Lanes<f32, LANES> =
-            std::array::from_fn(|c| std::array::from_fn(|i| f32::from(src[lane(i)][c])));
-        let lab_lanes: Lanes<f32, LANES> =
-            std::array::from_fn(|c| std::array::from_fn(|i| f32::from(lab[lane(i)][c])));
-        let shifts: [[f32; 3]; LANES] = std::array::from_fn(|i| shift_of(lane(i)));
-        let shifted = shift_lanes(src_lanes, lab_lanes, &shifts, params);
-        for (i, entry) in out[start..start + count].iter_mut().enumerate() {
-            *entry = [shifted[0][i], shifted[1][i], shifted[2][i]];
+        let channels = |colours: &[[u8; 3]]| {
+            std::array::from_fn(|c| std::array::from_fn(|i| f32::from(colours[lane(i)][c])))
+        };
+        Block {
+            count,
+            src: channels(src),
+            lab: channels(lab),
+            shifts: std::array::from_fn(|i| shift_of(lane(i))),
         }
     }
 }
