@@ -228,43 +228,115 @@ enum Filter {
 
 /// The `png` crate's adaptive choice: each filter in turn, keeping the one
 /// whose output has the smallest sum of absolute values (as signed bytes),
-/// the later on ties, stopping early at zero.
+/// the later on ties, stopping early at zero. The candidates are only
+/// summed; the chosen filter alone writes `out`.
 fn adaptive_filter(bpp: usize, previous: &[u8], current: &[u8], out: &mut [u8]) -> Filter {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, as just checked.
+        return unsafe { adaptive_filter_avx2(bpp, previous, current, out) };
+    }
+    adaptive_filter_portable(bpp, previous, current, out)
+}
+
+/// [`adaptive_filter_portable`] compiled for AVX2: 32 bytes a step instead
+/// of SSE2's 16, in integer arithmetic, so the same bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn adaptive_filter_avx2(bpp: usize, previous: &[u8], current: &[u8], out: &mut [u8]) -> Filter {
+    adaptive_filter_portable(bpp, previous, current, out)
+}
+
+#[inline(always)]
+fn adaptive_filter_portable(bpp: usize, previous: &[u8], current: &[u8], out: &mut [u8]) -> Filter {
     let mut best = (u64::MAX, Filter::Up);
     for filter in [Filter::Up, Filter::Sub, Filter::Average, Filter::Paeth] {
-        apply(filter, bpp, previous, current, out);
-        let cost = cost(out);
+        let mut cost = Cost::default();
+        apply(filter, bpp, previous, current, &mut cost);
+        let cost = cost.total();
         if cost <= best.0 {
             best = (cost, filter);
             if cost == 0 {
-                return filter;
+                break;
             }
         }
     }
-    if best.1 != Filter::Paeth {
-        apply(best.1, bpp, previous, current, out);
-    }
+    apply(best.1, bpp, previous, current, &mut Row(out));
     best.1
 }
 
 /// Bytes per step of the loops below: 32 lets them compile to wide SIMD.
 const CHUNK: usize = 32;
 
-/// The sum of the bytes' absolute values as signed bytes.
-fn cost(filtered: &[u8]) -> u64 {
-    let chunks = filtered.chunks_exact(CHUNK);
-    let tail: u64 = chunks.remainder().iter().map(|&b| u64::from((b as i8).unsigned_abs())).sum();
-    // A chunk sums to at most 32 * 128, so a u32 holds it.
-    chunks
-        .map(|chunk| u64::from(chunk.iter().map(|&b| u32::from((b as i8).unsigned_abs())).sum::<u32>()))
-        .sum::<u64>()
-        + tail
+/// Where filtered bytes go, `at` their offset in the row.
+trait Filtered {
+    fn chunk(&mut self, at: usize, bytes: [u8; CHUNK]);
+    fn byte(&mut self, at: usize, byte: u8);
+}
+
+/// Into a row.
+struct Row<'a>(&'a mut [u8]);
+
+impl Filtered for Row<'_> {
+    #[inline(always)]
+    fn chunk(&mut self, at: usize, bytes: [u8; CHUNK]) {
+        self.0[at..at + CHUNK].copy_from_slice(&bytes);
+    }
+    #[inline(always)]
+    fn byte(&mut self, at: usize, byte: u8) {
+        self.0[at] = byte;
+    }
+}
+
+/// Into the sum of the bytes' absolute values as signed bytes: kept per
+/// lane of a chunk, so that the sums stay in SIMD registers, and added up
+/// at the end (or every [`Cost::FLUSH`] chunks, before a lane could overflow).
+#[derive(Default)]
+struct Cost {
+    lanes: [u32; CHUNK],
+    chunks: u32,
+    total: u64,
+}
+
+impl Cost {
+    /// A lane grows by at most 128 a chunk.
+    const FLUSH: u32 = 1 << 24;
+
+    #[inline(always)]
+    fn flush(&mut self) {
+        self.total += self.lanes.iter().map(|&lane| u64::from(lane)).sum::<u64>();
+        (self.lanes, self.chunks) = ([0; CHUNK], 0);
+    }
+
+    #[inline(always)]
+    fn total(mut self) -> u64 {
+        self.flush();
+        self.total
+    }
+}
+
+impl Filtered for Cost {
+    #[inline(always)]
+    fn chunk(&mut self, _: usize, bytes: [u8; CHUNK]) {
+        for (lane, byte) in self.lanes.iter_mut().zip(bytes) {
+            *lane += u32::from((byte as i8).unsigned_abs());
+        }
+        self.chunks += 1;
+        if self.chunks == Cost::FLUSH {
+            self.flush();
+        }
+    }
+    #[inline(always)]
+    fn byte(&mut self, _: usize, byte: u8) {
+        self.total += u64::from((byte as i8).unsigned_abs());
+    }
 }
 
 /// Filters `current` into `out`; `previous` is the row above (zeros for the
-/// first). Writes `out[i] = current[i] - predict(left, above, upper_left)`,
-/// with left and upper-left zero in the first pixel.
-fn apply(filter: Filter, bpp: usize, previous: &[u8], current: &[u8], out: &mut [u8]) {
+/// first). Gives `current[i] - predict(left, above, upper_left)` for every
+/// byte, with left and upper-left zero in the first pixel.
+#[inline(always)]
+fn apply(filter: Filter, bpp: usize, previous: &[u8], current: &[u8], out: &mut impl Filtered) {
     match filter {
         Filter::Up => predict(bpp, previous, current, out, |_, b, _| b),
         Filter::Sub => predict(bpp, previous, current, out, |a, _, _| a),
@@ -279,29 +351,26 @@ fn predict(
     bpp: usize,
     previous: &[u8],
     current: &[u8],
-    out: &mut [u8],
+    out: &mut impl Filtered,
     predictor: impl Fn(u8, u8, u8) -> u8,
 ) {
-    let (first, rest) = out.split_at_mut(bpp);
-    let done = rest.len() / CHUNK * CHUNK;
-    for ((out, &x), &b) in first.iter_mut().zip(current).zip(previous) {
-        *out = x.wrapping_sub(predictor(0, b, 0));
+    for (at, (&x, &b)) in current.iter().zip(previous).take(bpp).enumerate() {
+        out.byte(at, x.wrapping_sub(predictor(0, b, 0)));
     }
     let (x, b) = (&current[bpp..], &previous[bpp..]);
     let (a, c) = (&current[..current.len() - bpp], &previous[..previous.len() - bpp]);
-    let mut outs = rest.chunks_exact_mut(CHUNK);
-    let mut inputs = x
-        .chunks_exact(CHUNK)
-        .zip(a.chunks_exact(CHUNK))
-        .zip(b.chunks_exact(CHUNK).zip(c.chunks_exact(CHUNK)));
-    for (out, ((x, a), (b, c))) in (&mut outs).zip(&mut inputs) {
+    let done = x.len() / CHUNK * CHUNK;
+    let chunks = x.as_chunks::<CHUNK>().0.iter().zip(a.as_chunks::<CHUNK>().0);
+    let chunks = chunks.zip(b.as_chunks::<CHUNK>().0.iter().zip(c.as_chunks::<CHUNK>().0));
+    for (step, ((x, a), (b, c))) in chunks.enumerate() {
+        let mut filtered = [0u8; CHUNK];
         for i in 0..CHUNK {
-            out[i] = x[i].wrapping_sub(predictor(a[i], b[i], c[i]));
+            filtered[i] = x[i].wrapping_sub(predictor(a[i], b[i], c[i]));
         }
+        out.chunk(bpp + step * CHUNK, filtered);
     }
-    for (i, out) in outs.into_remainder().iter_mut().enumerate() {
-        let at = done + i;
-        *out = x[at].wrapping_sub(predictor(a[at], b[at], c[at]));
+    for at in done..x.len() {
+        out.byte(bpp + at, x[at].wrapping_sub(predictor(a[at], b[at], c[at])));
     }
 }
 
