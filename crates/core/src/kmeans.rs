@@ -46,8 +46,10 @@ fn distance2(a: [f32; 3], b: [f32; 3]) -> f32 {
     d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
 }
 
-/// The index of the centre nearest to `point`; the first on ties.
-pub fn nearest(centres: &[[f32; 3]], point: [f32; 3]) -> usize {
+/// The index of the centre nearest to `point`; the first on ties. The
+/// reference that [`label_colours`] is tested against.
+#[cfg(test)]
+fn nearest(centres: &[[f32; 3]], point: [f32; 3]) -> usize {
     let mut best = (0, f32::INFINITY);
     for (i, &centre) in centres.iter().enumerate() {
         let d = distance2(centre, point);
@@ -56,6 +58,45 @@ pub fn nearest(centres: &[[f32; 3]], point: [f32; 3]) -> usize {
         }
     }
     best.0
+}
+
+/// Colours per parallel band of [`label_colours`].
+const LABEL_BAND: usize = 1 << 12;
+
+/// Every colour's nearest centre, as [`nearest`] finds it (the first on
+/// ties), [`LANES`] colours at a time, in parallel bands. At most 256
+/// centres: a label is a byte.
+pub fn label_colours(centres: &[[f32; 3]], colours: &[[u8; 3]]) -> Vec<u8> {
+    let mut labels = vec![0; colours.len()];
+    labels
+        .par_chunks_mut(LABEL_BAND)
+        .zip(colours.par_chunks(LABEL_BAND))
+        .for_each(|(labels, colours)| label_band(centres, colours, labels));
+    labels
+}
+
+fn label_band(centres: &[[f32; 3]], colours: &[[u8; 3]], labels: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, as just checked.
+        return unsafe { label_band_avx2(centres, colours, labels) };
+    }
+    label_band_portable(centres, colours, labels);
+}
+
+/// [`label_band_portable`] compiled for AVX2, as [`start_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn label_band_avx2(centres: &[[f32; 3]], colours: &[[u8; 3]], labels: &mut [u8]) {
+    label_band_portable(centres, colours, labels);
+}
+
+#[inline(always)]
+fn label_band_portable(centres: &[[f32; 3]], colours: &[[u8; 3]], labels: &mut [u8]) {
+    for (labels, colours) in labels.chunks_mut(LANES).zip(colours.chunks(LANES)) {
+        let nearest = Block::of_colours(colours).nearest(centres);
+        labels.iter_mut().zip(nearest).for_each(|(label, nearest)| *label = nearest as u8);
+    }
 }
 
 /// Clusters `points` into `k` groups and returns the `k` centres: the best
@@ -197,16 +238,10 @@ impl Distinct {
         let blocks = runs
             .chunks(LANES)
             .map(|runs| {
-                let mut block = Block::default();
-                // Padding repeats the last point, weightless.
-                let last = runs.len() - 1;
-                for i in 0..LANES {
-                    let (colour, weight) = runs[i.min(last)];
-                    for (channel, value) in block.channels.iter_mut().zip(colour) {
-                        channel[i] = f32::from(value);
-                    }
-                    block.weights[i] = if i <= last { weight as f64 } else { 0.0 };
-                }
+                let mut colours = [[0; 3]; LANES];
+                colours.iter_mut().zip(runs).for_each(|(colour, run)| *colour = run.0);
+                let mut block = Block::of_colours(&colours[..runs.len()]);
+                block.weights.iter_mut().zip(runs).for_each(|(weight, run)| *weight = run.1 as f64);
                 block
             })
             .collect();
@@ -215,6 +250,19 @@ impl Distinct {
 }
 
 impl Block {
+    /// One to [`LANES`] colours, weightless; the lanes past them repeat the
+    /// last colour.
+    fn of_colours(colours: &[[u8; 3]]) -> Block {
+        let mut block = Block::default();
+        let last = colours.len() - 1;
+        for i in 0..LANES {
+            for (channel, value) in block.channels.iter_mut().zip(colours[i.min(last)]) {
+                channel[i] = f32::from(value);
+            }
+        }
+        block
+    }
+
     fn point(&self, i: usize) -> [f32; 3] {
         [self.channels[0][i], self.channels[1][i], self.channels[2][i]]
     }
@@ -386,6 +434,27 @@ mod tests {
         let distinct = Distinct::new(&points);
         for seed in 0..4 {
             assert_eq!(start(&distinct, None, 5, seed), start_portable(&distinct, None, 5, seed));
+        }
+    }
+
+    #[test]
+    fn labels_are_the_nearest_centres() {
+        // Every colour of a coarse grid, centres among them (exact ties
+        // between centres) and between them.
+        let colours: Vec<[u8; 3]> = (0..=255u8)
+            .step_by(5)
+            .flat_map(|r| (0..=255u8).step_by(17).map(move |g| [r, g, 255 - r]))
+            .collect();
+        let centres = [
+            [0.0, 0.0, 255.0],
+            [255.0, 255.0, 0.0],
+            [127.5, 127.5, 127.5],
+            [0.0, 0.0, 255.0],
+            [40.2, 200.7, 90.1],
+        ];
+        let labels = label_colours(&centres, &colours);
+        for (colour, label) in colours.iter().zip(labels) {
+            assert_eq!(usize::from(label), nearest(&centres, colour.map(f32::from)), "{colour:?}");
         }
     }
 

@@ -14,7 +14,7 @@ use crate::analysis::{AnalysisOptions, sample_colours};
 use crate::colour8::{Lanes, hsv8_to_srgb_lanes, lab8_to_srgb_lanes, srgb_to_hsv8_lanes, srgb_to_lab8};
 use crate::error::{BuildError, LookError};
 use crate::indexed::{IndexedImage, colour_table};
-use crate::kmeans::{kmeans_finished, nearest};
+use crate::kmeans::{kmeans_finished, label_colours};
 use crate::palette::Palette;
 use crate::recipe::option_number;
 use crate::source::SourceImage;
@@ -127,12 +127,7 @@ impl ShiftLook {
         let clusterings = centres
             .into_iter()
             .map(|centres| {
-                let mut labels = Vec::new();
-                indexed
-                    .colours()
-                    .par_iter()
-                    .map(|colour| nearest(&centres, colour.map(f32::from)) as u8)
-                    .collect_into_vec(&mut labels);
+                let labels = label_colours(&centres, indexed.colours());
                 tracing::debug!(?centres, "clustered");
                 Clustering { centres, labels }
             })
