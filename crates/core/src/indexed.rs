@@ -97,9 +97,12 @@ impl IndexedImage {
             .zip(image.pixels().par_chunks(piece * channels))
             .map(|(indices, pixels)| {
                 let mut counts = vec![0u64; colours];
-                for (&index, px) in indices.iter().zip(pixels.chunks_exact(channels)) {
-                    if channels == 3 || px[3] > 0 {
-                        counts[index as usize] += 1;
+                match channels {
+                    3 => indices.iter().for_each(|&index| counts[index as usize] += 1),
+                    _ => {
+                        for (&index, px) in indices.iter().zip(pixels.as_chunks::<4>().0) {
+                            counts[index as usize] += u64::from(px[3] > 0);
+                        }
                     }
                 }
                 counts
@@ -157,16 +160,23 @@ impl IndexedImage {
 fn mark_colours(image: &SourceImage) -> Vec<u64> {
     let channels = image.channels().count();
     let marks: Vec<AtomicU64> = (0..WORDS).map(|_| AtomicU64::new(0)).collect();
-    image.pixels().par_chunks(BAND_PIXELS * channels).for_each(|band| {
-        for px in band.chunks_exact(channels) {
-            let key = key(px);
-            let (word, bit) = (&marks[(key >> 6) as usize], 1u64 << (key & 63));
-            if word.load(Ordering::Relaxed) & bit == 0 {
-                word.fetch_or(bit, Ordering::Relaxed);
-            }
-        }
+    image.pixels().par_chunks(BAND_PIXELS * channels).for_each(|band| match channels {
+        3 => mark_band::<3>(band, &marks),
+        _ => mark_band::<4>(band, &marks),
     });
     marks.into_iter().map(AtomicU64::into_inner).collect()
+}
+
+/// [`mark_colours`] for one band of pixels of `C` bytes each: the pixel
+/// size known at compile time, so the loop is a few instructions a pixel.
+fn mark_band<const C: usize>(band: &[u8], marks: &[AtomicU64]) {
+    for px in band.as_chunks::<C>().0 {
+        let key = key(px);
+        let (word, bit) = (&marks[(key >> 6) as usize], 1u64 << (key & 63));
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
 }
 
 /// How many distinct colours `image` has, as [`IndexedImage::new`] would
@@ -195,7 +205,16 @@ fn index_band_popcnt(indices: &mut [u32], band: &[u8], channels: usize, marks: &
 
 #[inline(always)]
 fn index_band_portable(indices: &mut [u32], band: &[u8], channels: usize, marks: &[u64], below: &[u32]) {
-    for (index, px) in indices.iter_mut().zip(band.chunks_exact(channels)) {
+    match channels {
+        3 => index_pixels::<3>(indices, band, marks, below),
+        _ => index_pixels::<4>(indices, band, marks, below),
+    }
+}
+
+/// [`index_band`] for pixels of `C` bytes each.
+#[inline(always)]
+fn index_pixels<const C: usize>(indices: &mut [u32], band: &[u8], marks: &[u64], below: &[u32]) {
+    for (index, px) in indices.iter_mut().zip(band.as_chunks::<C>().0) {
         let key = key(px);
         let word = (key >> 6) as usize;
         let earlier_bits = (1u64 << (key & 63)) - 1;
