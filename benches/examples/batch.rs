@@ -12,6 +12,11 @@
 //!     then the medians, batch / floor, and 1 thread / 2 threads
 //! ```
 //!
+//! N threads run on N cores (on Linux): the process is confined to the
+//! first N CPUs before each measurement, so that with one thread the
+//! batch's uploader and readers share its one core, as the floor's one
+//! thread does all of its work.
+//!
 //! Peak memory, for the number of images: `/usr/bin/time -f "%e s %M KB"
 //! target/release/variegate batch DIR/list.txt --palettes testdata/palettes.json --out OUT -q`.
 
@@ -73,6 +78,7 @@ fn time(dir: &Path, rounds: usize, in_flight: usize) -> Result<(), Box<dyn std::
     let mut times = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]]; // [threads - 1][floor, batch]
     for round in 0..rounds {
         for threads in [1, 2] {
+            confine_to_cores(threads)?;
             let out = scratch.join(format!("floor-{threads}-{round}"));
             let seconds = floor(&images, threads, &out)?;
             times[threads - 1][0].push(seconds);
@@ -142,6 +148,26 @@ fn batch(
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(report.stored, images.len(), "every image stored");
     Ok(seconds)
+}
+
+/// Confines this thread, and every thread it starts from now on, to the
+/// first `cores` CPUs.
+fn confine_to_cores(cores: usize) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: cpu_set_t is plain data; CPU_SET stays inside it for
+        // these few CPUs; pid 0 is this thread.
+        let failed = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            (0..cores).for_each(|cpu| libc::CPU_SET(cpu, &mut set));
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
+        };
+        if failed {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    let _ = cores;
+    Ok(())
 }
 
 fn tempfile_dir() -> std::io::Result<PathBuf> {
