@@ -356,32 +356,29 @@ fn kmeans_plus_plus(distinct: &Distinct, k: usize, seed: u64) -> Vec<[f32; 3]> {
     // and its squared distance to the nearest centre so far.
     let mut mass: Vec<f64> = distinct.blocks.iter().flat_map(|block| block.weights).collect();
     let mut nearest_d2 = vec![f32::INFINITY; mass.len()];
-    let Some(first) = draw(&mass, mass.iter().sum(), &mut rng) else { return vec![[0.0; 3]; k] };
+    let Some(first) = draw(&mass, &mut rng) else { return vec![[0.0; 3]; k] };
     let mut centres = vec![point(first)];
     while centres.len() < k {
         let newest = centres[centres.len() - 1];
-        // The total is summed in the same order as a pass of its own would,
-        // so the same draws, without reading the masses twice.
-        let mut total = 0.0;
         for ((block, d2), mass) in
             distinct.blocks.iter().zip(nearest_d2.chunks_exact_mut(LANES)).zip(mass.chunks_exact_mut(LANES))
         {
             for i in 0..LANES {
                 d2[i] = d2[i].min(distance2(block.point(i), newest));
                 mass[i] = block.weights[i] * f64::from(d2[i]);
-                total += mass[i];
             }
         }
         // Every point already on a centre (fewer distinct colours than k):
         // the first one again.
-        centres.push(point(draw(&mass, total, &mut rng).unwrap_or(first)));
+        centres.push(point(draw(&mass, &mut rng).unwrap_or(first)));
     }
     centres
 }
 
-/// An index drawn with probability proportional to `mass` (which sums to
-/// `total`), or `None` if there is no mass at all.
-fn draw(mass: &[f64], total: f64, rng: &mut SplitMix64) -> Option<usize> {
+/// An index drawn with probability proportional to `mass`, or `None` if
+/// there is no mass at all.
+fn draw(mass: &[f64], rng: &mut SplitMix64) -> Option<usize> {
+    let total: f64 = mass.iter().sum();
     if total <= 0.0 {
         return None;
     }
