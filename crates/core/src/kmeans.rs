@@ -63,7 +63,7 @@ fn nearest(centres: &[[f32; 3]], point: [f32; 3]) -> usize {
 /// Colours per parallel band of [`label_colours`].
 const LABEL_BAND: usize = 1 << 12;
 
-/// Every colour's nearest centre, as [`nearest`] finds it (the first on
+/// Every colour's nearest centre, as the scalar `nearest` finds it (the first on
 /// ties), [`LANES`] colours at a time, in parallel bands. At most 256
 /// centres: a label is a byte.
 pub fn label_colours(centres: &[[f32; 3]], colours: &[[u8; 3]]) -> Vec<u8> {
@@ -268,7 +268,7 @@ impl Block {
     }
 
     /// For each point, the index of its nearest centre: the same arithmetic
-    /// as [`nearest`], lane by lane.
+    /// as the scalar `nearest`, lane by lane.
     #[inline(always)]
     fn nearest(&self, centres: &[[f32; 3]]) -> [u32; LANES] {
         let [r, g, b] = &self.channels;
