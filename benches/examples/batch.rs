@@ -4,11 +4,12 @@
 //! cargo run --release -p variegate-benches --example batch -- make DIR N SIDE
 //!     N distinct SIDE x SIDE photos (crops, flips and turns of the bundled
 //!     ones) as PNG files in DIR, and DIR/list.txt naming them
-//! cargo run --release -p variegate-benches --example batch -- time DIR [ROUNDS] [IN_FLIGHT]
+//! cargo run --release -p variegate-benches --example batch -- time DIR [ROUNDS] [IN_FLIGHT] [LOOK]
 //!     for 1 and 2 threads, alternately, ROUNDS times (default 3):
 //!     floor: decode each image once, encode it as PNG 7 times, write the files
 //!     batch: the library's Batch over DIR/list.txt with the 7 bundled palettes,
-//!            into a local folder (what `variegate batch` runs)
+//!            into a local folder (what `variegate batch` runs), in LOOK
+//!            (shift, the default; soft, remap or gradient)
 //!     then the medians, batch / floor, and 1 thread / 2 threads
 //! ```
 //!
@@ -26,7 +27,7 @@ use std::time::Instant;
 use image::imageops::FilterType;
 use rayon::prelude::*;
 use variegate_benches::{encode_png, fixture, palettes};
-use variegate_core::{Engine, SourceImage};
+use variegate_core::{Engine, GradientLook, RemapLook, ShiftLook, SoftLook, SourceImage};
 use variegate_uploader::{Batch, BatchOptions, ResultsLog, Store, Uploader};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,10 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ["make", dir, count, side] => make(Path::new(dir), count.parse()?, side.parse()?),
         ["time", dir, rest @ ..] => {
             let rounds = rest.first().map_or(Ok(3), |r| r.parse())?;
-            let in_flight = rest.get(1).map_or(Ok(2), |r| r.parse())?;
-            time(Path::new(dir), rounds, in_flight)
+            let in_flight = rest.get(1).map_or(Ok(BatchOptions::default().in_flight), |r| r.parse())?;
+            let look = rest.get(2).copied().unwrap_or("shift");
+            time(Path::new(dir), rounds, in_flight, look)
         }
-        _ => Err("usage: batch make DIR N SIDE | batch time DIR [ROUNDS] [IN_FLIGHT]".into()),
+        _ => Err("usage: batch make DIR N SIDE | batch time DIR [ROUNDS] [IN_FLIGHT] [LOOK]".into()),
     }
 }
 
@@ -71,7 +73,7 @@ fn make(dir: &Path, count: usize, side: u32) -> Result<(), Box<dyn std::error::E
     Ok(())
 }
 
-fn time(dir: &Path, rounds: usize, in_flight: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn time(dir: &Path, rounds: usize, in_flight: usize, look: &str) -> Result<(), Box<dyn std::error::Error>> {
     let list = dir.join("list.txt");
     let images: Vec<PathBuf> = std::fs::read_to_string(&list)?.lines().map(PathBuf::from).collect();
     let scratch = tempfile_dir()?;
@@ -85,7 +87,7 @@ fn time(dir: &Path, rounds: usize, in_flight: usize) -> Result<(), Box<dyn std::
             let _ = std::fs::remove_dir_all(&out);
 
             let out = scratch.join(format!("batch-{threads}-{round}"));
-            let seconds = batch(&list, threads, in_flight, &out)?;
+            let seconds = batch(&list, threads, in_flight, look, &out)?;
             times[threads - 1][1].push(seconds);
             let _ = std::fs::remove_dir_all(&out);
             println!(
@@ -100,7 +102,10 @@ fn time(dir: &Path, rounds: usize, in_flight: usize) -> Result<(), Box<dyn std::
         sorted.sort_by(f64::total_cmp);
         sorted[sorted.len() / 2]
     };
-    println!("{} images, 7 palettes, {in_flight} in flight; medians of {rounds} rounds:", images.len());
+    println!(
+        "{} images, 7 palettes, {look} look, {in_flight} in flight; medians of {rounds} rounds:",
+        images.len()
+    );
     for threads in [1, 2] {
         let (floor, batch) = (median(&times[threads - 1][0]), median(&times[threads - 1][1]));
         println!("  {threads} thread(s): batch / floor: {batch:.2} s / {floor:.2} s = {:.2}x", batch / floor);
@@ -135,9 +140,18 @@ fn batch(
     list: &Path,
     threads: usize,
     in_flight: usize,
+    look: &str,
     out: &Path,
 ) -> Result<f64, Box<dyn std::error::Error>> {
-    let engine = Engine::builder().threads(threads).build()?;
+    let builder = Engine::builder().threads(threads);
+    let engine = match look {
+        "shift" => builder.look(ShiftLook::default()),
+        "soft" => builder.look(SoftLook::default()),
+        "remap" => builder.look(RemapLook::new(false)),
+        "gradient" => builder.look(GradientLook),
+        other => return Err(format!("no look {other:?}: shift, soft, remap or gradient").into()),
+    }
+    .build()?;
     let uploader = Uploader::builder(Store::local(out)?).keep_existing(true).build()?;
     let options = BatchOptions { in_flight, ..Default::default() };
     let batch = Batch::new(engine, uploader, palettes(), options);
