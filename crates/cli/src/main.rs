@@ -113,8 +113,8 @@ struct BatchArgs {
     /// The number of shards, for Kubernetes Indexed Jobs (their completions): JOB_COMPLETION_INDEX is the shard.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     shards: Option<u64>,
-    /// Images in flight at once: while one is recoloured, the next is read and decoded.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Images in flight at once: while one is recoloured, the next is read and decoded and the one before is stored.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
     in_flight: u32,
 }
 
