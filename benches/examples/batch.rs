@@ -76,6 +76,7 @@ fn make(dir: &Path, count: usize, side: u32) -> Result<(), Box<dyn std::error::E
 fn time(dir: &Path, rounds: usize, in_flight: usize, look: &str) -> Result<(), Box<dyn std::error::Error>> {
     let list = dir.join("list.txt");
     let images: Vec<PathBuf> = std::fs::read_to_string(&list)?.lines().map(PathBuf::from).collect();
+    engine(1, look)?; // a bad look name fails now, not after the first floor
     let scratch = tempfile_dir()?;
     let mut times = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]]; // [threads - 1][floor, batch]
     for round in 0..rounds {
@@ -143,15 +144,7 @@ fn batch(
     look: &str,
     out: &Path,
 ) -> Result<f64, Box<dyn std::error::Error>> {
-    let builder = Engine::builder().threads(threads);
-    let engine = match look {
-        "shift" => builder.look(ShiftLook::default()),
-        "soft" => builder.look(SoftLook::default()),
-        "remap" => builder.look(RemapLook::new(false)),
-        "gradient" => builder.look(GradientLook),
-        other => return Err(format!("no look {other:?}: shift, soft, remap or gradient").into()),
-    }
-    .build()?;
+    let engine = engine(threads, look)?;
     let uploader = Uploader::builder(Store::local(out)?).keep_existing(true).build()?;
     let options = BatchOptions { in_flight, ..Default::default() };
     let batch = Batch::new(engine, uploader, palettes(), options);
@@ -162,6 +155,19 @@ fn batch(
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(report.stored, images.len(), "every image stored");
     Ok(seconds)
+}
+
+/// An engine of `threads` in the named look.
+fn engine(threads: usize, look: &str) -> Result<Engine, Box<dyn std::error::Error>> {
+    let builder = Engine::builder().threads(threads);
+    let builder = match look {
+        "shift" => builder.look(ShiftLook::default()),
+        "soft" => builder.look(SoftLook::default()),
+        "remap" => builder.look(RemapLook::new(false)),
+        "gradient" => builder.look(GradientLook),
+        other => return Err(format!("no look {other:?}: shift, soft, remap or gradient").into()),
+    };
+    Ok(builder.build()?)
 }
 
 /// Confines this thread, and every thread it starts from now on, to the
