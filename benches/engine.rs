@@ -1,14 +1,20 @@
-//! Throughput of the engine on a 2048x2048 photo, against the codec floor.
+//! Throughput of the engine on photos, against the codec floor. The
+//! workloads (`variegate_benches::workloads`): the 2048x2048 retina frame
+//! (4% as many distinct colours as pixels), and the colour-rich coffee at
+//! 2048 and 1024 wide (Lanczos-resized: 11% and 24%).
 //!
-//! - `pipeline/floor`: what any engine must spend on the job: decode the PNG
-//!   once, PNG-encode the frame 7 times with the engine's fast settings, write
-//!   each file to a local folder; on the default pool.
-//! - `pipeline/engine`: the whole job on the same pool: decode, analyse,
-//!   recolour 7 palettes, encode, write each variation to a local folder.
-//! - `kernel/<look>`: one palette's recolour on one thread (Mpixel/s), for
-//!   each look, the per-image preparation done beforehand.
-//! - `analysis/dominant-colours`: k-means on the default analysis image (k 5);
-//!   `analysis/prepare-shift`: all of the shift look's per-image work.
+//! - `pipeline/<workload>/floor`: what any engine must spend on the job:
+//!   decode the PNG once, PNG-encode the image 7 times with the engine's fast
+//!   settings, write each file to a local folder; on the default pool.
+//! - `pipeline/<workload>/engine`: the whole job on the same pool: decode,
+//!   analyse, recolour 7 palettes, encode, write each variation.
+//! - `kernel/<look>`: one palette's recolour of the frame on one thread
+//!   (Mpixel/s), for each look, the per-image preparation done beforehand;
+//!   `kernel/shift/<workload>` and `kernel/png-encode/<workload>` the same
+//!   for the colour-rich workloads.
+//! - `analysis/dominant-colours`: k-means of the frame (k 5);
+//!   `analysis/prepare-shift/<workload>`: all of the shift look's per-image
+//!   work.
 //! - `decode/<file>`: reading an input into sRGB pixels, on the default pool:
 //!   `rocket.jpg` (640x427, tagged Adobe RGB, so converted), `retina.jpg`
 //!   (1411x1411, untagged) and the 2048x2048 frame as PNG.
@@ -29,7 +35,7 @@ use std::time::Instant;
 
 use criterion::{Bencher, Criterion, Throughput};
 use rayon::prelude::*;
-use variegate_benches::{encode_png, fixture, frame_2048, frame_2048_png, palettes};
+use variegate_benches::{encode_png, fixture, frame_2048, frame_2048_png, palettes, png_file, workloads};
 use variegate_core::{
     AnalysisOptions, Dither, DitherMethod, Engine, GradientLook, Look, OutputFormat, RemapLook, ShiftLook,
     SoftLook, SourceImage, dominant_colours,
@@ -69,7 +75,6 @@ fn write(folder: &Path, index: usize, bytes: &[u8]) {
 }
 
 fn pipeline(c: &mut Criterion) {
-    let png = frame_2048_png();
     let palettes = palettes();
     let engine = Engine::builder().build().unwrap();
     let threads = engine.threads();
@@ -78,29 +83,32 @@ fn pipeline(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(20);
-    group.throughput(Throughput::Elements(7 * 2048 * 2048));
-    let floor = format!("pipeline/floor/{threads}-threads");
-    group.bench_function(format!("floor/{threads}-threads"), |b| {
-        timed(b, &floor, || {
-            let frame = SourceImage::decode(&png, "frame.png", u64::MAX).unwrap();
-            workers.install(|| {
-                (0..palettes.len())
-                    .into_par_iter()
-                    .for_each(|index| write(&floor_files, index, &encode_png(&frame)))
-            });
-        })
-    });
-    let whole = format!("pipeline/engine/{threads}-threads");
-    group.bench_function(format!("engine/{threads}-threads"), |b| {
-        timed(b, &whole, || {
-            let image = engine.decode(&png, "frame.png").unwrap();
-            let job = engine.start(image, palettes.clone()).unwrap();
-            for variation in job.variations() {
-                write(&engine_files, variation.index, variation.result.unwrap().bytes());
-            }
-            job.wait();
-        })
-    });
+    for (workload, image) in workloads() {
+        let png = png_file(&image);
+        group.throughput(Throughput::Elements(7 * u64::from(image.width() * image.height())));
+        let floor = format!("pipeline/{workload}/floor/{threads}-threads");
+        group.bench_function(format!("{workload}/floor/{threads}-threads"), |b| {
+            timed(b, &floor, || {
+                let frame = SourceImage::decode(&png, "frame.png", u64::MAX).unwrap();
+                workers.install(|| {
+                    (0..palettes.len())
+                        .into_par_iter()
+                        .for_each(|index| write(&floor_files, index, &encode_png(&frame)))
+                });
+            })
+        });
+        let whole = format!("pipeline/{workload}/engine/{threads}-threads");
+        group.bench_function(format!("{workload}/engine/{threads}-threads"), |b| {
+            timed(b, &whole, || {
+                let image = engine.decode(&png, "frame.png").unwrap();
+                let job = engine.start(image, palettes.clone()).unwrap();
+                for variation in job.variations() {
+                    write(&engine_files, variation.index, variation.result.unwrap().bytes());
+                }
+                job.wait();
+            })
+        });
+    }
     group.finish();
     for folder in [floor_files, engine_files] {
         let _ = std::fs::remove_dir_all(folder);
@@ -146,6 +154,26 @@ fn kernel(c: &mut Criterion) {
     // bands of rows).
     let encode = "kernel/png-encode";
     group.bench_function("png-encode", |b| timed(b, encode, || encode_png(&frame).len()));
+    // The shift look and the encode on the colour-rich workloads, where the
+    // look's tables cover ten times the colours.
+    let shift = ShiftLook::default();
+    for (workload, image) in workloads().into_iter().skip(1) {
+        let prepared =
+            one_thread.install(|| shift.prepare(&image, &palettes, &AnalysisOptions::default())).unwrap();
+        let mut out = vec![0u8; image.pixels().len()];
+        group.throughput(Throughput::Elements(u64::from(image.width() * image.height())));
+        let name = format!("kernel/shift/{workload}");
+        group.bench_function(format!("shift/{workload}"), |b| {
+            timed(b, &name, || {
+                one_thread.install(|| prepared.recolour(&image, &palettes[0], &mut out)).unwrap()
+            })
+        });
+        let name = format!("kernel/png-encode/{workload}");
+        group.bench_function(format!("png-encode/{workload}"), |b| {
+            timed(b, &name, || encode_png(&image).len())
+        });
+    }
+    group.throughput(Throughput::Elements(u64::from(frame.width() * frame.height())));
     group.bench_function("png-encode-banded", |b| {
         b.iter(|| {
             let mut png = Vec::with_capacity(frame.pixels().len() / 2);
@@ -169,9 +197,12 @@ fn analysis(c: &mut Criterion) {
         b.iter(|| workers.install(|| dominant_colours(&frame, 5, &options)))
     });
     let shift = ShiftLook::default();
-    group.bench_function("prepare-shift", |b| {
-        b.iter(|| workers.install(|| shift.prepare(&frame, &palettes, &options).map(drop)))
-    });
+    for (workload, image) in workloads() {
+        let name = format!("analysis/prepare-shift/{workload}");
+        group.bench_function(format!("prepare-shift/{workload}"), |b| {
+            timed(b, &name, || workers.install(|| shift.prepare(&image, &palettes, &options).map(drop)))
+        });
+    }
     let soft = SoftLook::default();
     group.bench_function("prepare-soft", |b| {
         b.iter(|| workers.install(|| soft.prepare(&frame, &palettes, &options).map(drop)))
@@ -223,24 +254,39 @@ fn summary() {
     let ms = |seconds: f64| format!("{:.1} ms", seconds * 1e3);
     println!("\nsummary (medians)");
     let threads = rayon::current_num_threads();
-    let pairs = [
-        (
-            format!("pipeline/engine/{threads}-threads"),
-            format!("pipeline/floor/{threads}-threads"),
-            "engine / codec floor",
-        ),
-        ("kernel/png-encode".to_owned(), String::new(), "one PNG encode, 1 thread"),
+    let mut pairs = Vec::new();
+    for (workload, _) in workloads() {
+        pairs.push((
+            format!("pipeline/{workload}/engine/{threads}-threads"),
+            format!("pipeline/{workload}/floor/{threads}-threads"),
+            format!("{workload}: engine / codec floor"),
+        ));
+        pairs.push((
+            format!("analysis/prepare-shift/{workload}"),
+            format!("pipeline/{workload}/floor/{threads}-threads"),
+            format!("{workload}: shift analysis / codec floor"),
+        ));
+    }
+    for (workload, _) in workloads().into_iter().skip(1) {
+        pairs.push((
+            format!("kernel/shift/{workload}"),
+            format!("kernel/png-encode/{workload}"),
+            format!("{workload}: shift recolour / PNG encode, 1 thread"),
+        ));
+    }
+    pairs.extend([
+        ("kernel/png-encode".to_owned(), String::new(), "one PNG encode, 1 thread".to_owned()),
         (
             "scaling/7-palettes/1-threads".to_owned(),
             "scaling/7-palettes/2-threads".to_owned(),
-            "7 palettes, 1 thread / 2 threads",
+            "7 palettes, 1 thread / 2 threads".to_owned(),
         ),
         (
             "scaling/1-palette/1-threads".to_owned(),
             "scaling/1-palette/2-threads".to_owned(),
-            "1 palette, 1 thread / 2 threads",
+            "1 palette, 1 thread / 2 threads".to_owned(),
         ),
-    ];
+    ]);
     for (a, b, what) in &pairs {
         match (median(a), median(b)) {
             (Some(x), Some(y)) => println!("  {what}: {} / {} = {:.2}x", ms(x), ms(y), x / y),

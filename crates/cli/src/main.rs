@@ -209,8 +209,8 @@ struct JobArgs {
     /// Shift and soft looks: HSV saturation multiplier applied last (0 or more).
     #[arg(long, value_name = "X", default_value_t = 1.2, value_parser = non_negative, allow_negative_numbers = true)]
     saturation: f32,
-    /// Shift and soft looks: longest side of the copy the clustering's starts are first iterated on
-    /// [default: 256]; the centres are then finished on every colour of the full image.
+    /// No longer used [default: 256]: since output version 4 the clustering's starts run on a
+    /// weighted coreset of every colour. Accepted, and named in the recipe, so that scripts keep working.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     analysis_size: Option<u32>,
     /// Print only errors (and, for batch, the shard taken, first).
@@ -561,7 +561,10 @@ fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Res
         LookName::Gradient => builder.look(GradientLook),
     };
     let builder = match args.analysis_size {
-        Some(max_side) => builder.analysis_size(max_side),
+        Some(max_side) => {
+            tracing::warn!("--analysis-size no longer changes the output (output version 4 on)");
+            builder.analysis_size(max_side)
+        }
         None => builder,
     };
     let format = match args.format {

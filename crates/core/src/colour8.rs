@@ -91,12 +91,16 @@ pub fn srgb_to_lab8(rgb: [u8; 3]) -> [u8; 3] {
         let t = descale_by(row[0] * linear[0] + row[1] * linear[1] + row[2] * linear[2], XYZ_SHIFT);
         tables.f[t as usize]
     });
-    // 116 x 255 / 100 and 16 x 255 / 100, rounded as integers.
-    let l = descale_by((116 * 255 + 50) / 100 * fy - (16 * 255 * (1 << LAB_SHIFT) + 50) / 100, LAB_SHIFT);
+    let l = descale_by(L_SCALE * fy - L_OFFSET, LAB_SHIFT);
     let a = descale_by(500 * (fx - fy) + (128 << LAB_SHIFT), LAB_SHIFT);
     let b = descale_by(200 * (fy - fz) + (128 << LAB_SHIFT), LAB_SHIFT);
     [l, a, b].map(|c| c.clamp(0, 255) as u8)
 }
+
+/// 116 x 255 / 100 and 16 x 255 / 100 (in [`LAB_SHIFT`] fixed point),
+/// rounded as integers: L* in 8 bits from f(Y).
+const L_SCALE: i32 = (116 * 255 + 50) / 100;
+const L_OFFSET: i32 = (16 * 255 * (1 << LAB_SHIFT) + 50) / 100;
 
 /// Linear light in 0..=1 to the 8-bit sRGB level nearest on the curve.
 ///
@@ -313,8 +317,9 @@ pub fn hsv8_to_srgb_lanes<const N: usize>(hsv: Lanes<f32, N>) -> Lanes<u8, N> {
 pub mod avx2 {
     use std::arch::x86_64::*;
 
+    use super::XYZ_TO_RGB_F32;
     use super::{ENCODER, ENCODER_STEPS, HSV_SHIFT, HUE_DIVISORS, SATURATION_DIVISORS, THRESHOLD, WHITE};
-    use super::{Lanes, XYZ_TO_RGB_F32};
+    use super::{L_OFFSET, L_SCALE, LAB_SHIFT, TO_LAB8, XYZ_SHIFT};
 
     /// [`super::lab8_to_srgb_lanes`]: components in 0..=255 as `f32`, out
     /// as `i32` levels.
@@ -367,6 +372,52 @@ pub mod avx2 {
         // All ones (-1) where the next level is reached.
         let next = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(linear, boundary));
         _mm256_sub_epi32(level, next)
+    }
+
+    /// [`super::srgb_to_lab8`] for 8 colours, channels in and out as `i32`
+    /// in 0..=255: the same integer steps, the tables read with gathers.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn srgb_to_lab8(rgb: [__m256i; 3]) -> [__m256i; 3] {
+        let tables = &*TO_LAB8;
+        let byte = _mm256_set1_epi32(0xff);
+        // SAFETY: levels masked to 0..=255, inside the 256-entry table.
+        let linear = rgb.map(|c| unsafe {
+            _mm256_i32gather_epi32::<4>(tables.linear.as_ptr(), _mm256_and_si256(c, byte))
+        });
+        let descale = |x: __m256i, shift: i32| {
+            let half = _mm256_set1_epi32(1 << (shift - 1));
+            _mm256_srav_epi32(_mm256_add_epi32(x, half), _mm256_set1_epi32(shift))
+        };
+        let last = _mm256_set1_epi32(tables.f.len() as i32 - 1);
+        let [fx, fy, fz] = tables.matrix.map(|row| {
+            let products =
+                std::array::from_fn::<_, 3, _>(|c| _mm256_mullo_epi32(_mm256_set1_epi32(row[c]), linear[c]));
+            let t = descale(
+                _mm256_add_epi32(_mm256_add_epi32(products[0], products[1]), products[2]),
+                XYZ_SHIFT as i32,
+            );
+            // In range already (linear light of at most 1.04 white); the
+            // clamp only proves it to the gather.
+            let t = _mm256_min_epi32(_mm256_max_epi32(t, _mm256_setzero_si256()), last);
+            // SAFETY: `t` is clamped to the table's indices.
+            unsafe { _mm256_i32gather_epi32::<4>(tables.f.as_ptr(), t) }
+        });
+        let shift = LAB_SHIFT as i32;
+        let l = descale(
+            _mm256_sub_epi32(_mm256_mullo_epi32(_mm256_set1_epi32(L_SCALE), fy), _mm256_set1_epi32(L_OFFSET)),
+            shift,
+        );
+        let centre = _mm256_set1_epi32(128 << LAB_SHIFT);
+        let a = descale(
+            _mm256_add_epi32(_mm256_mullo_epi32(_mm256_set1_epi32(500), _mm256_sub_epi32(fx, fy)), centre),
+            shift,
+        );
+        let b = descale(
+            _mm256_add_epi32(_mm256_mullo_epi32(_mm256_set1_epi32(200), _mm256_sub_epi32(fy, fz)), centre),
+            shift,
+        );
+        [l, a, b].map(|c| _mm256_min_epi32(_mm256_max_epi32(c, _mm256_setzero_si256()), byte))
     }
 
     /// [`super::srgb_to_hsv8_lanes`], in and out as `i32`.
@@ -429,14 +480,6 @@ pub mod avx2 {
             let level = _mm256_cvttps_epi32(_mm256_mul_ps(c, splat(255.0)));
             _mm256_min_epi32(_mm256_max_epi32(level, _mm256_setzero_si256()), _mm256_set1_epi32(255))
         })
-    }
-
-    /// Lanes of 8 to registers and back.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    pub fn load_f32(lanes: &Lanes<f32, 8>) -> [__m256; 3] {
-        // SAFETY: each lane array is 8 `f32`, one unaligned 256-bit load.
-        lanes.each_ref().map(|c| unsafe { _mm256_loadu_ps(c.as_ptr()) })
     }
 }
 

@@ -126,10 +126,10 @@ impl EngineBuilder {
         self.analysis.seed = seed;
         self
     }
-    /// Longest side of the copy the clustering's starts are first iterated
-    /// on; the centres are then finished on every colour of the full image.
-    /// Smaller is faster there, larger leaves fewer full-image steps.
-    /// Default 256.
+    /// No longer used (see [`AnalysisOptions::max_side`]): the clustering
+    /// runs on a weighted coreset of every colour. Still checked (it must
+    /// be at least one) and named in the recipe, so that existing callers
+    /// keep working. Default 256.
     pub fn analysis_size(mut self, max_side: u32) -> Self {
         self.analysis.max_side = max_side;
         self

@@ -6,7 +6,7 @@ use image::{ExtendedColorType, ImageEncoder, Rgba, RgbaImage};
 
 use crate::pixels::Channels;
 use crate::pixels::Rgb8;
-use crate::resize::{Filter, fit, resize};
+use crate::resize::{fit, resize};
 
 /// Raw pixels of a small image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +25,7 @@ impl Preview {
     /// `pixels` (of `size`) resized to fit `max_side`.
     pub(crate) fn fitting(pixels: &[u8], size: (u32, u32), channels: Channels, max_side: u32) -> Preview {
         let (width, height) = fit(size.0, size.1, max_side);
-        let pixels = resize(pixels, size, channels, (width, height), Filter::Sharp);
+        let pixels = resize(pixels, size, channels, (width, height));
         Preview { width, height, channels, pixels }
     }
 
@@ -90,7 +90,6 @@ pub fn contact_sheet_png(tiles: &[SheetTile<'_>]) -> Result<Vec<u8>, image::Imag
                     (picture.width, picture.height),
                     picture.channels,
                     (width, height),
-                    Filter::Sharp,
                 );
                 let fitted = Preview { width, height, channels: picture.channels, pixels };
                 // Centred, resting on its swatches, alpha blended over the background.

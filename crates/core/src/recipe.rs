@@ -25,7 +25,9 @@ use crate::source::ColourProfiles;
 /// (or, with `colour_profiles: ignore`, not), and variations of tagged
 /// images tagged sRGB; JPEG composited over a background; the shift look's
 /// clusters never more than an image's colours.
-pub const OUTPUT_VERSION: u32 = 3;
+/// 4: the shift and soft looks' clustering started on a weighted coreset of
+/// the image's colours and finished on every colour (no analysis copy).
+pub const OUTPUT_VERSION: u32 = 4;
 
 /// Everything, besides the image and the palettes, that decides the bytes of
 /// a run's variations. Recorded in full in each manifest.
@@ -37,7 +39,8 @@ pub struct Recipe {
     pub look_options: serde_json::Value,
     /// Seed of the clustering.
     pub seed: u64,
-    /// Longest side of the copy the clustering's starts are first iterated on.
+    /// The `--analysis-size` asked for: no longer used by any look (output
+    /// version 4 on), kept so that recipes keep their shape.
     pub analysis_size: u32,
     /// Longest side the image is downscaled to first, if any.
     pub max_side: Option<u32>,

@@ -1,20 +1,12 @@
-//! Resizing with `fast_image_resize`: the analysis image, the `max_side`
-//! downscaling of sources, and thumbnails.
+//! Resizing with `fast_image_resize`: the `max_side` downscaling of
+//! sources, and thumbnails; Lanczos3 with alpha-aware (premultiplied)
+//! filtering, for images people look at.
 
 use fast_image_resize::images::{TypedImage, TypedImageRef};
 use fast_image_resize::pixels::{U8x3, U8x4};
 use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::pixels::Channels;
-
-/// How to resample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Filter {
-    /// Pick one source pixel per output pixel: a fair sample of real colours.
-    Nearest,
-    /// Lanczos3 with alpha-aware (premultiplied) filtering: for images people look at.
-    Sharp,
-}
 
 /// The size that fits `width` x `height` within `max_side` on its longest
 /// side, keeping the aspect ratio; the same size if it already fits.
@@ -29,21 +21,12 @@ pub(crate) fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
 }
 
 /// Resizes interleaved 8-bit pixels to `to` (width, height).
-pub(crate) fn resize(
-    pixels: &[u8],
-    from: (u32, u32),
-    channels: Channels,
-    to: (u32, u32),
-    filter: Filter,
-) -> Vec<u8> {
+pub(crate) fn resize(pixels: &[u8], from: (u32, u32), channels: Channels, to: (u32, u32)) -> Vec<u8> {
     if from == to {
         return pixels.to_vec();
     }
-    let (algorithm, alpha) = match filter {
-        Filter::Nearest => (ResizeAlg::Nearest, false),
-        Filter::Sharp => (ResizeAlg::Convolution(FilterType::Lanczos3), true),
-    };
-    let options = ResizeOptions::new().resize_alg(algorithm).use_alpha(alpha);
+    let options =
+        ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).use_alpha(true);
     let mut out = vec![0; to.0 as usize * to.1 as usize * channels.count()];
     // Typed, for the two pixel types there are: fast_image_resize's untyped
     // entry point would compile its kernels for every pixel type it knows,

@@ -15,7 +15,7 @@ use crate::error::DecodeError;
 use crate::jpeg::Decoded;
 use crate::pixels::Channels;
 use crate::recipe::hex;
-use crate::resize::{Filter, fit, resize};
+use crate::resize::{fit, resize};
 
 /// The default pixel budget: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
@@ -299,8 +299,7 @@ impl SourceImage {
             return None;
         }
         let _span = tracing::info_span!("downscale", width, height).entered();
-        let pixels =
-            resize(&self.pixels, (self.width, self.height), self.channels, (width, height), Filter::Sharp);
+        let pixels = resize(&self.pixels, (self.width, self.height), self.channels, (width, height));
         Some(SourceImage {
             name: self.name.clone(),
             width,

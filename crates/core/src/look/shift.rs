@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::{Look, PreparedLook};
-use crate::analysis::{AnalysisOptions, sample_colours};
+use crate::analysis::AnalysisOptions;
 use crate::colour8::{Lanes, hsv8_to_srgb_lanes, lab8_to_srgb_lanes, srgb_to_hsv8_lanes, srgb_to_lab8};
 use crate::error::{BuildError, LookError};
 use crate::indexed::{IndexedImage, colour_table};
@@ -107,54 +107,128 @@ impl ShiftLook {
         palettes: &[Palette],
         analysis: &AnalysisOptions,
     ) -> PreparedShift {
-        // The small copy needs no index: it is made while the index is built.
-        let (indexed, sample) =
-            rayon::join(|| IndexedImage::new(image), || sample_colours(image, analysis.max_side));
+        let indexed = IndexedImage::new(image);
         let distinct = indexed.colours().len();
         let mut ks: Vec<usize> =
             palettes.iter().map(|p| self.clusters_for(p).min(distinct)).filter(|&k| k > 0).collect();
         ks.sort_unstable();
         ks.dedup();
-        let (lab, centres) = rayon::join(
-            || colour_lab8(&indexed),
+        let (planes, centres) = rayon::join(
+            || ColourPlanes::new(indexed.colours()),
             || {
                 // Every distinct colour weighted by its pixels: the original's
-                // objective, clustering every pixel; first iterated on the copy.
-                kmeans_finished(&sample, indexed.colours(), &indexed.counts(image), &ks, analysis.seed)
+                // objective, clustering every pixel.
+                kmeans_finished(indexed.colours(), &indexed.counts(image), &ks, analysis.seed)
             },
         );
 
         let clusterings = centres
             .into_iter()
             .map(|centres| {
-                let labels = label_colours(&centres, indexed.colours());
+                let mut labels = label_colours(&centres, indexed.colours());
+                // Padded as the planes are, so that the kernel reads whole blocks.
+                labels.resize(planes.len(), labels.last().copied().unwrap_or(0));
                 tracing::debug!(?centres, "clustered");
                 Clustering { centres, labels }
             })
             .collect();
-        PreparedShift { options: self.options, indexed, lab, clusterings }
+        PreparedShift { options: self.options, indexed, planes, clusterings }
     }
 }
 
-/// Each distinct colour's 8-bit CIELAB.
-fn colour_lab8(indexed: &IndexedImage) -> Vec<[u8; 3]> {
-    let mut lab = Vec::new();
-    indexed.colours().par_iter().map(|&colour| srgb_to_lab8(colour)).collect_into_vec(&mut lab);
-    lab
+/// The distinct colours as the kernel reads them: each channel of their
+/// sRGB and of their 8-bit CIELAB in a plane of its own (structure of
+/// arrays), so that a block of [`LANES`] colours is one load a channel.
+/// Padded to whole blocks by repeating the last colour.
+pub(super) struct ColourPlanes {
+    src: [Vec<u8>; 3],
+    /// L*, a*, b* in 8 bits, as [`srgb_to_lab8`] gives them.
+    pub(super) lab: [Vec<u8>; 3],
+}
+
+impl ColourPlanes {
+    fn new(colours: &[[u8; 3]]) -> ColourPlanes {
+        let padded = colours.len().div_ceil(LANES) * LANES;
+        let src = std::array::from_fn(|c| {
+            let mut plane: Vec<u8> = colours.iter().map(|colour| colour[c]).collect();
+            plane.resize(padded, plane.last().copied().unwrap_or(0));
+            plane
+        });
+        let mut lab = [vec![0; padded], vec![0; padded], vec![0; padded]];
+        let [l, a, b] = &mut lab;
+        l.par_chunks_mut(LAB_BAND)
+            .zip(a.par_chunks_mut(LAB_BAND))
+            .zip(b.par_chunks_mut(LAB_BAND))
+            .enumerate()
+            .for_each(|(band, ((l, a), b))| lab_band(&src, band * LAB_BAND, [l, a, b]));
+        ColourPlanes { src, lab }
+    }
+
+    /// Colours, padding included: a whole number of blocks.
+    fn len(&self) -> usize {
+        self.src[0].len()
+    }
+}
+
+/// Colours per parallel band of the CIELAB planes: a whole number of blocks.
+const LAB_BAND: usize = 1 << 12;
+
+/// The 8-bit CIELAB of the colours `first..first + out[0].len()` of the
+/// `src` planes (whole blocks), into `out`: AVX2 where the CPU has it, the
+/// same integer steps as [`srgb_to_lab8`] (a test compares every colour).
+fn lab_band(src: &[Vec<u8>; 3], first: usize, out: [&mut [u8]; 3]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, as just checked.
+        return unsafe { lab_band_avx2(src, first, out) };
+    }
+    let [l, a, b] = out;
+    for i in 0..l.len() {
+        let at = first + i;
+        [l[i], a[i], b[i]] = srgb_to_lab8([src[0][at], src[1][at], src[2][at]]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lab_band_avx2(src: &[Vec<u8>; 3], first: usize, out: [&mut [u8]; 3]) {
+    use std::arch::x86_64::*;
+
+    // Byte 0 of each 32-bit lane to the front of its 128-bit half, then the
+    // two halves' first words together: eight lanes to eight bytes.
+    let bytes = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1,
+    );
+    let halves = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
+    let [l, a, b] = out;
+    for start in (0..l.len()).step_by(LANES) {
+        let at = first + start;
+        let lanes = |plane: &Vec<u8>| {
+            let bytes: [u8; LANES] = plane[at..at + LANES].try_into().unwrap_or_default();
+            _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(bytes)))
+        };
+        let lab = crate::colour8::avx2::srgb_to_lab8(src.each_ref().map(lanes));
+        for (plane, channel) in [&mut *l, &mut *a, &mut *b].into_iter().zip(lab) {
+            let packed = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(channel, bytes), halves);
+            let eight = (_mm256_extract_epi64::<0>(packed) as u64).to_le_bytes();
+            plane[start..start + LANES].copy_from_slice(&eight);
+        }
+    }
 }
 
 pub(super) struct Clustering {
     /// sRGB, 0..=255.
     pub(super) centres: Vec<[f32; 3]>,
-    /// Per distinct colour, the index of its centre.
+    /// Per distinct colour, the index of its centre; padded as
+    /// [`ColourPlanes`].
     pub(super) labels: Vec<u8>,
 }
 
 pub(super) struct PreparedShift {
     options: ShiftOptions,
     pub(super) indexed: IndexedImage,
-    /// Per distinct colour, its 8-bit CIELAB.
-    pub(super) lab: Vec<[u8; 3]>,
+    pub(super) planes: ColourPlanes,
     pub(super) clusterings: Vec<Clustering>,
 }
 
@@ -196,15 +270,17 @@ impl PreparedShift {
 
     /// Per cluster, the 8-bit CIELAB offset its pixels move by: between
     /// its [`ClusterTarget`]'s two colours in 8-bit CIELAB, the L* part
-    /// scaled by `lightness`. Indexed by label; 256 entries so that any
-    /// `u8` label is in bounds in the hot loop.
-    fn cluster_shifts(&self, clustering: &Clustering, palette: &Palette, k: usize) -> Box<[[f32; 3]; 256]> {
-        let mut shifts = Box::new([[0.0; 3]; 256]);
+    /// scaled by `lightness`. Channel-major, indexed by label; 256 entries
+    /// so that any `u8` label is in bounds in the hot loop.
+    fn cluster_shifts(&self, clustering: &Clustering, palette: &Palette, k: usize) -> Box<ShiftTable> {
+        let mut shifts = Box::new([[0.0; 256]; 3]);
         for target in self.cluster_targets(clustering, palette, k) {
             let from = srgb_to_lab8(target.centre).map(f32::from);
             let to = srgb_to_lab8(target.colour).map(f32::from);
-            shifts[target.cluster] =
-                [(to[0] - from[0]) * self.options.lightness, to[1] - from[1], to[2] - from[2]];
+            let shift = [(to[0] - from[0]) * self.options.lightness, to[1] - from[1], to[2] - from[2]];
+            for (channel, value) in shifts.iter_mut().zip(shift) {
+                channel[target.cluster] = value;
+            }
         }
         shifts
     }
@@ -242,10 +318,8 @@ impl PreparedShift {
         let (k, clustering) = self.clustering_for(palette)?;
         let shifts = self.cluster_shifts(clustering, palette, k);
         let params = KernelParams { blend: self.options.blend, saturation: self.options.saturation };
-        let table = colour_table(self.indexed.colours(), |first, colours, table| {
-            let lab = &self.lab[first..first + colours.len()];
-            let labels = &clustering.labels[first..first + colours.len()];
-            shift_colours_fastest(colours, lab, |i| shifts[usize::from(labels[i])], params, table);
+        let table = colour_table(self.indexed.colours(), |first, _, table| {
+            shift_colours_fastest(&self.planes, &clustering.labels, &shifts, params, first, table);
         });
         Ok(table)
     }
@@ -275,6 +349,9 @@ struct KernelParams {
     saturation: f32,
 }
 
+/// Per channel (L*, a*, b*), each cluster's shift, indexed by label.
+type ShiftTable = [[f32; 256]; 3];
+
 /// Colours the kernel works on at once: each step is a loop over this many
 /// lanes, which the compiler turns into SIMD.
 const LANES: usize = 8;
@@ -283,30 +360,34 @@ const LANES: usize = 8;
 /// operations in the same order (no fused multiply-adds, which would round
 /// differently), so the same bytes, twice the lanes an instruction.
 fn shift_colours_fastest(
-    src: &[[u8; 3]],
-    lab: &[[u8; 3]],
-    shift_of: impl Fn(usize) -> [f32; 3],
+    planes: &ColourPlanes,
+    labels: &[u8],
+    shifts: &ShiftTable,
     params: KernelParams,
+    first: usize,
     out: &mut [[u8; 3]],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, as just checked.
-        return unsafe { shift_colours_avx2(src, lab, shift_of, params, out) };
+        return unsafe { shift_colours_avx2(planes, labels, shifts, params, first, out) };
     }
-    shift_colours(src, lab, shift_of, params, out);
+    shift_colours(planes, labels, shifts, params, first, out);
 }
 
 /// [`shift_colours`] with the arithmetic in AVX2 registers
 /// ([`crate::colour8::avx2`]): the same operations in the same order, so
-/// the same bytes (a test compares them).
+/// the same bytes (a test compares them). Each channel of a block is one
+/// 8-byte load, each cluster shift one gather, and the block's colours
+/// leave as 24 bytes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn shift_colours_avx2(
-    src: &[[u8; 3]],
-    lab: &[[u8; 3]],
-    shift_of: impl Fn(usize) -> [f32; 3],
+    planes: &ColourPlanes,
+    labels: &[u8],
+    shifts: &ShiftTable,
     params: KernelParams,
+    first: usize,
     out: &mut [[u8; 3]],
 ) {
     use std::arch::x86_64::*;
@@ -315,12 +396,25 @@ fn shift_colours_avx2(
 
     let splat = _mm256_set1_ps;
     let (blend, keep) = (splat(params.blend), splat(1.0 - params.blend));
-    for start in (0..src.len()).step_by(LANES) {
-        let block = Block::at(src, lab, &shift_of, start);
-        let shift_lanes: Lanes<f32, LANES> =
-            std::array::from_fn(|c| std::array::from_fn(|i| block.shifts[i][c]));
-        let [src_v, lab_v, shift_v] =
-            [&block.src, &block.lab, &shift_lanes].map(|lanes| avx2::load_f32(lanes));
+    // Per 128-bit half, four packed 0x00BBGGRR colours to 12 bytes of RGB.
+    let compact = _mm256_setr_epi8(
+        0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1,
+        -1, -1, -1,
+    );
+    for start in (0..out.len()).step_by(LANES) {
+        let at = first + start;
+        // Eight bytes of a plane as eight lanes; the planes are padded to
+        // whole blocks, so every block's eight are there.
+        let lanes = |plane: &[u8]| {
+            let bytes: [u8; LANES] = plane[at..at + LANES].try_into().unwrap_or_default();
+            _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(bytes)))
+        };
+        let src_v = planes.src.each_ref().map(|plane| _mm256_cvtepi32_ps(lanes(plane)));
+        let lab_v = planes.lab.each_ref().map(|plane| _mm256_cvtepi32_ps(lanes(plane)));
+        let label = lanes(labels);
+        // SAFETY: labels are bytes, inside the 256 entries of each channel.
+        let shift_v =
+            shifts.each_ref().map(|channel| unsafe { _mm256_i32gather_ps::<4>(channel.as_ptr(), label) });
 
         let truncate = |x: __m256| _mm256_cvtepi32_ps(_mm256_cvttps_epi32(x));
         let moved = std::array::from_fn(|c| {
@@ -335,64 +429,50 @@ fn shift_colours_avx2(
         });
         let [h, s, v] = avx2::srgb_to_hsv8(mixed);
         let s = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), splat(params.saturation)), splat(255.0));
-        let rgb = avx2::hsv8_to_srgb([_mm256_cvtepi32_ps(h), truncate(s), _mm256_cvtepi32_ps(v)]);
+        let [r, g, b] = avx2::hsv8_to_srgb([_mm256_cvtepi32_ps(h), truncate(s), _mm256_cvtepi32_ps(v)]);
 
-        let mut levels = [[0i32; LANES]; 3];
-        for (levels, channel) in levels.iter_mut().zip(rgb) {
-            // SAFETY: 8 `i32`, one unaligned 256-bit store.
-            unsafe { _mm256_storeu_si256(levels.as_mut_ptr().cast(), channel) };
-        }
-        for (i, entry) in out[start..start + block.count].iter_mut().enumerate() {
-            *entry = [levels[0][i] as u8, levels[1][i] as u8, levels[2][i] as u8];
-        }
+        // Levels are 0..=255: one byte each, packed and compacted to RGB.
+        let packed =
+            _mm256_or_si256(_mm256_or_si256(r, _mm256_slli_epi32::<8>(g)), _mm256_slli_epi32::<16>(b));
+        let mut bytes = [0u8; 32];
+        // SAFETY: 32 bytes, one unaligned 256-bit store.
+        unsafe { _mm256_storeu_si256(bytes.as_mut_ptr().cast(), _mm256_shuffle_epi8(packed, compact)) };
+        let count = LANES.min(out.len() - start);
+        let rgb = out[start..start + count].as_flattened_mut();
+        let (low, high) = (count.min(4) * 3, count.saturating_sub(4) * 3);
+        rgb[..low].copy_from_slice(&bytes[..low]);
+        rgb[low..].copy_from_slice(&bytes[16..16 + high]);
     }
 }
 
-/// Recolours `src` (distinct colours, with their 8-bit CIELAB `lab` and
-/// each one's cluster shift from `shift_of(index)`) into `out`, [`LANES`]
-/// at a time; the last few padded to a full block.
+/// Recolours the colours `first..first + out.len()` of `planes` into
+/// `out`, [`LANES`] at a time, each moved by its cluster's shift
+/// (`shifts` by `labels`); the planes and labels are padded to whole blocks.
 #[inline(always)]
 fn shift_colours(
-    src: &[[u8; 3]],
-    lab: &[[u8; 3]],
-    shift_of: impl Fn(usize) -> [f32; 3],
+    planes: &ColourPlanes,
+    labels: &[u8],
+    shifts: &ShiftTable,
     params: KernelParams,
+    first: usize,
     out: &mut [[u8; 3]],
 ) {
-    for start in (0..src.len()).step_by(LANES) {
-        let block = Block::at(src, lab, &shift_of, start);
-        let shifted = shift_lanes(block.src, block.lab, &block.shifts, params);
-        for (i, entry) in out[start..start + block.count].iter_mut().enumerate() {
+    for start in (0..out.len()).step_by(LANES) {
+        let at = first + start;
+        let lanes = |plane: &Vec<u8>| -> [f32; LANES] { std::array::from_fn(|i| f32::from(plane[at + i])) };
+        let block_shifts = std::array::from_fn(|i| {
+            let label = usize::from(labels[at + i]);
+            [shifts[0][label], shifts[1][label], shifts[2][label]]
+        });
+        let shifted = shift_lanes(
+            planes.src.each_ref().map(lanes),
+            planes.lab.each_ref().map(lanes),
+            &block_shifts,
+            params,
+        );
+        let count = LANES.min(out.len() - start);
+        for (i, entry) in out[start..start + count].iter_mut().enumerate() {
             *entry = [shifted[0][i], shifted[1][i], shifted[2][i]];
-        }
-    }
-}
-
-/// The [`LANES`] colours of a kernel step, the last block padded by
-/// repeating its last colour.
-struct Block {
-    /// How many lanes are real colours.
-    count: usize,
-    /// sRGB and 8-bit CIELAB, channel-major.
-    src: Lanes<f32, LANES>,
-    lab: Lanes<f32, LANES>,
-    /// Each lane's cluster shift.
-    shifts: [[f32; 3]; LANES],
-}
-
-impl Block {
-    #[inline(always)]
-    fn at(src: &[[u8; 3]], lab: &[[u8; 3]], shift_of: &impl Fn(usize) -> [f32; 3], start: usize) -> Block {
-        let count = LANES.min(src.len() - start);
-        let lane = |i: usize| start + i.min(count - 1);
-        let channels = |colours: &[[u8; 3]]| {
-            std::array::from_fn(|c| std::array::from_fn(|i| f32::from(colours[lane(i)][c])))
-        };
-        Block {
-            count,
-            src: channels(src),
-            lab: channels(lab),
-            shifts: std::array::from_fn(|i| shift_of(lane(i))),
         }
     }
 }
@@ -451,28 +531,37 @@ mod tests {
         hsv8_to_srgb([h, (f32::from(s) * params.saturation).min(255.0) as u8, v])
     }
 
+    /// `shifts` as a table, and labels taking them in turn from `offset`.
+    fn cycling(shifts: &[[f32; 3]], offset: usize, colours: usize) -> (Box<ShiftTable>, Vec<u8>) {
+        let mut table = Box::new([[0.0; 256]; 3]);
+        for (label, shift) in shifts.iter().enumerate() {
+            (0..3).for_each(|c| table[c][label] = shift[c]);
+        }
+        let padded = colours.div_ceil(LANES) * LANES;
+        (table, (0..padded).map(|i| ((i + offset) % shifts.len()) as u8).collect())
+    }
+
     #[test]
     fn lanes_match_one_colour_at_a_time() {
         let params = KernelParams { blend: 0.75, saturation: 1.2 };
         let shifts = [[-12.6, 30.0, -45.0], [25.2, -60.0, 20.0], [0.0, 0.0, 0.0], [70.0, 127.0, -128.0]];
-        // Every 7th level of each channel, a shift each, a count that is not
-        // a multiple of the lane width.
+        // Every 7th level of each channel, a shift each; from the third
+        // colour to five before the last, so that neither end is a whole block.
         let colours: Vec<[u8; 3]> = (0..=255u8)
             .step_by(7)
             .flat_map(|r| {
                 (0..=255u8).step_by(11).flat_map(move |g| (0..=255u8).step_by(13).map(move |b| [r, g, b]))
             })
             .collect();
-        let lab: Vec<[u8; 3]> = colours.iter().map(|&c| srgb_to_lab8(c)).collect();
-        let mut out = vec![[0u8; 3]; colours.len()];
-        shift_colours(&colours, &lab, |i| shifts[i % 4], params, &mut out);
-        for (i, (&colour, &lab)) in colours.iter().zip(&lab).enumerate() {
-            assert_eq!(
-                out[i],
-                shift_one(colour, lab, shifts[i % 4], params),
-                "{colour:?} shift {:?}",
-                shifts[i % 4]
-            );
+        let planes = ColourPlanes::new(&colours);
+        let (table, labels) = cycling(&shifts, 0, colours.len());
+        let (first, last) = (3, colours.len() - 5);
+        let mut out = vec![[0u8; 3]; last - first];
+        shift_colours(&planes, &labels, &table, params, first, &mut out);
+        for (i, &colour) in colours.iter().enumerate().take(last).skip(first) {
+            let shift = shifts[i % 4];
+            let lab = srgb_to_lab8(colour);
+            assert_eq!(out[i - first], shift_one(colour, lab, shift, params), "{colour:?} shift {shift:?}");
         }
     }
 
@@ -491,25 +580,37 @@ mod tests {
                 [70.0, 127.0, -128.0],
                 [-3.3, 1.7, 0.4],
             ];
-            let shift_of = |i: usize| shifts[i % shifts.len()];
             let (mut portable, mut avx2) = (vec![[0u8; 3]; 1 << 16], vec![[0u8; 3]; 1 << 16]);
             for red in 0..=255u8 {
                 let colours: Vec<[u8; 3]> =
                     (0..=u16::MAX).map(|gb| [red, (gb >> 8) as u8, gb as u8]).collect();
-                let lab: Vec<[u8; 3]> = colours.iter().map(|&c| srgb_to_lab8(c)).collect();
-                let offset = usize::from(red);
-                shift_colours(&colours, &lab, |i| shift_of(i + offset), params, &mut portable);
+                let planes = ColourPlanes::new(&colours);
+                let (table, labels) = cycling(&shifts, usize::from(red), colours.len());
+                // A partial last block on some of the rounds.
+                let count = colours.len() - usize::from(red % 8);
+                shift_colours(&planes, &labels, &table, params, 0, &mut portable[..count]);
                 // SAFETY: the CPU has AVX2, as just checked.
-                unsafe { shift_colours_avx2(&colours, &lab, |i| shift_of(i + offset), params, &mut avx2) };
-                if let Some(i) = (0..colours.len()).find(|&i| portable[i] != avx2[i]) {
+                unsafe { shift_colours_avx2(&planes, &labels, &table, params, 0, &mut avx2[..count]) };
+                if let Some(i) = (0..count).find(|&i| portable[i] != avx2[i]) {
                     panic!(
-                        "{:?} shift {:?}: {:?} portable, {:?} AVX2",
-                        colours[i],
-                        shift_of(i + offset),
-                        portable[i],
-                        avx2[i]
+                        "{:?} label {}: {:?} portable, {:?} AVX2",
+                        colours[i], labels[i], portable[i], avx2[i]
                     );
                 }
+            }
+        }
+    }
+
+    /// Every 24-bit colour: the CIELAB planes hold what [`srgb_to_lab8`]
+    /// gives, whichever code made them.
+    #[test]
+    fn lab_planes_match_one_colour_at_a_time() {
+        for red in 0..=255u8 {
+            let colours: Vec<[u8; 3]> = (0..=u16::MAX).map(|gb| [red, (gb >> 8) as u8, gb as u8]).collect();
+            let planes = ColourPlanes::new(&colours);
+            for (i, &colour) in colours.iter().enumerate() {
+                let lab = [planes.lab[0][i], planes.lab[1][i], planes.lab[2][i]];
+                assert_eq!(lab, srgb_to_lab8(colour), "{colour:?}");
             }
         }
     }

@@ -164,12 +164,12 @@ impl Blends {
             return Blends { clusters, rows: Vec::new() };
         }
         let indices = shift.indexed.indices();
-        let (lab, labels) = (&shift.lab, &clustering.labels);
+        let (lightness, labels) = (&shift.planes.lab[0][..], &clustering.labels);
 
         let radius = ((width.max(height) + RADIUS_DIVISOR / 2) / RADIUS_DIVISOR).max(MIN_RADIUS);
         let small_radius = ((radius + SCALE / 2) / SCALE).max(1);
 
-        let (guide, memberships) = block_planes(width, height, indices, lab, labels, clusters);
+        let (guide, memberships) = block_planes(width, height, indices, lightness, labels, clusters);
         let filter = GuidedFilter::new(guide, small_radius, EPS);
         let mut coefficients = Vec::new();
         memberships
@@ -182,7 +182,7 @@ impl Blends {
         let blocks = coefficients[0].a.width;
         let sampler = RowSampler::new(width, SCALE, blocks);
         let source =
-            Source { indices, lab8: lab, labels, colours: shift.indexed.colours(), colour_lab, width };
+            Source { indices, lightness, labels, colours: shift.indexed.colours(), colour_lab, width };
         let mut rows: Vec<RowBlends> = Vec::new();
         (0..height)
             .into_par_iter()
@@ -198,7 +198,8 @@ impl Blends {
 /// What [`row_blends`] reads of the image, per distinct colour and pixel.
 struct Source<'a> {
     indices: &'a [u32],
-    lab8: &'a [[u8; 3]],
+    /// Per distinct colour, its 8-bit L*.
+    lightness: &'a [u8],
     labels: &'a [u8],
     colours: &'a [[u8; 3]],
     colour_lab: &'a [[f32; 3]],
@@ -221,7 +222,7 @@ fn row_blends(
     let colours = &source.indices[y * width..][..width];
     let own: Vec<u8> = colours.iter().map(|&c| source.labels[c as usize]).collect();
     let lightness: Vec<f32> =
-        colours.iter().map(|&c| f32::from(source.lab8[c as usize][0]) / 255.0).collect();
+        colours.iter().map(|&c| f32::from(source.lightness[c as usize]) / 255.0).collect();
     let at = filter.variance().sample_row(y, SCALE);
 
     // How smooth the source is around each pixel, 0..=1.
@@ -298,7 +299,7 @@ fn block_planes(
     width: usize,
     height: usize,
     indices: &[u32],
-    lab8: &[[u8; 3]],
+    lightness: &[u8],
     labels: &[u8],
     clusters: usize,
 ) -> (Plane, Vec<Plane>) {
@@ -313,7 +314,7 @@ fn block_planes(
             for y in rows.clone() {
                 for (x, &colour) in indices[y * width..][..width].iter().enumerate() {
                     let block = x / SCALE;
-                    sums[block] += f32::from(lab8[colour as usize][0]) / 255.0;
+                    sums[block] += f32::from(lightness[colour as usize]) / 255.0;
                     let label = usize::from(labels[colour as usize]).min(clusters - 1);
                     sums[blocks_wide * (1 + label) + block] += 1.0;
                 }
