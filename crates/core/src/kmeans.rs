@@ -112,7 +112,7 @@ fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
 
 /// k-means of the distinct `colours`, each standing for `weights[i]`
 /// points (weight 0: left out), so the same objective as clustering every
-/// pixel of the image, at a cost set by some thousands of points instead of
+/// pixel of the image, at a cost set by the coreset's points instead of
 /// every distinct colour.
 ///
 /// The starts run on a weighted coreset of the colours ([`Distinct::coreset`]:
@@ -205,19 +205,17 @@ fn finish_avx2(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
 }
 
 /// Levels of a channel that one bin of [`Distinct::coreset`] spans: 4, so
-/// 64 bins a channel. A colour-rich photo's few hundred thousand colours fall
-/// into some ten thousand bins, each narrow enough that its mean stands for
-/// its colours (at most 3 levels from any of them on each channel). Bins of
+/// 64 bins a channel, each narrow enough that its mean stands for its
+/// colours (at most 3 levels from any of them on each channel). Bins of
 /// 8 levels cost half as much but moved the clusters of the bundled photos
 /// (retina's mean CIEDE2000 to the original 0.12 to 0.21).
 const CORESET_LEVELS: usize = 4;
 
 /// The points to cluster, each distinct point once with its weight (how
 /// often it occurs), in blocks of [`LANES`] (the last one padded with
-/// weightless points). Photos repeat colours (the 256-pixel analysis image
-/// of a photo has about a third as many distinct colours as pixels), and
-/// Lloyd's sums are exact for integer colours, so iterating over distinct
-/// points gives the same centres in a fraction of the time.
+/// weightless points): an image's distinct colours with their pixel counts
+/// (Lloyd's sums are exact for integer colours, so the same centres as
+/// every pixel), or a coreset of them.
 struct Distinct {
     blocks: Vec<Block>,
 }

@@ -2,10 +2,11 @@
 //! colours, pair clusters with palette colours from dark to light, and move
 //! every pixel of a cluster in CIELAB by its pair's difference.
 //!
-//! Per image: the image in indexed-colour form, each distinct colour's
-//! CIELAB, and one k-means (with a label per distinct colour) for each
-//! distinct k the palettes need. Per palette: [`shift_colours`] over the
-//! distinct colours into a table, then one lookup a pixel.
+//! Per image: the image in indexed-colour form, its distinct colours' sRGB
+//! and 8-bit CIELAB channel by channel ([`ColourPlanes`]), and one k-means
+//! (with a label per distinct colour) for each distinct k the palettes
+//! need. Per palette: [`shift_colours`] over the distinct colours into a
+//! table, eight at a time, then one lookup a pixel.
 
 use rayon::prelude::*;
 

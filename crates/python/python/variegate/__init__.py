@@ -127,7 +127,8 @@ def recolour(
 
     ``look_options``, named and defaulting as the command line's flags:
     ``max_k`` (5), ``lightness`` (0.7), ``blend`` (0.75), ``saturation``
-    (1.2) and ``analysis_size`` (256) for the shift look; ``dither`` (False;
+    (1.2) and ``analysis_size`` (256; no longer changes the output) for the
+    shift look; ``dither`` (False;
     True or "floyd-steinberg" for error diffusion, "ordered" for an 8x8
     pattern) and ``dither_strength`` (1.0, from 0 to 1) for remap; ``quality`` (90) and ``background`` ("#FFFFFF": what shows
     through transparent pixels) for JPEG; ``max_side`` (none: downscale the
