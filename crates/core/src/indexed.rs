@@ -11,11 +11,10 @@
 //! weighted by [`IndexedImage::counts`].
 //!
 //! Building the index takes two passes over the pixels and no hashing: a
-//! bit per possible 24-bit colour (2 MiB) marks the colours present, and a
-//! colour's index is the number of marked colours below it. So colours come
+//! bit per possible 24-bit colour (2 MiB, one per thread while marking)
+//! marks the colours present, and a colour's index is the number of marked
+//! colours below it. So colours come
 //! out sorted by value and the index is the same whatever the thread count.
-
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -154,28 +153,44 @@ impl IndexedImage {
     }
 }
 
-/// A bit per 24-bit colour, set for the colours present in `image`. Most
-/// pixels repeat a colour already marked, so a plain load usually saves
-/// the atomic write.
+/// A bit per 24-bit colour, set for the colours present in `image`: each
+/// piece of at least [`MARK_PIXELS`] pixels, at most one per thread, marks
+/// its own bitmap with plain writes (no atomics, no branch on whether a
+/// colour is new, which a colour-rich image mispredicts on every fourth
+/// pixel), and the bitmaps are merged with OR.
 fn mark_colours(image: &SourceImage) -> Vec<u64> {
     let channels = image.channels().count();
-    let marks: Vec<AtomicU64> = (0..WORDS).map(|_| AtomicU64::new(0)).collect();
-    image.pixels().par_chunks(BAND_PIXELS * channels).for_each(|band| match channels {
-        3 => mark_band::<3>(band, &marks),
-        _ => mark_band::<4>(band, &marks),
-    });
-    marks.into_iter().map(AtomicU64::into_inner).collect()
+    let pixels = image.pixels().len() / channels;
+    let pieces = rayon::current_num_threads().max(1);
+    let piece = pixels.div_ceil(pieces).max(MARK_PIXELS) * channels;
+    image
+        .pixels()
+        .par_chunks(piece)
+        .map(|piece| {
+            let mut marks = vec![0u64; WORDS];
+            match channels {
+                3 => mark_piece::<3>(piece, &mut marks),
+                _ => mark_piece::<4>(piece, &mut marks),
+            }
+            marks
+        })
+        .reduce_with(|mut marks, other| {
+            marks.iter_mut().zip(&other).for_each(|(word, other)| *word |= other);
+            marks
+        })
+        .unwrap_or_else(|| vec![0; WORDS])
 }
 
-/// [`mark_colours`] for one band of pixels of `C` bytes each: the pixel
+/// Fewest pixels per bitmap of [`mark_colours`].
+const MARK_PIXELS: usize = crate::memory::MARK_PIXELS as usize;
+
+/// [`mark_colours`] for one piece of pixels of `C` bytes each: the pixel
 /// size known at compile time, so the loop is a few instructions a pixel.
-fn mark_band<const C: usize>(band: &[u8], marks: &[AtomicU64]) {
-    for px in band.as_chunks::<C>().0 {
+fn mark_piece<const C: usize>(piece: &[u8], marks: &mut [u64]) {
+    for px in piece.as_chunks::<C>().0 {
         let key = key(px);
-        let (word, bit) = (&marks[(key >> 6) as usize], 1u64 << (key & 63));
-        if word.load(Ordering::Relaxed) & bit == 0 {
-            word.fetch_or(bit, Ordering::Relaxed);
-        }
+        // `& (WORDS - 1)` keeps the index in bounds without a check (it already is).
+        marks[(key >> 6) as usize & (WORDS - 1)] |= 1u64 << (key & 63);
     }
 }
 

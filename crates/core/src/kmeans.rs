@@ -127,6 +127,7 @@ fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
 pub fn kmeans_finished(colours: &[[u8; 3]], weights: &[u64], ks: &[usize], seed: u64) -> Vec<Vec<[f32; 3]>> {
     let (full, coreset) =
         rayon::join(|| Distinct::weighted(colours, weights), || Distinct::coreset(colours, weights));
+    tracing::debug!(colours = colours.len(), coreset = coreset.blocks.len() * LANES, "clustering");
     ks.iter().map(|&k| finish(&full, cluster(&coreset, k, seed))).collect()
 }
 
@@ -183,27 +184,6 @@ fn start_portable(points: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>
     (inertia, centres)
 }
 
-/// Lloyd's iterations on `points` from `centres` (the coreset's best):
-/// the clustering of every colour, as the original clustered every pixel.
-fn finish(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
-    if points.blocks.is_empty() {
-        return centres;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as just checked.
-        return unsafe { finish_avx2(points, centres) };
-    }
-    lloyd(points, centres)
-}
-
-/// [`lloyd`] compiled for AVX2, as [`start_avx2`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn finish_avx2(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
-    lloyd(points, centres)
-}
-
 /// Levels of a channel that one bin of [`Distinct::coreset`] spans: 4, so
 /// 64 bins a channel, each narrow enough that its mean stands for its
 /// colours (at most 3 levels from any of them on each channel). Bins of
@@ -243,9 +223,21 @@ impl Distinct {
         Distinct::from_runs(runs)
     }
 
-    /// From distinct colours and their weights; weightless ones left out.
+    /// From distinct colours and their weights, in parallel. Weightless
+    /// colours (fully transparent pixels' only) are kept: they move no
+    /// centre.
     fn weighted(colours: &[[u8; 3]], weights: &[u64]) -> Distinct {
-        Distinct::from_runs(colours.iter().zip(weights).filter(|(_, w)| **w > 0).map(|(c, w)| (*c, *w)))
+        let mut blocks = Vec::new();
+        colours
+            .par_chunks(LANES)
+            .zip(weights.par_chunks(LANES))
+            .map(|(colours, weights)| {
+                let mut block = Block::of_colours(colours);
+                block.weights.iter_mut().zip(weights).for_each(|(weight, &w)| *weight = w as f64);
+                block
+            })
+            .collect_into_vec(&mut blocks);
+        Distinct { blocks }
     }
 
     /// A weighted coreset of distinct colours (ascending by `0xRRGGBB`, as
@@ -279,6 +271,7 @@ impl Distinct {
         Distinct::from_points(points.into_iter())
     }
 
+    #[cfg(test)]
     fn from_runs(runs: impl Iterator<Item = ([u8; 3], u64)>) -> Distinct {
         Distinct::from_points(runs.map(|(colour, weight)| (colour.map(f32::from), weight)))
     }
@@ -354,40 +347,63 @@ impl Block {
 /// The per-cluster sums are kept from one iteration to the next and only
 /// the points that change cluster move their weight, so after the first
 /// few iterations an iteration costs little more than finding each point's
-/// nearest centre. The sums are of integers, so this is exact: the same
-/// centres as summing afresh every time.
+/// nearest centre. For integer colours the sums are of integers, so this is
+/// exact: the same centres as summing afresh every time.
 #[inline(always)]
-fn lloyd(points: &Distinct, mut centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
+fn lloyd(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
+    iterate(points, centres, relabel_fastest)
+}
+
+/// Blocks per parallel band of [`finish`]'s iterations: 16 384 colours.
+const FINISH_BAND: usize = 2048;
+
+/// Lloyd's iterations on every colour from the coreset's best centres
+/// (see [`lloyd`]), each iteration's relabelling in parallel bands. The
+/// sums are of integers (colours times pixel counts), so adding the bands'
+/// changes in any order gives the same sums: the same centres at any thread
+/// count, and as one band would give.
+fn finish(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
+    if points.blocks.is_empty() {
+        return centres;
+    }
+    let k = centres.len();
+    iterate(points, centres, |blocks, labels, centres, sums| {
+        let bands: Vec<(bool, Vec<[f64; 4]>)> = blocks
+            .par_chunks(FINISH_BAND)
+            .zip(labels.par_chunks_mut(FINISH_BAND))
+            .map(|(blocks, labels)| {
+                let mut moved = vec![[0f64; 4]; k];
+                (relabel_fastest(blocks, labels, centres, &mut moved), moved)
+            })
+            .collect();
+        let mut changed = false;
+        for (band_changed, moved) in bands {
+            changed |= band_changed;
+            for (sum, moved) in sums.iter_mut().zip(moved) {
+                sum.iter_mut().zip(moved).for_each(|(sum, value)| *sum += value);
+            }
+        }
+        changed
+    })
+}
+
+/// The iterations of [`lloyd`] and [`finish`]: `step` relabels every block
+/// against the centres and moves the changed points' weight in the sums,
+/// saying whether any point changed; the centres are then the sums' means.
+#[inline(always)]
+fn iterate(
+    points: &Distinct,
+    mut centres: Vec<[f32; 3]>,
+    mut step: impl FnMut(&[Block], &mut [[u32; LANES]], &[[f32; 3]], &mut [[f64; 4]]) -> bool,
+) -> Vec<[f32; 3]> {
     let k = centres.len();
     // No point has a cluster yet: u32::MAX names none, so the first
-    // iteration only adds weight (`sums.get_mut` finds nothing to take from).
+    // iteration only adds weight (there is no sum to take it from).
     let mut labels = vec![[u32::MAX; LANES]; points.blocks.len()];
     // Per centre: weighted sums of the three channels, and the weight.
     let mut sums = vec![[0f64; 4]; k];
     for _ in 0..MAX_ITERATIONS {
-        let mut changed = false;
-        for (block, labels) in points.blocks.iter().zip(&mut labels) {
-            let nearest = block.nearest(&centres);
-            if nearest == *labels {
-                continue;
-            }
-            changed = true;
-            for i in 0..LANES {
-                let (was, now) = (labels[i], nearest[i]);
-                if was == now {
-                    continue;
-                }
-                let weight = block.weights[i];
-                let channel = |c: usize| weight * f64::from(block.channels[c][i]);
-                let moved = [channel(0), channel(1), channel(2), weight];
-                if let Some(from) = sums.get_mut(was as usize) {
-                    from.iter_mut().zip(moved).for_each(|(sum, value)| *sum -= value);
-                }
-                sums[now as usize].iter_mut().zip(moved).for_each(|(sum, value)| *sum += value);
-            }
-            *labels = nearest;
-        }
-        if !changed {
+        if !step(&points.blocks, &mut labels, &centres, &mut sums) {
             break;
         }
         let mut largest_move: f64 = 0.0;
@@ -404,6 +420,67 @@ fn lloyd(points: &Distinct, mut centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
         }
     }
     centres
+}
+
+/// [`relabel`] compiled for AVX2 where the CPU has it, as [`start_avx2`].
+fn relabel_fastest(
+    blocks: &[Block],
+    labels: &mut [[u32; LANES]],
+    centres: &[[f32; 3]],
+    sums: &mut [[f64; 4]],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, as just checked.
+        return unsafe { relabel_avx2(blocks, labels, centres, sums) };
+    }
+    relabel(blocks, labels, centres, sums)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn relabel_avx2(
+    blocks: &[Block],
+    labels: &mut [[u32; LANES]],
+    centres: &[[f32; 3]],
+    sums: &mut [[f64; 4]],
+) -> bool {
+    relabel(blocks, labels, centres, sums)
+}
+
+/// Each point's nearest centre; a point that changed cluster takes its
+/// weight (and weighted channels) from its old cluster's sums, if it had
+/// one, to its new one's. Whether any changed.
+#[inline(always)]
+fn relabel(
+    blocks: &[Block],
+    labels: &mut [[u32; LANES]],
+    centres: &[[f32; 3]],
+    sums: &mut [[f64; 4]],
+) -> bool {
+    let mut changed = false;
+    for (block, labels) in blocks.iter().zip(labels) {
+        let nearest = block.nearest(centres);
+        if nearest == *labels {
+            continue;
+        }
+        changed = true;
+        for i in 0..LANES {
+            let (was, now) = (labels[i], nearest[i]);
+            if was == now {
+                continue;
+            }
+            let weight = block.weights[i];
+            let channel = |c: usize| weight * f64::from(block.channels[c][i]);
+            let moved = [channel(0), channel(1), channel(2), weight];
+            if let Some(from) = sums.get_mut(was as usize) {
+                from.iter_mut().zip(moved).for_each(|(sum, value)| *sum -= value);
+            }
+            sums[now as usize].iter_mut().zip(moved).for_each(|(sum, value)| *sum += value);
+        }
+        *labels = nearest;
+    }
+    changed
 }
 
 /// k-means++ seeding: each next centre is drawn with probability

@@ -32,8 +32,14 @@ const INDEX_PER_PIXEL: u64 = 4;
 /// 28 bytes a colour of it.
 const ANALYSIS_PER_COLOUR: u64 = 40;
 
-/// The colour marks (a bit per 24-bit colour) and their running counts.
-const COLOUR_MARKS: u64 = (2 << 20) + (1 << 20);
+/// The colour marks (a bit per 24-bit colour), one bitmap per thread while
+/// marking ([`MARK_PIXELS`] pixels at least each), and their running counts.
+const COLOUR_MARKS: u64 = 2 << 20;
+const RUNNING_COUNTS: u64 = 1 << 20;
+
+/// Fewest pixels per bitmap while marking colours (see
+/// `indexed::mark_colours`).
+pub(crate) const MARK_PIXELS: u64 = 1 << 18;
 
 /// Pixels per partial count table while counting each colour's pixels (see
 /// `IndexedImage::counts`): one table of 8 bytes a colour per this many
@@ -144,8 +150,10 @@ impl MemoryPlan {
         let frame = recoloured * channels;
         let distinct = self.distinct_colours.unwrap_or(recoloured.min(1 << 24));
         let count_tables = (self.threads.max(1) as u64).min(recoloured.div_ceil(COUNT_PIXELS));
+        let bitmaps = (self.threads.max(1) as u64).min(recoloured.div_ceil(MARK_PIXELS));
         let analysis = recoloured * (INDEX_PER_PIXEL + self.look_per_pixel)
-            + COLOUR_MARKS
+            + bitmaps * COLOUR_MARKS
+            + RUNNING_COUNTS
             + distinct * ANALYSIS_PER_COLOUR
             + count_tables * distinct * 8;
         let lanes = self.lanes.clamp(1, self.palettes.max(1));
