@@ -150,7 +150,8 @@ struct JobArgs {
     /// After SIGINT or SIGTERM, how long stores under way may go on, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     grace: u64,
-    /// Worker threads, the most variations made at once [default: one per core].
+    /// Worker threads, the most variations made at once [default: one per core]; more than 4 per
+    /// core this process may use are capped there, with a warning.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
     /// How palettes recolour the image.

@@ -429,6 +429,35 @@ fn bad_inline_palette_and_options() {
     assert!(!dir.path().join("variations").exists());
 }
 
+/// A thread count far past the cores is capped with one warning, not
+/// obeyed (100 000 threads once ran for ten minutes).
+#[test]
+fn threads_past_the_cores_are_capped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = variegate(
+        &[
+            "run",
+            &fixture("coffee.png"),
+            "--palettes",
+            &fixture("palettes.json"),
+            "--threads",
+            "100000",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let most = cores * variegate_core::THREADS_PER_CORE;
+    let warning = format!("100000 threads asked for; using {most}, 4 for each of the {cores} cores");
+    let stderr = stderr(&output);
+    assert_eq!(stderr.lines().filter(|line| line.contains(&warning)).count(), 1, "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["stored"], 7);
+}
+
 #[test]
 fn usage_errors_exit_2_and_help_explains_exit_codes() {
     let dir = tempfile::tempdir().unwrap();

@@ -109,9 +109,30 @@ impl Default for EngineBuilder {
     }
 }
 
+/// The most worker threads an engine starts for each core this process may
+/// use (`std::thread::available_parallelism`, which follows CPU affinity and
+/// cgroup quotas): more never make variations faster.
+pub const THREADS_PER_CORE: usize = 4;
+
+/// `threads`, or [`THREADS_PER_CORE`] per usable core if that is fewer (0,
+/// one per core, stays 0).
+fn capped_threads(threads: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let most = cores * THREADS_PER_CORE;
+    if threads > most {
+        tracing::warn!(
+            "{threads} threads asked for; using {most}, {THREADS_PER_CORE} for each of the {cores} cores this process may use"
+        );
+        return most;
+    }
+    threads
+}
+
 impl EngineBuilder {
     /// Worker threads, and so the most variations made at once. 0 (the
-    /// default) means one per core.
+    /// default) means one per core. More than [`THREADS_PER_CORE`] per core
+    /// this process may use are capped there, with a warning: they would
+    /// only add start-up time and memory.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
         self
@@ -231,7 +252,7 @@ impl EngineBuilder {
             return Err(BuildError::Option { option: "format", reason });
         }
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads)
+            .num_threads(capped_threads(self.threads))
             .thread_name(|i| format!("variegate-{i}"))
             .build()
             .map_err(|source| BuildError::Pool { threads: self.threads, source })?;

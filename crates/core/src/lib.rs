@@ -77,7 +77,7 @@ mod source;
 pub use analysis::{AnalysisOptions, dominant_colours};
 pub use cancel::{Cancellation, Canceller};
 pub use encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
-pub use engine::{Engine, EngineBuilder, Job, RunSummary, Variation, VariationTimings};
+pub use engine::{Engine, EngineBuilder, Job, RunSummary, THREADS_PER_CORE, Variation, VariationTimings};
 pub use error::{BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError};
 pub use look::{
     Dither, DitherMethod, GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions, SoftLook,
