@@ -49,6 +49,21 @@ fn stores_to_s3_with_presigned_links() {
     assert!(server.root.path().join(BUCKET).join("jobs").join(folder).join("manifest.json").is_file());
 }
 
+/// Variables set to nothing, as schedulers and shells write them, count as
+/// unset: `AWS_ALLOW_HTTP=` and the other flags used to fail to parse
+/// ("failed to parse \"\" as boolean").
+#[test]
+fn empty_aws_variables_count_as_unset() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("s3://{BUCKET}/empty");
+    let mut env = server.env();
+    env.extend([("AWS_SKIP_SIGNATURE", String::new()), ("AWS_IMDSV1_FALLBACK", String::new())]);
+    let args = ["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json"), "--out", &out, "-q"];
+    let output = variegate(&args, &env, dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
 #[test]
 fn a_store_that_fails_mid_run_spills_and_exits_3() {
     let server = S3Server::start();

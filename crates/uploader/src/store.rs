@@ -148,8 +148,17 @@ impl Store {
             url_ttl: options.url_ttl,
         };
         macro_rules! cloud {
-            ($builder:ty) => {{
-                let mut builder = <$builder>::from_env().with_url(location);
+            ($builder:ty, $prefix:literal, $extras:expr) => {{
+                // As the builder's own `from_env`, but a variable set to
+                // nothing counts as unset, as schedulers and shells write it
+                // (`AWS_ALLOW_HTTP=` does not parse as a boolean).
+                let mut builder: $builder = $extras(<$builder>::default());
+                for (key, value) in environment($prefix) {
+                    if let Ok(key) = key.to_ascii_lowercase().parse() {
+                        builder = builder.with_config(key, value);
+                    }
+                }
+                let mut builder = builder.with_url(location);
                 for (key, value) in &config {
                     let key = key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?;
                     builder = builder.with_config(key, value);
@@ -170,16 +179,37 @@ impl Store {
             // The three cloud builders share no trait, but the same steps:
             // environment, URL, the caller's configuration, our retry policy.
             "s3" | "s3a" => {
-                let s3 = Arc::new(cloud!(AmazonS3Builder)?);
+                let s3 = Arc::new(cloud!(AmazonS3Builder, "AWS_", |builder| builder)?);
                 Ok(store(s3.clone(), Kind::S3(s3), prefix()?))
             }
             "gs" => {
-                let gcs = Arc::new(cloud!(GoogleCloudStorageBuilder)?);
+                let gcs = Arc::new(cloud!(
+                    GoogleCloudStorageBuilder,
+                    "GOOGLE_",
+                    |builder: GoogleCloudStorageBuilder| {
+                        match environment("SERVICE_ACCOUNT")
+                            .into_iter()
+                            .find(|(key, _)| key == "SERVICE_ACCOUNT")
+                        {
+                            Some((_, path)) => builder.with_service_account_path(path),
+                            None => builder,
+                        }
+                    }
+                )?);
                 Ok(store(gcs.clone(), Kind::Gcs(gcs), prefix()?))
             }
             // abfs URLs name the container as user@account: the path is the prefix either way.
             "az" | "abfs" | "abfss" | "azure" => {
-                let azure = Arc::new(cloud!(MicrosoftAzureBuilder)?);
+                let azure =
+                    Arc::new(cloud!(MicrosoftAzureBuilder, "AZURE_", |builder: MicrosoftAzureBuilder| {
+                        match environment("IDENTITY_ENDPOINT")
+                            .into_iter()
+                            .find(|(key, _)| key == "IDENTITY_ENDPOINT")
+                        {
+                            Some((_, endpoint)) => builder.with_msi_endpoint(endpoint),
+                            None => builder,
+                        }
+                    })?);
                 Ok(store(azure.clone(), Kind::Azure(azure), prefix()?))
             }
             scheme => Err(StoreError::UnsupportedScheme { location: location.into(), scheme: scheme.into() }),
@@ -383,6 +413,16 @@ impl Drop for AbortOnDrop {
 
 /// User metadata travels as HTTP headers: percent-encode everything that is
 /// not printable ASCII (and `%` itself, so decoding is unambiguous).
+/// The environment's variables whose names start with `prefix` and whose
+/// values are set to something (and are UTF-8, as the cloud builders' own
+/// `from_env` reads them).
+fn environment(prefix: &str) -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(key, value)| key.starts_with(prefix) && !value.is_empty())
+        .collect()
+}
+
 fn header_safe(text: &str) -> String {
     const UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
     utf8_percent_encode(text, UNSAFE).to_string()
