@@ -121,6 +121,23 @@ def test_create_palette_variations_skips_failures_and_logs_them(testdata, palett
         assert result["image_url"] == (tmp_path / result["image_path"]).as_uri()
 
 
+def test_aio_comes_with_a_plain_import():
+    import subprocess
+    import sys
+
+    code = "import variegate; assert callable(variegate.aio.create_palette_variations)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_create_palette_variations_into_memory_writes_no_folder(testdata, palettes, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = (testdata / "coffee.png").read_bytes()
+    results = variegate.create_palette_variations(data, palettes[:2], "u1", out="memory://")
+    assert [r["name"] for r in results] == [palettes[0]["name"], palettes[1]["name"]]
+    assert all(r["image_path"].startswith("u1/") for r in results)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_user_id_is_one_folder(testdata, palettes, tmp_path):
     for user_id in ("../etc", "a/b", "", ".hidden", "x" * 129):
         with pytest.raises(ValueError, match="user_id"):

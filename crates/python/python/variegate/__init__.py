@@ -215,7 +215,7 @@ def create_palette_variations(
     """
     if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
         raise ValueError(f"user_id {user_id!r}: must be letters, digits and ._@+=- (at most 128), not starting with a symbol")
-    folder = out.rstrip("/") + "/" + user_id if "://" in out else os.path.join(out, user_id)
+    folder = _under(out, user_id)
     report = run(base_image_data, palettes, out=folder, blend=blend_strength, **options)
     if "manifest_error" in report:
         _log.warning("manifest of %s not stored: %s", report["folder"], report["manifest_error"])
@@ -226,3 +226,18 @@ def create_palette_variations(
             continue
         results.append({**palette, "image_path": f"{user_id}/{outcome['key']}", "image_url": outcome["url"]})
     return results
+
+
+def _under(out: str, folder: str) -> str:
+    """``folder`` under ``out``: a folder path, or a store URL (``memory://``
+    and ``s3://bucket`` alike, the scheme's ``//`` kept)."""
+    scheme, separator, rest = out.partition("://")
+    if not separator:
+        return os.path.join(out, folder)
+    rest = rest.rstrip("/")
+    return f"{scheme}://{rest}/{folder}" if rest else f"{scheme}://{folder}"
+
+
+# ``variegate.aio`` after a plain ``import variegate``, as the README writes
+# it; last, since it uses what is above.
+from . import aio  # noqa: E402,F401
