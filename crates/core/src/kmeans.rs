@@ -2,7 +2,7 @@
 //! over 8-bit RGB colours, each distinct colour once with its weight.
 //! [`kmeans_finished`] clusters every distinct colour of the full image, as
 //! the original service clustered every pixel (the same objective), its
-//! starts drawn and run on a weighted coreset of a few thousand points and
+//! starts drawn and run on a weighted coreset (some thousands of points) and
 //! only the best finished on every colour. Independent starts run in
 //! parallel.
 
