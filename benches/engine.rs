@@ -1,7 +1,7 @@
 //! Throughput of the engine on photos, against the codec floor. The
 //! workloads (`variegate_benches::workloads`): the 2048x2048 retina frame
 //! (4% as many distinct colours as pixels), and the colour-rich coffee at
-//! 2048 and 1024 wide (Lanczos-resized: 11% and 24%).
+//! 2048 and 1024 wide (Lanczos-resized: 11% and 23%).
 //!
 //! - `pipeline/<workload>/floor`: what any engine must spend on the job:
 //!   decode the PNG once, PNG-encode the image 7 times with the engine's fast
