@@ -374,6 +374,15 @@ pub mod avx2 {
         _mm256_sub_epi32(level, next)
     }
 
+    /// The eight bytes of `plane` from `at` as eight `i32` lanes: one
+    /// channel of a block of colours kept channel by channel.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn byte_lanes(plane: &[u8], at: usize) -> __m256i {
+        let bytes: [u8; 8] = plane[at..at + 8].try_into().unwrap_or_default();
+        _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(bytes)))
+    }
+
     /// [`super::srgb_to_lab8`] for 8 colours, channels in and out as `i32`
     /// in 0..=255: the same integer steps, the tables read with gathers.
     #[inline]

@@ -111,7 +111,7 @@ fn kmeans(points: &[[u8; 3]], k: usize, seed: u64) -> Vec<[f32; 3]> {
 }
 
 /// k-means of the distinct `colours`, each standing for `weights[i]`
-/// points (weight 0: left out), so the same objective as clustering every
+/// points (weight 0: moving no centre), so the same objective as clustering every
 /// pixel of the image, at a cost set by the coreset's points instead of
 /// every distinct colour.
 ///

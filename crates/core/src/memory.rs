@@ -32,9 +32,11 @@ const INDEX_PER_PIXEL: u64 = 4;
 /// 28 bytes a colour of it.
 const ANALYSIS_PER_COLOUR: u64 = 40;
 
-/// The colour marks (a bit per 24-bit colour), one bitmap per thread while
-/// marking ([`MARK_PIXELS`] pixels at least each), and their running counts.
+/// The colour marks, a bit per 24-bit colour: one bitmap per thread while
+/// marking ([`MARK_PIXELS`] pixels at least each).
 const COLOUR_MARKS: u64 = 2 << 20;
+
+/// The marks' running counts, a `u32` per 64 colours.
 const RUNNING_COUNTS: u64 = 1 << 20;
 
 /// Fewest pixels per bitmap while marking colours (see

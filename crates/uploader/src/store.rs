@@ -187,11 +187,8 @@ impl Store {
                     GoogleCloudStorageBuilder,
                     "GOOGLE_",
                     |builder: GoogleCloudStorageBuilder| {
-                        match environment("SERVICE_ACCOUNT")
-                            .into_iter()
-                            .find(|(key, _)| key == "SERVICE_ACCOUNT")
-                        {
-                            Some((_, path)) => builder.with_service_account_path(path),
+                        match variable("SERVICE_ACCOUNT") {
+                            Some(path) => builder.with_service_account_path(path),
                             None => builder,
                         }
                     }
@@ -202,11 +199,8 @@ impl Store {
             "az" | "abfs" | "abfss" | "azure" => {
                 let azure =
                     Arc::new(cloud!(MicrosoftAzureBuilder, "AZURE_", |builder: MicrosoftAzureBuilder| {
-                        match environment("IDENTITY_ENDPOINT")
-                            .into_iter()
-                            .find(|(key, _)| key == "IDENTITY_ENDPOINT")
-                        {
-                            Some((_, endpoint)) => builder.with_msi_endpoint(endpoint),
+                        match variable("IDENTITY_ENDPOINT") {
+                            Some(endpoint) => builder.with_msi_endpoint(endpoint),
                             None => builder,
                         }
                     })?);
@@ -421,6 +415,11 @@ fn environment(prefix: &str) -> Vec<(String, String)> {
         .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
         .filter(|(key, value)| key.starts_with(prefix) && !value.is_empty())
         .collect()
+}
+
+/// The variable `name`, if it is set to something.
+fn variable(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
 fn header_safe(text: &str) -> String {

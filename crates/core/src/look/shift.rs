@@ -195,6 +195,8 @@ fn lab_band(src: &[Vec<u8>; 3], first: usize, out: [&mut [u8]; 3]) {
 fn lab_band_avx2(src: &[Vec<u8>; 3], first: usize, out: [&mut [u8]; 3]) {
     use std::arch::x86_64::*;
 
+    use crate::colour8::avx2;
+
     // Byte 0 of each 32-bit lane to the front of its 128-bit half, then the
     // two halves' first words together: eight lanes to eight bytes.
     let bytes = _mm256_setr_epi8(
@@ -204,12 +206,8 @@ fn lab_band_avx2(src: &[Vec<u8>; 3], first: usize, out: [&mut [u8]; 3]) {
     let halves = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
     let [l, a, b] = out;
     for start in (0..l.len()).step_by(LANES) {
-        let at = first + start;
-        let lanes = |plane: &Vec<u8>| {
-            let bytes: [u8; LANES] = plane[at..at + LANES].try_into().unwrap_or_default();
-            _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(bytes)))
-        };
-        let lab = crate::colour8::avx2::srgb_to_lab8(src.each_ref().map(lanes));
+        let lanes = |plane: &Vec<u8>| avx2::byte_lanes(plane, first + start);
+        let lab = avx2::srgb_to_lab8(src.each_ref().map(lanes));
         for (plane, channel) in [&mut *l, &mut *a, &mut *b].into_iter().zip(lab) {
             let packed = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(channel, bytes), halves);
             let eight = (_mm256_extract_epi64::<0>(packed) as u64).to_le_bytes();
@@ -403,13 +401,9 @@ fn shift_colours_avx2(
         -1, -1, -1,
     );
     for start in (0..out.len()).step_by(LANES) {
-        let at = first + start;
-        // Eight bytes of a plane as eight lanes; the planes are padded to
-        // whole blocks, so every block's eight are there.
-        let lanes = |plane: &[u8]| {
-            let bytes: [u8; LANES] = plane[at..at + LANES].try_into().unwrap_or_default();
-            _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(bytes)))
-        };
+        // The planes and labels are padded to whole blocks, so every
+        // block's eight are there.
+        let lanes = |plane: &[u8]| avx2::byte_lanes(plane, first + start);
         let src_v = planes.src.each_ref().map(|plane| _mm256_cvtepi32_ps(lanes(plane)));
         let lab_v = planes.lab.each_ref().map(|plane| _mm256_cvtepi32_ps(lanes(plane)));
         let label = lanes(labels);
