@@ -412,7 +412,8 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let signals = SignalWatch::start(uploader.emergency_stop()).context("cannot watch for signals")?;
+    let grace = Duration::from_secs(args.job.grace);
+    let signals = SignalWatch::start(uploader.emergency_stop(), grace).context("cannot watch for signals")?;
     let image = engine.open(&args.image).map_err(with_memory_hint)?;
     engine
         .variations_at_once(&image, &palettes)
@@ -490,8 +491,8 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     let mut results = ResultsLog::open(&results_path)
         .with_context(|| format!("--results {}: cannot write there", results_path.display()))?;
 
-    let signals =
-        SignalWatch::start(batch.uploader().emergency_stop()).context("cannot watch for signals")?;
+    let signals = SignalWatch::start(batch.uploader().emergency_stop(), Duration::from_secs(args.job.grace))
+        .context("cannot watch for signals")?;
     signals.cancels(batch.canceller().clone());
     let mine = entries.iter().filter(|e| shard.contains(&e.image)).count();
     let mut progress = BatchProgress::new(args.job.quiet);
@@ -511,7 +512,8 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         Ok(Some(location)) => progress.console.line(&format!("results stored in {location}")),
         Ok(None) => {}
         Err(error) => {
-            progress.console.line(&format!("error: results not stored: {error}"));
+            let kept = results.path().display();
+            progress.console.line(&format!("error: results not stored: {error}; they are in {kept}"));
             published = false;
         }
     }
@@ -651,12 +653,22 @@ fn summary(progress: &mut Progress, report: &StoreReport, uploader: &Uploader, q
         let saved = report.manifest_spill_path.as_ref().map(|p| format!(", saved to {}", p.display()));
         progress.console.line(&format!("error: manifest not stored: {error}{}", saved.unwrap_or_default()));
     }
+    let thumbnails = manifest.variations.iter().filter(|o| o.thumbnail_error.is_some()).count();
+    if thumbnails > 0 {
+        progress.console.line(&format!("error: {thumbnails} thumbnails not stored (see above)"));
+    }
     let folder = uploader.store().location_of(&manifest.folder);
     let total = manifest.variations.len();
     let ms = manifest.timings.total.as_secs_f64() * 1e3;
     if let Some(reason) = &manifest.interrupted {
+        // Where the record is: stored, saved locally instead, or nowhere.
+        let record = match (&report.manifest_error, &report.manifest_spill_path) {
+            (None, _) => format!("record in {}", uploader.store().location_of(&report.manifest_key)),
+            (Some(_), Some(path)) => format!("record saved to {}", path.display()),
+            (Some(_), None) => "record not kept (see the error above)".to_string(),
+        };
         progress.console.line(&format!(
-            "interrupted by {reason}: {} of {total} variations stored, {} spilled, {} failed, {} cancelled; record in {folder}/manifest.json",
+            "interrupted by {reason}: {} of {total} variations stored, {} spilled, {} failed, {} cancelled; {record}",
             manifest.stored, manifest.spilled, manifest.failed, manifest.cancelled
         ));
     } else if !quiet {

@@ -97,6 +97,16 @@ impl Observer for Progress {
                 self.line(&format!("stored {key} ({} bytes, {ms:.0} ms)", outcome.bytes));
             }
         }
+        if let Some(error) = &outcome.thumbnail_error {
+            let saved = match &outcome.thumbnail_spill_path {
+                Some(path) => format!("saved to {}", path.display()),
+                None => "not saved".to_string(),
+            };
+            self.line(&format!(
+                "error: thumbnail of variation {} not stored, {saved}: {error}",
+                outcome.index
+            ));
+        }
     }
 }
 

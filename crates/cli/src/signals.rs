@@ -1,10 +1,14 @@
 //! SIGINT and SIGTERM. The first cancels the job: no variation starts,
 //! what is made is stored within the grace period, the manifest and report
-//! are written, and the process exits 130 or 143. A second one, or a first
-//! one before the job has started, ends the process at once, after removing
-//! every file still being written.
+//! are written, and the process exits 130 or 143. Every store call is cut
+//! at the end of the grace (the uploader's `within_grace`); should anything
+//! still hold the process [`OVERRUN`] later, it ends there, as a second
+//! signal would, so that the scheduler's SIGKILL never comes first. A second
+//! one, or a first one before the job has started, ends the process at
+//! once, after removing every file still being written.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -25,8 +29,9 @@ struct State {
 }
 
 impl SignalWatch {
-    /// Starts watching. `stop` is used before exiting at once.
-    pub fn start(stop: EmergencyStop) -> std::io::Result<SignalWatch> {
+    /// Starts watching. `stop` is used before exiting at once; `grace` is
+    /// how long the work may go on after the first signal.
+    pub fn start(stop: EmergencyStop, grace: Duration) -> std::io::Result<SignalWatch> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         let state = Arc::new(Mutex::new(State::default()));
         let watched = state.clone();
@@ -37,6 +42,18 @@ impl SignalWatch {
                     (None, Some(job)) => {
                         state.received = Some(signal);
                         job.cancel(name(signal));
+                        let stop = stop.clone();
+                        // The last resort: detached, it ends the process if the work overruns.
+                        let _ = std::thread::Builder::new().name("variegate-overrun".into()).spawn(move || {
+                            std::thread::sleep(grace + OVERRUN);
+                            crate::progress::Console::default().line(&format!(
+                                "error: still running {:.1} s after {}; exiting now (the record may be incomplete)",
+                                (grace + OVERRUN).as_secs_f64(),
+                                name(signal)
+                            ));
+                            stop.stop();
+                            std::process::exit(exit_code(signal));
+                        });
                     }
                     // Nothing started yet, or asked twice: end now.
                     _ => {
@@ -60,6 +77,11 @@ impl SignalWatch {
         received.map(|signal| exit_code(signal) as u8)
     }
 }
+
+/// How long past the grace the process may take to write its records and
+/// exit before it is ended: the grace plus this stays within the 2 s the
+/// README promises on top of `--grace`.
+const OVERRUN: Duration = Duration::from_millis(1500);
 
 fn name(signal: i32) -> &'static str {
     if signal == SIGINT { "SIGINT" } else { "SIGTERM" }

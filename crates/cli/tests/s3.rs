@@ -136,3 +136,158 @@ fn unusable_stores_are_fatal_before_any_work() {
     fails_fast(&format!("s3://{BUCKET}/x"), &wrong, "does not answer");
     fails_fast("ftp://example.com/x", &[], "unsupported scheme \"ftp\"");
 }
+
+/// Waits until `proxy` has seen `count` PUTs it did not pass on.
+fn wait_for_faults(proxy: &FaultProxy, count: usize) {
+    let started = Instant::now();
+    while proxy.injected.load(std::sync::atomic::Ordering::SeqCst) < count {
+        assert!(started.elapsed() < Duration::from_secs(60), "the store was never reached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sigterm(child: &std::process::Child) {
+    // SAFETY: kill(2) on our own child's pid; it has not been waited for, so the pid is still its.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+}
+
+/// A run against a store that stops answering, SIGTERM, `--grace 3`: ends
+/// 143 within the grace and 2 s (not the store's 120 s deadline), the
+/// record saved locally and its last line saying where. `hang_from` is the
+/// first PUT that hangs: 7 is the manifest's, after every variation.
+fn sigterm_with_a_hung_store(hang_from: usize) -> (String, Value) {
+    let server = S3Server::start();
+    let policy = Arc::new(move |n| if n < hang_from { Fault::Pass } else { Fault::Hang });
+    let proxy = FaultProxy::start(&server.endpoint, policy);
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("s3://{BUCKET}/hung");
+    let args = ["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json"), "--out", &out];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_variegate"))
+        .args(args)
+        .args(["--grace", "3", "--spill-dir", "spill", "--report", "report.json"])
+        .envs(env_for(&proxy.endpoint))
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_faults(&proxy, 1);
+    sigterm(&child);
+    let signalled = Instant::now();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(took < Duration::from_secs(5), "{took:?}: {stderr}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let folder = report["folder"].as_str().unwrap();
+    let spilled = dir.path().join("spill").join(folder).join("manifest.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&spilled).unwrap()).unwrap();
+    assert_eq!(saved, report, "the record was kept locally");
+    assert!(stderr.contains("error: manifest not stored: "), "{stderr}");
+    assert!(stderr.contains(&format!("saved to spill/{folder}/manifest.json")), "{stderr}");
+    (stderr, report)
+}
+
+#[test]
+fn after_sigterm_a_hung_manifest_put_gets_only_the_grace() {
+    // Every variation stored; the manifest's put, started before the
+    // signal, hangs: it used to hold the run for the whole deadline.
+    let (_, report) = sigterm_with_a_hung_store(7);
+    assert_eq!((report["stored"].as_u64(), report["status"].as_str()), (Some(7), Some("complete")));
+}
+
+#[test]
+fn after_sigterm_hung_variation_puts_are_spilled_within_the_grace() {
+    let (stderr, report) = sigterm_with_a_hung_store(2);
+    assert_eq!(report["interrupted"], "SIGTERM");
+    let variations = report["variations"].as_array().unwrap();
+    let spilled: Vec<&Value> = variations.iter().filter(|v| v["status"] == "spilled").collect();
+    assert!(!spilled.is_empty(), "puts under way were spilled: {report}");
+    for variation in spilled {
+        assert!(
+            variation["error"].as_str().unwrap().contains("not stored within the 3 s grace after SIGTERM")
+        );
+        assert!(variation["spill_path"].as_str().unwrap().starts_with("spill/"));
+    }
+    let last = stderr.lines().last().unwrap();
+    assert!(last.starts_with("interrupted by SIGTERM: 2 of 7 variations stored"), "{last}");
+    assert!(
+        last.ends_with(&format!(
+            "record saved to spill/{}/manifest.json",
+            report["folder"].as_str().unwrap()
+        )),
+        "{last}"
+    );
+}
+
+#[test]
+fn a_batch_after_sigterm_with_a_hung_store_ends_within_the_grace() {
+    let server = S3Server::start();
+    // The first image's puts go through; then the store hangs.
+    let proxy =
+        FaultProxy::start(&server.endpoint, Arc::new(|n| if n < 4 { Fault::Pass } else { Fault::Hang }));
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    for name in ["coffee.png", "rocket.jpg", "retina.jpg", "logo.png"] {
+        std::fs::copy(fixture(name), images.join(name)).unwrap();
+    }
+    let out = format!("s3://{BUCKET}/batch");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_variegate"))
+        .args(["batch", "images", "--palettes", &fixture("palettes.json"), "--out", &out])
+        .args(["--grace", "3", "--spill-dir", "spill", "--in-flight", "2"])
+        .envs(env_for(&proxy.endpoint))
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_faults(&proxy, 1);
+    sigterm(&child);
+    let signalled = Instant::now();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(took < Duration::from_secs(5), "{took:?}: {stderr}");
+    // The results copy could not be stored: it is kept locally, and says so.
+    assert!(stderr.contains("error: results not stored: "), "{stderr}");
+    let results = stderr.lines().find_map(|l| l.split_once("; they are in ")).unwrap().1;
+    let lines = std::fs::read_to_string(dir.path().join(results)).unwrap();
+    for line in lines.lines() {
+        let result: Value = serde_json::from_str(line).unwrap();
+        assert!(result["status"] != "stored" || result["manifest"].is_string(), "{result}");
+    }
+    assert!(stderr.lines().last().unwrap().starts_with("interrupted by SIGTERM: "), "{stderr}");
+}
+
+#[test]
+fn a_refused_thumbnail_is_spilled_beside_its_stored_variation() {
+    let server = S3Server::start();
+    let policy =
+        Arc::new(|_, path: &str| if path.contains("/thumbs/") { Fault::Forbidden } else { Fault::Pass });
+    let proxy = FaultProxy::start_by_path(&server.endpoint, policy);
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("s3://{BUCKET}/small");
+    let args = ["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json"), "--out", &out];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_variegate"));
+    command.args(args).args(["--thumbnail", "64", "--spill-dir", "spill", "--json"]);
+    let output = command.envs(env_for(&proxy.endpoint)).current_dir(dir.path()).output().unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["stored"].as_u64(), report["status"].as_str()), (Some(7), Some("partial")));
+    for variation in report["variations"].as_array().unwrap() {
+        assert_eq!(variation["status"], "stored");
+        assert!(variation["thumbnail"].is_null());
+        assert!(variation["thumbnail_error"].as_str().unwrap().contains("thumbs/"), "{variation}");
+        let path = dir.path().join(variation["thumbnail_spill_path"].as_str().unwrap());
+        assert!(image::load_from_memory(&std::fs::read(&path).unwrap()).is_ok(), "{}", path.display());
+        let key = variation["key"].as_str().unwrap();
+        assert!(server.root.path().join(BUCKET).join("small").join(key).is_file(), "{key} is stored");
+    }
+    assert_eq!(stderr.matches("error: thumbnail of variation ").count(), 7, "{stderr}");
+    assert!(stderr.contains("error: 7 thumbnails not stored"), "{stderr}");
+}

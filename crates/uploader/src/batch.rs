@@ -312,7 +312,7 @@ impl Batch {
         }
         let bytes = std::fs::read(&results.path).map_err(|e| format!("{}: {e}", results.path.display()))?;
         let key = format!("_results/{}/{}.jsonl", self.recipe_folder, self.options.shard.file_name());
-        self.uploader.put(&key, Bytes::from(bytes), "application/x-ndjson")?;
+        self.uploader.put(&key, Bytes::from(bytes), "application/x-ndjson", &self.canceller)?;
         Ok(Some(self.uploader.store().location_of(&key)))
     }
 
@@ -375,9 +375,9 @@ impl Batch {
                 let get = async { store.objects().get(path).await?.bytes().await };
                 let bytes = self
                     .uploader
-                    .runtime()
-                    .block_on(get)
-                    .map_err(|e| format!("{image}: cannot read: {}", one_line(&e)))?;
+                    .within_grace(&self.canceller, get)
+                    .and_then(|read| read.map_err(|e| one_line(&e)))
+                    .map_err(|e| format!("{image}: cannot read: {e}"))?;
                 result.timings.read = read_started.elapsed();
                 let decoded = self.engine.decode(&bytes, image).map_err(|e| e.to_string())?;
                 result.timings.decode = decoded.decode_time();
@@ -404,7 +404,10 @@ impl Batch {
         result.error = manifest
             .variations
             .iter()
-            .find_map(|o| o.error.as_ref().map(|e| e.to_string()))
+            .find_map(|o| {
+                let thumbnail = o.thumbnail_error.as_ref().map(|e| format!("thumbnail: {e}"));
+                o.error.as_ref().map(|e| e.to_string()).or(thumbnail)
+            })
             .or_else(|| report.manifest_error.as_ref().map(|e| format!("manifest: {e}")));
         if result.status == ImageStatus::Stored
             && let Ok((size, modified)) = stat
@@ -418,10 +421,9 @@ impl Batch {
             };
             // Without its marker an image is only done again on resume: a
             // failure here costs time, never correctness.
-            if let Err(error) = serde_json::to_vec(&marker)
-                .map_err(|e| e.to_string())
-                .and_then(|json| self.uploader.put(&marker_key, Bytes::from(json), "application/json"))
-            {
+            if let Err(error) = serde_json::to_vec(&marker).map_err(|e| e.to_string()).and_then(|json| {
+                self.uploader.put(&marker_key, Bytes::from(json), "application/json", &self.canceller)
+            }) {
                 tracing::warn!(image, %error, "could not write the resume marker");
             }
         }
@@ -456,8 +458,10 @@ impl Batch {
                 Ok((metadata.len(), modified.map(|m| format!("{}.{:09}", m.as_secs(), m.subsec_nanos()))))
             }
             Input::Stored { store, path } => {
-                let head =
-                    self.uploader.runtime().block_on(store.objects().head(path)).map_err(|e| one_line(&e))?;
+                let head = self
+                    .uploader
+                    .within_grace(&self.canceller, store.objects().head(path))?
+                    .map_err(|e| one_line(&e))?;
                 Ok((head.size, Some(head.e_tag.unwrap_or_else(|| head.last_modified.to_rfc3339()))))
             }
         }
@@ -468,7 +472,7 @@ impl Batch {
         let store = self.uploader.store();
         let path = store.path_of(key);
         let get = async { store.objects().get(&path).await?.bytes().await };
-        let bytes = self.uploader.runtime().block_on(get).ok()?;
+        let bytes = self.uploader.within_grace(&self.canceller, get).ok()?.ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }

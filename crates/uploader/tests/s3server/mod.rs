@@ -95,10 +95,15 @@ pub enum Fault {
     Drop,
     /// Never answer (a minute), as a store that hangs.
     Hang,
+    /// Answer 403 Access Denied, as a bucket policy that refuses a prefix.
+    Forbidden,
 }
 
 /// Decides per PUT (numbered from 0 in arrival order) what to do.
 pub type Policy = Arc<dyn Fn(usize) -> Fault + Send + Sync>;
+
+/// Decides per PUT, given its number and its path, what to do.
+pub type PathPolicy = Arc<dyn Fn(usize, &str) -> Fault + Send + Sync>;
 
 /// Rewrites a request's path and query (given its method) on the way through.
 pub type Rewrite = Arc<dyn Fn(&hyper::Method, &str) -> String + Send + Sync>;
@@ -117,6 +122,11 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: &str, policy: Policy) -> FaultProxy {
+        FaultProxy::start_by_path(upstream, Arc::new(move |n, _| policy(n)))
+    }
+
+    /// A proxy whose policy also sees each PUT's path.
+    pub fn start_by_path(upstream: &str, policy: PathPolicy) -> FaultProxy {
         FaultProxy::start_rewriting(
             upstream,
             policy,
@@ -127,7 +137,7 @@ impl FaultProxy {
 
     /// A proxy that also rewrites each request's path and query, and
     /// amends each response's head.
-    pub fn start_rewriting(upstream: &str, policy: Policy, rewrite: Rewrite, amend: Amend) -> FaultProxy {
+    pub fn start_rewriting(upstream: &str, policy: PathPolicy, rewrite: Rewrite, amend: Amend) -> FaultProxy {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -149,7 +159,7 @@ impl FaultProxy {
                         let (puts, injected) = (puts.clone(), injected.clone());
                         async move {
                             let fault = if request.method() == hyper::Method::PUT {
-                                policy(puts.fetch_add(1, Ordering::SeqCst))
+                                policy(puts.fetch_add(1, Ordering::SeqCst), request.uri().path())
                             } else {
                                 Fault::Pass
                             };
@@ -162,6 +172,12 @@ impl FaultProxy {
                                     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
                                     Err("hung on purpose")
                                 }
+                                Fault::Forbidden => Ok(Response::builder()
+                                    .status(StatusCode::FORBIDDEN)
+                                    .body(Full::new(Bytes::from_static(
+                                        b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+                                    )))
+                                    .unwrap()),
                                 Fault::Unavailable => Ok(Response::builder()
                                     .status(StatusCode::SERVICE_UNAVAILABLE)
                                     .body(Full::new(Bytes::from_static(
