@@ -378,6 +378,8 @@ fn setup(
         Memory::Whole => budget,
     };
     let engine = engine(args, previews, engine_budget)?;
+    let origin = args.palettes.as_ref().map_or("--palette".into(), |path| path.display().to_string());
+    engine.check_palettes(&palettes, &origin)?;
     let options = StoreOptions {
         retries: args.retries,
         deadline: Duration::from_secs(args.deadline),

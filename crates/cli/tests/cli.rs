@@ -180,22 +180,42 @@ fn contact_sheet_shows_original_and_variations() {
     assert!(!files(&dir.path().join("variations")).iter().any(|f| f.contains("thumbs/")));
 }
 
+/// A palette list that cannot work (a palette without colours, more than
+/// 256 colours to dither) is fatal before any work in `run` and `batch`:
+/// retrying would fail again in every image.
 #[test]
-fn an_empty_palette_among_good_ones_is_partial() {
+fn a_palette_that_cannot_work_is_fatal_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
-    let output = variegate(
-        &["run", &fixture("rocket.jpg"), "--palettes", &fixture("bad/empty-palette.json"), "--json"],
-        dir.path(),
+    let empty = fixture("bad/empty-palette.json");
+    let expected = format!("error: {empty}: palette 2 (\"Nothing\"): no colours\n");
+    for command in ["run", "batch"] {
+        let input = if command == "run" { fixture("rocket.jpg") } else { fixture("") };
+        let output = variegate(&[command, &input, "--palettes", &empty], dir.path());
+        assert_eq!(output.status.code(), Some(1), "{command}: {}", stderr(&output));
+        assert_eq!(stderr(&output), expected, "{command}");
+    }
+    let many: Vec<String> = (0..300).map(|i| format!("#{i:06X}")).collect();
+    std::fs::write(
+        dir.path().join("many.json"),
+        serde_json::json!([{"name": "Many", "colors": many}]).to_string(),
+    )
+    .unwrap();
+    let args = ["run", &fixture("rocket.jpg"), "--palettes", "many.json", "--look", "remap", "--dither"];
+    let output = variegate(&args, dir.path());
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "error: many.json: palette 1 (\"Many\"): dithering takes palettes of at most 256 colours, not 300\n"
     );
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert_eq!(stderr(&output), "error: variation 1 failed: palette \"Nothing\" has no colours\n");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((report["stored"].as_u64(), report["failed"].as_u64()), (Some(2), Some(1)));
-    assert_eq!(report["status"], "partial");
-    assert_eq!(report["variations"][1]["status"], "failed");
-    assert_eq!(report["variations"][1]["error"], "palette \"Nothing\" has no colours");
-    let files = files(&dir.path().join("variations"));
-    assert_eq!(files.len(), 3, "two images and the manifest: {files:?}");
+    // Without dithering a long palette is fine.
+    let output = variegate(&args[..6], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!dir.path().join("variegate-spill").exists());
+    assert_eq!(
+        files(&dir.path().join("variations")).len(),
+        2,
+        "only the last run wrote: an image and its manifest"
+    );
 }
 
 /// Each bad input: exit 1, exactly one line naming the file and the problem,

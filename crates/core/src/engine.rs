@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::AnalysisOptions;
 use crate::cancel::Canceller;
 use crate::encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
-use crate::error::{BuildError, DecodeError, LookError, OverBudget, VariationError};
+use crate::error::{BuildError, DecodeError, LookError, OverBudget, PaletteError, VariationError};
 use crate::look::{Look, PreparedLook, ShiftLook};
 use crate::memory::{MemoryPlan, default_max_memory};
 use crate::palette::Palette;
@@ -396,6 +396,30 @@ impl Engine {
             output_version: OUTPUT_VERSION,
             engine_version: env!("CARGO_PKG_VERSION").to_string(),
         }
+    }
+    /// Checks, before any work, that every palette can work with this
+    /// engine's look: each has colours, and no more than the look takes.
+    /// `origin` names where they came from in the error, which names the
+    /// first palette that cannot. The engine itself still takes such
+    /// palettes (each of their variations fails alone); the CLI and Python
+    /// call this first, so that a list that cannot work is refused before
+    /// any pixel work instead of failing in every image of a batch.
+    pub fn check_palettes(&self, palettes: &[Palette], origin: &str) -> Result<(), PaletteError> {
+        for (index, palette) in palettes.iter().enumerate() {
+            let problem = match palette.colors.is_empty() {
+                true => Err("no colours".to_string()),
+                false => self.inner.look.check_palette(palette),
+            };
+            if let Err(reason) = problem {
+                return Err(PaletteError::Unusable {
+                    origin: origin.into(),
+                    position: index + 1,
+                    name: palette.name.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
     }
     /// The memory budget of one run, in bytes ([`EngineBuilder::max_memory`]).
     pub fn max_memory(&self) -> u64 {

@@ -124,6 +124,18 @@ pub enum PaletteError {
         /// What the parser said.
         message: String,
     },
+    /// A palette that cannot work: no colours, or more than the look takes.
+    #[error("{origin}: palette {position} ({name:?}): {reason}")]
+    Unusable {
+        /// Where the palette came from.
+        origin: String,
+        /// The palette's position in its list, from 1.
+        position: usize,
+        /// The palette's name.
+        name: String,
+        /// Why it cannot work.
+        reason: String,
+    },
     /// A colour is not `#RGB` or `#RRGGBB`.
     #[error(
         "{origin}: palette {position} ({name:?}): colour {colour_position} {colour:?} is not a hex colour (#RGB or #RRGGBB)"

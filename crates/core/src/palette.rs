@@ -13,9 +13,12 @@ use crate::pixels::Rgb8;
 
 /// A named list of colours to recolour an image with.
 ///
-/// A palette may have no colours: it parses, and the engine reports its
-/// variation as failed while the others go on. Serialised as in the
-/// palettes file, colours as `#RRGGBB`.
+/// A palette may have no colours: it parses, [`Engine::check_palettes`]
+/// refuses it, and an engine given it anyway reports its variation as
+/// failed while the others go on. Serialised as in the palettes file,
+/// colours as `#RRGGBB`.
+///
+/// [`Engine::check_palettes`]: crate::Engine::check_palettes
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Palette {
     /// Shown to people, and slugged into the keys of stored variations.

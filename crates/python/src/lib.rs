@@ -387,6 +387,25 @@ fn record(py: Python<'_>, variation: Variation) -> VariationRecord {
     (index, palette.name, colors, palette.description, data, content_type, width, height, error)
 }
 
+/// A palette list that cannot work with the engine's look is refused before
+/// any work (see `Engine::check_palettes`).
+fn check_palettes(engine: &Engine, palettes: &[Palette]) -> PyResult<()> {
+    engine.check_palettes(palettes, "palettes").map_err(|error| PaletteError::new_err(error.to_string()))
+}
+
+/// The `name=` option, or the image's own; on one line, as every report of
+/// it is, so control characters are refused as lists refuse them.
+fn image_name(options: &Options<'_>, image: &ImageArg) -> PyResult<String> {
+    let name: String = options.take("name")?.unwrap_or_else(|| default_name(image));
+    match name.chars().find(|c| c.is_control()) {
+        Some(c) => Err(PyValueError::new_err(format!(
+            "invalid option name: {name:?} contains a control character (U+{:04X})",
+            c as u32
+        ))),
+        None => Ok(name),
+    }
+}
+
 /// Recolours `image` with every palette; the variations, in palette order.
 /// See `variegate.recolour`.
 #[pyfunction]
@@ -401,7 +420,8 @@ fn recolour(
     let palettes = palettes_from_python(palettes)?;
     let options = Options::new(py, options)?;
     let engine = engine_from(&options, false)?;
-    let name: String = options.take("name")?.unwrap_or_else(|| default_name(&image));
+    check_palettes(&engine, &palettes)?;
+    let name = image_name(&options, &image)?;
     options.finish()?;
     let variations = py.detach(|| -> Result<Vec<Variation>, Failure> {
         let source = image.open(&engine, &name)?;
@@ -429,7 +449,8 @@ fn run(
     let palettes = palettes_from_python(palettes)?;
     let options = Options::new(py, options)?;
     let engine = engine_from(&options, true)?;
-    let name: String = options.take("name")?.unwrap_or_else(|| default_name(&image));
+    check_palettes(&engine, &palettes)?;
+    let name = image_name(&options, &image)?;
     let out: String = options.take("out")?.unwrap_or_else(|| "./variations".into());
     let defaults = StoreOptions::default();
     let seconds = |value: Option<f64>, default: Duration, option: &str| match value {

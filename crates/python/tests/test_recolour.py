@@ -115,12 +115,12 @@ def test_a_bad_colour_raises_palette_error_naming_it(testdata, palettes):
     assert issubclass(variegate.PaletteError, ValueError)
 
 
-def test_a_palette_without_colours_fails_alone(testdata, palettes):
-    variations = variegate.recolour(testdata / "coffee.png", [palettes[0], {"name": "Empty", "colors": []}])
-    assert variations[0].error is None and variations[0].data
-    assert variations[1].data is None and variations[1].error == 'palette "Empty" has no colours'
-    with pytest.raises(ValueError, match="failed"):
-        variations[1].to_numpy()
+def test_a_palette_without_colours_is_refused_up_front(testdata, palettes):
+    with pytest.raises(variegate.PaletteError, match=r'^palettes: palette 2 \("Empty"\): no colours$'):
+        variegate.recolour(testdata / "coffee.png", [palettes[0], {"name": "Empty", "colors": []}])
+    with pytest.raises(variegate.PaletteError, match=r"at most 256 colours, not 300"):
+        many = [f"#{i:06X}" for i in range(300)]
+        variegate.recolour(testdata / "coffee.png", [{"name": "Many", "colors": many}], look="remap", dither=True)
 
 
 def test_options_are_checked_as_the_cli_checks_them(testdata, palettes):

@@ -28,10 +28,16 @@ def test_run_stores_what_the_cli_stores(testdata, palettes, run_cli, tmp_path):
         assert outcome["url"] == (out / outcome["key"]).as_uri()
 
 
-def test_run_reports_variations_it_could_not_make(testdata, palettes, tmp_path):
-    report = variegate.run(testdata / "coffee.png", [palettes[0], {"name": "Empty", "colors": []}], out=str(tmp_path))
-    assert report["status"] == "partial" and report["stored"] == 1 and report["failed"] == 1
-    assert report["variations"][1]["status"] == "failed"
+def test_a_palette_that_cannot_work_is_refused_before_any_work(testdata, palettes, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(variegate.PaletteError, match=r'^palettes: palette 2 \("Empty"\): no colours$'):
+        variegate.run(testdata / "coffee.png", [palettes[0], {"name": "Empty", "colors": []}], out=str(out))
+    assert not out.exists()
+
+
+def test_an_image_name_on_more_than_one_line_is_refused(testdata, palettes, tmp_path):
+    with pytest.raises(ValueError, match=r"invalid option name: .* control character \(U\+000A\)"):
+        variegate.run(testdata / "coffee.png", palettes, out=str(tmp_path), name="a\nb")
 
 
 def test_an_unreachable_store_raises_store_error(testdata, palettes):
@@ -109,13 +115,19 @@ def test_create_palette_variations_in_asyncio_leaves_the_loop_free(s3, testdata,
 
 
 def test_create_palette_variations_skips_failures_and_logs_them(testdata, palettes, tmp_path, caplog):
-    wanted = [palettes[0], {"name": "Empty", "colors": [], "id": 9}, palettes[1]]
+    wanted = [palettes[0], {**palettes[2], "id": 9}, palettes[1]]
+    image = (testdata / "coffee.png").read_bytes()
+    first = variegate.create_palette_variations(image, wanted, "u1", out=str(tmp_path))
+    # A folder where the second variation goes: its write fails, and it is spilled.
+    blocked = tmp_path / first[1]["image_path"]
+    blocked.unlink()
+    blocked.mkdir()
     with caplog.at_level(logging.WARNING, logger="variegate"):
         results = variegate.create_palette_variations(
-            (testdata / "coffee.png").read_bytes(), wanted, "u1", out=str(tmp_path)
+            image, wanted, "u1", out=str(tmp_path), spill_dir=str(tmp_path / "spill")
         )
     assert [r["name"] for r in results] == [palettes[0]["name"], palettes[1]["name"]]
-    assert "'Empty' not stored" in caplog.text and "has no colours" in caplog.text
+    assert f"{palettes[2]['name']!r} not stored" in caplog.text
     for result in results:
         assert (tmp_path / result["image_path"]).is_file()
         assert result["image_url"] == (tmp_path / result["image_path"]).as_uri()

@@ -45,6 +45,15 @@ pub trait Look: Send + Sync + std::fmt::Debug {
         0
     }
 
+    /// Whether `palette` can work with this look, before any image is
+    /// read: why not, if it cannot (e.g. too many colours to dither).
+    /// Palettes without colours are refused by the engine for every look.
+    /// Default: every palette can.
+    fn check_palette(&self, palette: &Palette) -> Result<(), String> {
+        let _ = palette;
+        Ok(())
+    }
+
     /// Per-image work shared by every palette. `palettes` are all the
     /// palettes of the run (some may be empty), so that a look can prepare
     /// exactly what they need and no more.

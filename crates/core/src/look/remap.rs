@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::dither::{DitherMethod, DitherOutput, dither, nearest};
+use super::dither::{DitherMethod, DitherOutput, MAX_DITHER_COLOURS, dither, nearest};
 use super::{Look, PreparedLook, colour_lab};
 use crate::analysis::AnalysisOptions;
 use crate::colour::srgb_f32_to_lab;
@@ -62,6 +62,16 @@ impl RemapLook {
 impl Look for RemapLook {
     fn name(&self) -> &str {
         "remap"
+    }
+
+    fn check_palette(&self, palette: &Palette) -> Result<(), String> {
+        match self.dither {
+            Some(_) if palette.colors.len() > MAX_DITHER_COLOURS => Err(format!(
+                "dithering takes palettes of at most {MAX_DITHER_COLOURS} colours, not {}",
+                palette.colors.len()
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn options(&self) -> serde_json::Value {
