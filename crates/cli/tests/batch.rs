@@ -471,14 +471,23 @@ fn a_slurm_array_job_takes_every_image_exactly_once() {
 }
 
 #[test]
-fn results_that_cannot_all_be_written_make_the_exit_code_say_so() {
+fn results_that_cannot_all_be_written_make_the_exit_code_say_so_and_resume_repairs_them() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("full")).unwrap();
-    // One page of tmpfs: room for a few results lines, not for 24.
+    // Four pages of tmpfs, three of them taken: room for a few results
+    // lines, not for 24. Then space is freed, a torn line is left as a
+    // killed writer leaves one, and the batch resumed.
     let script = format!(
-        "mount -t tmpfs -o size=4k tmpfs full || exit 99; \"$BIN\" batch '{}' --palettes '{}' --out out -q --results full/r.jsonl; echo exit=$? >&2",
-        list(),
-        fixture("palettes.json")
+        "mount -t tmpfs -o size=16k tmpfs full || exit 99
+        head -c 12288 /dev/zero > full/filler
+        \"$BIN\" batch '{list}' --palettes '{palettes}' --out out -q --results full/r.jsonl; echo exit=$? >&2
+        tail -c 1 full/r.jsonl | od -c | head -1 >&2
+        rm full/filler
+        printf '{{\"image\": \"photo-' >> full/r.jsonl
+        \"$BIN\" batch '{list}' --palettes '{palettes}' --out out -q --results full/r.jsonl --resume; echo resumed=$? >&2
+        cat full/r.jsonl; cat full/r.jsonl.torn >&2",
+        list = list(),
+        palettes = fixture("palettes.json")
     );
     let output = Command::new("unshare")
         .args(["-m", "sh", "-c", &script])
@@ -493,5 +502,13 @@ fn results_that_cannot_all_be_written_make_the_exit_code_say_so() {
     }
     assert!(stderr.contains("exit=3"), "{stderr}");
     assert!(stderr.contains("error: results not all written to full/r.jsonl"), "{stderr}");
+    assert!(stderr.contains("0000000  \\n"), "a failed line was cut back off: {stderr}");
+    assert!(stderr.contains("its last line was cut off (17 bytes"), "{stderr}");
+    assert!(stderr.contains("resumed=0"), "{stderr}");
     assert_eq!(stored(&dir.path().join("out")).len(), 24 * 8, "every image stored all the same");
+    let lines: Vec<Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let taken: BTreeSet<String> = lines.iter().map(|l| l["image"].as_str().unwrap().to_string()).collect();
+    assert_eq!(taken.len(), 24, "every image has its line");
+    assert!(stderr.contains("{\"image\": \"photo-\n"), "the torn line was kept aside: {stderr}");
 }

@@ -486,6 +486,12 @@ enum Input {
 /// The results file: one JSON line an image, appended as each finishes.
 /// Appended to, never truncated, so that a resumed batch and processes
 /// sharing a shard add to it; each line says which run wrote it.
+///
+/// Lines are whole or absent: each is one write, cut back off should it
+/// fail half-way (a full disk), and a torn last line left by an earlier
+/// process (killed mid-write, or a full disk before this check) is moved
+/// to `<file>.torn` when the file is opened, so appending never glues two
+/// records into one.
 #[derive(Debug)]
 pub struct ResultsLog {
     path: PathBuf,
@@ -494,13 +500,22 @@ pub struct ResultsLog {
 }
 
 impl ResultsLog {
-    /// Opens (or makes) `path` to append to, making its folder.
+    /// Opens (or makes) `path` to append to, making its folder, and
+    /// repairs a torn last line (with a warning).
     pub fn open(path: &Path) -> std::io::Result<ResultsLog> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ResultsLog { path: path.to_path_buf(), file, broken: false })
+        let file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+        let mut log = ResultsLog { path: path.to_path_buf(), file, broken: false };
+        if let Some((bytes, aside)) = log.repair_tail()? {
+            tracing::warn!(
+                "{}: its last line was cut off ({bytes} bytes, an earlier run stopped mid-write); moved to {}",
+                path.display(),
+                aside.display()
+            );
+        }
+        Ok(log)
     }
 
     /// The file.
@@ -514,17 +529,79 @@ impl ResultsLog {
     }
 
     /// Appends a line, in one write so that lines of processes sharing the
-    /// file do not interleave. After a failure (a full disk) it stops
-    /// trying, and says so once.
+    /// file do not interleave. After a failure (a full disk) what it wrote
+    /// of the line is cut off again, it stops trying, and says so once.
     fn append(&mut self, result: &ImageResult) {
         if self.broken {
             return;
         }
         let mut line = serde_json::to_vec(result).unwrap_or_default();
         line.push(b'\n');
+        let before = self.file.metadata().map(|m| m.len());
         if let Err(error) = self.file.write_all(&line) {
             tracing::error!(path = %self.path.display(), %error, "cannot write results");
+            if let Ok(before) = before {
+                let _ = self.file.set_len(before);
+            }
             self.broken = true;
         }
+    }
+
+    /// Moves a last line without its newline to `<file>.torn`; returns
+    /// its length and where it went, if there was one.
+    fn repair_tail(&mut self) -> std::io::Result<Option<(u64, PathBuf)>> {
+        use std::io::{Read, Seek, SeekFrom};
+        const CHUNK: u64 = 64 << 10;
+        let len = self.file.metadata()?.len();
+        // Back from the end, a chunk at a time, to the last newline.
+        let mut end = len;
+        let cut = loop {
+            if end == 0 {
+                break 0;
+            }
+            let start = end.saturating_sub(CHUNK);
+            let mut chunk = vec![0; (end - start) as usize];
+            self.file.seek(SeekFrom::Start(start))?;
+            self.file.read_exact(&mut chunk)?;
+            if let Some(at) = chunk.iter().rposition(|&b| b == b'\n') {
+                break start + at as u64 + 1;
+            }
+            end = start;
+        };
+        if cut == len {
+            return Ok(None);
+        }
+        let mut torn = vec![0; (len - cut) as usize];
+        self.file.seek(SeekFrom::Start(cut))?;
+        self.file.read_exact(&mut torn)?;
+        torn.push(b'\n');
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".torn");
+        let aside = self.path.with_file_name(name);
+        std::fs::OpenOptions::new().create(true).append(true).open(&aside)?.write_all(&torn)?;
+        self.file.set_len(cut)?;
+        Ok(Some((len - cut, aside)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_line_is_moved_aside_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let whole = "{\"image\": \"a.png\"}\n".repeat(5000);
+        std::fs::write(&path, format!("{whole}{{\"image\": \"b.p")).unwrap();
+        drop(ResultsLog::open(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+        assert_eq!(std::fs::read_to_string(dir.path().join("r.jsonl.torn")).unwrap(), "{\"image\": \"b.p\n");
+        // Whole files, empty ones, and a file of one torn line.
+        drop(ResultsLog::open(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+        std::fs::write(&path, "{\"ima").unwrap();
+        drop(ResultsLog::open(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 }
