@@ -163,9 +163,9 @@ fn batch(
     let started = Instant::now();
     let images = batch.read_list(&list.to_string_lossy())?;
     let mut results = ResultsLog::open(&batch.default_results_path())?;
-    let report = batch.run(&images, &mut results, &mut ());
+    let report = batch.run(&images.entries, &mut results, &mut ());
     let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(report.stored, images.len(), "every image stored");
+    assert_eq!(report.stored, images.images(), "every image stored");
     Ok(seconds)
 }
 

@@ -111,7 +111,7 @@ struct BatchArgs {
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     shard: Option<Shard>,
     /// The number of shards, for Kubernetes Indexed Jobs (their completions): JOB_COMPLETION_INDEX is the shard.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "shard")]
     shards: Option<u64>,
     /// Images in flight at once: while one is recoloured, the next is read and decoded and the one before is stored.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -474,9 +474,24 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
 fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     let images = Memory::Shared { images: u64::from(args.in_flight) };
     let (engine, palettes, uploader, input_store) = setup(&args.job, None, true, images)?;
-    let env_shard =
-        Shard::from_env(|name| std::env::var(name).ok(), args.shards).map_err(anyhow::Error::msg)?;
-    let shard = args.shard.clone().or(env_shard).unwrap_or_else(Shard::all);
+    // An explicit --shard wins over any engine's variables.
+    let shard = match &args.shard {
+        Some(shard) => shard.clone(),
+        None => {
+            if args.shards.is_some() && std::env::var_os("JOB_COMPLETION_INDEX").is_none() {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        "--shards N takes the shard's index from JOB_COMPLETION_INDEX, which is not set \
+                         (outside a Kubernetes Indexed Job, give --shard I/N)",
+                    )
+                    .exit();
+            }
+            Shard::from_env(|name| std::env::var(name).ok(), args.shards)
+                .map_err(anyhow::Error::msg)?
+                .unwrap_or_else(Shard::all)
+        }
+    };
     let options = BatchOptions {
         in_flight: args.in_flight as usize,
         resume: args.resume,
@@ -484,7 +499,7 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         input_store,
     };
     let batch = Batch::new(engine, uploader, palettes, options);
-    let entries = batch.read_list(&args.list)?;
+    let list = batch.read_list(&args.list)?;
     let results_path = args.results.clone().unwrap_or_else(|| batch.default_results_path());
     if let Some(folder) = results_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         check_folder(folder, true)
@@ -496,15 +511,15 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     let signals = SignalWatch::start(batch.uploader().emergency_stop(), Duration::from_secs(args.job.grace))
         .context("cannot watch for signals")?;
     signals.cancels(batch.canceller().clone());
-    let mine = entries.iter().filter(|e| shard.contains(&e.image)).count();
     let mut progress = BatchProgress::new(args.job.quiet);
     progress.console.line(&format!(
-        "shard {shard} ({}): {mine} of {} images; results in {}",
+        "shard {shard} ({}): {} of {} images; results in {}",
         shard.source,
-        entries.len(),
+        list.images(),
+        list.listed,
         results_path.display()
     ));
-    let report = batch.run(&entries, &mut results, &mut progress);
+    let report = batch.run(&list.entries, &mut results, &mut progress);
     progress.finish();
     let mut published = results.is_complete();
     if !published {

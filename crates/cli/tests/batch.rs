@@ -5,109 +5,16 @@
 #[path = "../../uploader/tests/s3server/mod.rs"]
 mod s3server;
 
+mod batch_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
+use batch_support::*;
 use s3server::{BUCKET, S3Server};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_variegate");
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name).to_str().unwrap().to_string()
-}
-
-/// 24 distinct small photos (crops of the bundled ones, 128 px on the long
-/// side, PNG and JPEG), in a folder made once, and a text list of them.
-struct Photos {
-    dir: tempfile::TempDir,
-    names: Vec<String>,
-}
-
-fn photos() -> &'static Photos {
-    static PHOTOS: OnceLock<Photos> = OnceLock::new();
-    PHOTOS.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let sources =
-            ["coffee.png", "rocket.jpg", "retina.jpg", "logo.png"].map(|f| image::open(fixture(f)).unwrap());
-        let mut names = Vec::new();
-        for i in 0..24u32 {
-            let source = &sources[i as usize % 4];
-            let (w, h) = (source.width(), source.height());
-            let crop =
-                source.crop_imm(i * 7 % (w / 4), i * 5 % (h / 4), w * 3 / 4, h * 3 / 4).thumbnail(128, 128);
-            let name = format!("photo-{i:02}.{}", if i % 3 == 0 { "jpg" } else { "png" });
-            let path = dir.path().join(&name);
-            match i % 3 {
-                0 => crop.to_rgb8().save(&path).unwrap(),
-                _ => crop.save(&path).unwrap(),
-            }
-            names.push(path.to_str().unwrap().to_string());
-        }
-        std::fs::write(dir.path().join("list.txt"), names.join("\n") + "\n").unwrap();
-        Photos { dir, names }
-    })
-}
-
-fn list() -> String {
-    photos().dir.path().join("list.txt").to_str().unwrap().to_string()
-}
-
-fn batch(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Output {
-    let palettes = fixture("palettes.json");
-    let mut command = Command::new(BIN);
-    command.arg("batch").args(args).args(["--palettes", &palettes]).current_dir(dir);
-    for variable in ["SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX"] {
-        command.env_remove(variable);
-    }
-    command.envs(env.iter().copied()).output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Every results line written under `out`.
-fn results(out: &Path) -> Vec<Value> {
-    let mut lines = Vec::new();
-    for entry in walk(&out.join("_results")) {
-        let text = std::fs::read_to_string(entry).unwrap();
-        lines.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
-    }
-    lines
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(walk(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
-}
-
-/// Every stored file below `out` but results and markers, relative, with its bytes.
-fn stored(out: &Path) -> BTreeMap<String, Vec<u8>> {
-    walk(out)
-        .into_iter()
-        .map(|p| (p.strip_prefix(out).unwrap().to_str().unwrap().to_string(), p))
-        .filter(|(name, _)| !name.starts_with("_results/") && !name.starts_with("_index/"))
-        .map(|(name, path)| (name, std::fs::read(path).unwrap()))
-        .collect()
-}
-
-/// Images of the results lines with a status.
-fn images_with(lines: &[Value], status: &str) -> BTreeSet<String> {
-    lines.iter().filter(|l| l["status"] == status).map(|l| l["image"].as_str().unwrap().to_string()).collect()
-}
 
 /// For shard `i` of 3: the extra arguments and the environment.
 type ShardWay = fn(usize) -> (Vec<String>, Vec<(&'static str, String)>);
@@ -396,38 +303,6 @@ fn sigterm_stops_a_batch_with_a_true_record_and_resume_finishes_it() {
     let after: Vec<Value> = results(&dir.path().join("out")).split_off(before.len());
     assert_eq!(images_with(&after, "skipped"), images_with(&before, "stored"));
     assert_eq!(stored(&dir.path().join("out")).len(), 24 * 8);
-}
-
-/// A one-node Slurm cluster started by `scripts/slurm-one-node` for one
-/// test, stopped when it ends.
-struct Slurm {
-    dir: tempfile::TempDir,
-    conf: String,
-}
-
-impl Slurm {
-    fn start() -> Option<Slurm> {
-        let dir = tempfile::tempdir().unwrap();
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm-one-node");
-        let output = Command::new(&script).arg("start").arg(dir.path()).output().unwrap();
-        if !output.status.success() {
-            let why = format!("Slurm could not start here: {}", stderr(&output).trim());
-            if std::env::var_os("VARIEGATE_REQUIRE_SLURM").is_some() {
-                panic!("{why}");
-            }
-            eprintln!("skipped: {why}");
-            return None;
-        }
-        let conf = dir.path().join("slurm.conf").to_str().unwrap().to_string();
-        Some(Slurm { dir, conf })
-    }
-}
-
-impl Drop for Slurm {
-    fn drop(&mut self) {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/slurm-one-node");
-        let _ = Command::new(script).arg("stop").arg(self.dir.path()).status();
-    }
 }
 
 #[test]

@@ -27,10 +27,10 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use variegate_core::{Canceller, Engine, Palette};
+use variegate_core::{Canceller, DecodeError, Engine, Palette};
 
 use crate::keys::slug;
-use crate::list::{ListEntry, ListError, read_list, store_url};
+use crate::list::{ImageLocation, ListEntry, ListError, ShardList, read_list};
 use crate::manifest::RunStatus;
 use crate::shard::Shard;
 use crate::store::{Store, StoreOptions, one_line};
@@ -125,13 +125,16 @@ pub struct ImageResult {
     pub shard: String,
     /// Which run of the batch wrote the line (the results are appended to).
     pub run: String,
-    /// The other fields of its JSONL line.
+    /// The other fields of its JSONL line. Those named like a field of the
+    /// result's own (or `fields`) are kept under `"fields"`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// The names of [`ImageResult`]'s own fields in a results line.
-const RESULT_FIELDS: [&str; 12] = [
+/// The names of [`ImageResult`]'s own fields in a results line, and
+/// `fields`, under which a JSONL line's fields of these names are kept.
+const RESULT_FIELDS: [&str; 13] = [
+    "fields",
     "image",
     "status",
     "stored",
@@ -240,9 +243,10 @@ impl Batch {
         &self.options
     }
 
-    /// Reads a list (see [`crate::list`]); store prefixes are listed through object_store.
-    pub fn read_list(&self, list: &str) -> Result<Vec<ListEntry>, ListError> {
-        read_list(list, self.options.input_store, self.uploader.runtime())
+    /// Reads a list (see [`crate::list`]) and keeps this batch's shard of
+    /// it; store prefixes are listed through object_store.
+    pub fn read_list(&self, list: &str) -> Result<ShardList, ListError> {
+        read_list(list, &self.options.shard, self.options.input_store, self.uploader.runtime())
     }
 
     /// Where results go by default: `_results/<look>-<digest>/shard-I-of-N.jsonl`
@@ -259,15 +263,28 @@ impl Batch {
     }
 
     /// Runs the shard's images of `entries`, `in_flight` at a time, and
-    /// appends a line for each to `results` as it finishes.
+    /// appends a line for each entry to `results` as its image finishes:
+    /// an image listed more than once is done once, with a line a listing.
     pub fn run(
         &self,
         entries: &[ListEntry],
         results: &mut ResultsLog,
         observer: &mut dyn BatchObserver,
     ) -> BatchReport {
-        let mine: Vec<&ListEntry> =
-            entries.iter().filter(|e| self.options.shard.contains(&e.image)).collect();
+        // The shard's images, each with its listings, in list order.
+        let mut listings: HashMap<String, Vec<&ListEntry>> = HashMap::new();
+        let mut mine: Vec<String> = Vec::new();
+        for entry in entries {
+            let identity = entry.identity();
+            if self.options.shard.contains(&identity) {
+                let seen = listings.entry(identity.clone()).or_default();
+                if seen.is_empty() {
+                    mine.push(identity);
+                }
+                seen.push(entry);
+            }
+        }
+        let mine: Vec<&[&ListEntry]> = mine.iter().map(|identity| &listings[identity][..]).collect();
         let mut report = BatchReport { total: mine.len(), ..Default::default() };
         observer.started(mine.len());
         let next = AtomicUsize::new(0);
@@ -278,15 +295,15 @@ impl Batch {
                 let (next, mine) = (&next, &mine);
                 scope.spawn(move || {
                     while !self.canceller.is_cancelled() {
-                        let Some(entry) = mine.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
-                        if sender.send(self.image(entry)).is_err() {
+                        let Some(listed) = mine.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+                        if sender.send((self.image(listed[0]), *listed)).is_err() {
                             break;
                         }
                     }
                 });
             }
             drop(sender);
-            for result in finished {
+            for (result, listed) in finished {
                 let count = match result.status {
                     ImageStatus::Stored => &mut report.stored,
                     ImageStatus::Partial => &mut report.partial,
@@ -297,6 +314,13 @@ impl Batch {
                 *count += 1;
                 results.append(&result);
                 observer.finished(&result);
+                for again in &listed[1..] {
+                    results.append(&ImageResult {
+                        image: again.image.clone(),
+                        extra: extra(again),
+                        ..result.clone()
+                    });
+                }
             }
         });
         report.interrupted = self.canceller.cancellation().map(|c| c.reason.clone());
@@ -332,11 +356,9 @@ impl Batch {
             timings: ImageTimings::default(),
             shard: self.options.shard.to_string(),
             run: self.run.clone(),
-            extra: entry.extra.clone(),
+            extra: extra(entry),
         };
-        // The line's own fields win over extra ones of the same name.
-        result.extra.retain(|key, _| !RESULT_FIELDS.contains(&key.as_str()));
-        let outcome = self.store_image(&entry.image, &mut result);
+        let outcome = self.store_image(entry, &mut result);
         if let Err(error) = outcome {
             result.status = ImageStatus::Failed;
             result.error = Some(error);
@@ -345,10 +367,11 @@ impl Batch {
         result
     }
 
-    fn store_image(&self, image: &str, result: &mut ImageResult) -> Result<(), String> {
-        let input = self.input(image)?;
+    fn store_image(&self, entry: &ListEntry, result: &mut ImageResult) -> Result<(), String> {
+        let image = entry.image.as_str();
+        let input = self.input(entry)?;
         let stat = self.stat(&input);
-        let name_hash = Sha256::digest(image.as_bytes());
+        let name_hash = Sha256::digest(entry.identity().as_bytes());
         let name_hash = u64::from_be_bytes(std::array::from_fn(|i| name_hash[i]));
         let marker_key = format!("_index/{}/{name_hash:016x}.json", self.recipe_folder);
         if self.options.resume
@@ -364,26 +387,24 @@ impl Batch {
         }
 
         let read_started = Instant::now();
-        let source = match &input {
-            Input::Local(path) => {
-                let image = self.engine.open(path).map_err(|e| e.to_string())?;
-                result.timings.decode = image.decode_time();
-                result.timings.read = read_started.elapsed().saturating_sub(result.timings.decode);
-                image
-            }
+        let bytes = match &input {
+            // Read from its normal path, named as listed.
+            Input::Local(path) => Bytes::from(
+                std::fs::read(path)
+                    .map_err(|source| DecodeError::Read { origin: image.into(), source }.to_string())?,
+            ),
             Input::Stored { store, path } => {
                 let get = async { store.objects().get(path).await?.bytes().await };
-                let bytes = self
-                    .uploader
+                self.uploader
                     .within_grace(&self.canceller, get)
                     .and_then(|read| read.map_err(|e| one_line(&e)))
-                    .map_err(|e| format!("{image}: cannot read: {e}"))?;
-                result.timings.read = read_started.elapsed();
-                let decoded = self.engine.decode(&bytes, image).map_err(|e| e.to_string())?;
-                result.timings.decode = decoded.decode_time();
-                decoded
+                    .map_err(|e| format!("{image}: cannot read: {e}"))?
             }
         };
+        result.timings.read = read_started.elapsed();
+        let source = self.engine.decode(&bytes, image).map_err(|e| e.to_string())?;
+        drop(bytes);
+        result.timings.decode = source.decode_time();
         let job = self
             .engine
             .start_with(source, self.palettes.clone(), self.canceller.clone())
@@ -431,11 +452,12 @@ impl Batch {
     }
 
     /// Where an image is read from.
-    fn input(&self, image: &str) -> Result<Input, String> {
-        let Some(url) = store_url(image) else { return Ok(Input::Local(PathBuf::from(image))) };
-        let root = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-        let path =
-            object_store::path::Path::from_url_path(url.path()).map_err(|e| format!("{image}: {e}"))?;
+    fn input(&self, entry: &ListEntry) -> Result<Input, String> {
+        let image = &entry.image;
+        let (root, path) = match &entry.location {
+            ImageLocation::Local(path) => return Ok(Input::Local(path.clone())),
+            ImageLocation::Stored { root, key } => (root.clone(), key.clone()),
+        };
         let mut inputs = self.inputs.lock().unwrap_or_else(PoisonError::into_inner);
         let store = match inputs.get(&root) {
             Some(store) => store.clone(),
@@ -475,6 +497,22 @@ impl Batch {
         let bytes = self.uploader.within_grace(&self.canceller, get).ok()?.ok()?;
         serde_json::from_slice(&bytes).ok()
     }
+}
+
+/// A listing's extra fields for its results line: those named like the
+/// line's own fields are kept under `"fields"`, never dropped.
+fn extra(entry: &ListEntry) -> Map<String, Value> {
+    let mut extra = entry.extra.clone();
+    let mut named_like_ours = Map::new();
+    for name in RESULT_FIELDS {
+        if let Some(value) = extra.remove(name) {
+            named_like_ours.insert(name.into(), value);
+        }
+    }
+    if !named_like_ours.is_empty() {
+        extra.insert("fields".into(), Value::Object(named_like_ours));
+    }
+    extra
 }
 
 /// Where an image is read from.

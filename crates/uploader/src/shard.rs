@@ -3,12 +3,12 @@
 //! An image belongs to shard `hash(identity) mod count`, where the identity
 //! is the image as the list names it and the hash is SHA-256: the same on
 //! every machine, and appending to a list never moves earlier images
-//! between shards. The shard comes from `--shard I/N`, or from the
-//! environment of the engine running the job:
+//! between shards. The shard comes from `--shard I/N` (which wins over any
+//! variables), or from the environment of the engine running the job:
 //!
 //! | engine | variables | shard |
 //! | --- | --- | --- |
-//! | Slurm job array | `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT` (`SLURM_ARRAY_TASK_STEP`) | (id - min) / step of count |
+//! | Slurm job array | `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_MIN`, `SLURM_ARRAY_TASK_COUNT` (`SLURM_ARRAY_TASK_STEP`, `SLURM_ARRAY_TASK_MAX`) | (id - min) / step of count; an array that is not one range is refused |
 //! | AWS Batch array job | `AWS_BATCH_JOB_ARRAY_INDEX`, `AWS_BATCH_JOB_ARRAY_SIZE` | index of size |
 //! | Kubernetes Indexed Job | `JOB_COMPLETION_INDEX`, with `--shards N` (the Job's completions) | index of N |
 
@@ -69,6 +69,16 @@ impl Shard {
             let count = number("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(missing)?;
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             let step = number("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
+            // A resubmitted subset (`--array=3,5`) is not one range: its
+            // count and minimum say nothing of the original array.
+            if let Some(max) = number("SLURM_ARRAY_TASK_MAX")?
+                && max.checked_sub(min).map(|span| span / step + 1) != Some(count)
+            {
+                return Err(format!(
+                    "this Slurm array is not one range ({count} tasks from {min} to {max}): give each task \
+                     --shard $SLURM_ARRAY_TASK_ID/N with the N of the original array"
+                ));
+            }
             let index =
                 id.checked_sub(min).ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")? / step;
             return Shard::new(index, count, "Slurm").map(Some);
@@ -170,5 +180,19 @@ mod tests {
             .is_err()
         );
         assert!(Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "x")]), None).is_err());
+        let ranged = [
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_MIN", "3"),
+            ("SLURM_ARRAY_TASK_MAX", "5"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ];
+        assert_eq!(Shard::from_env(env(&ranged), None).unwrap().unwrap().index, 2);
+        let subset = [
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_MIN", "3"),
+            ("SLURM_ARRAY_TASK_MAX", "5"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ];
+        assert!(Shard::from_env(env(&subset), None).unwrap_err().contains("not one range"));
     }
 }

@@ -1,0 +1,253 @@
+//! Lists at scale and as operators write them, on the real binary: a
+//! million-line list read as a stream, one identity per image however it
+//! is written, folders of links, store keys that look like URL syntax, and
+//! shards that do what the flag or the scheduler says.
+
+#[path = "../../uploader/tests/s3server/mod.rs"]
+mod s3server;
+
+mod batch_support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use batch_support::*;
+use s3server::{BUCKET, S3Server};
+use serde_json::Value;
+
+/// `variegate batch ... --palettes P` with `args`; exit code, peak RSS in
+/// bytes and wall time, and stderr. The peak is the process's own
+/// `VmHWM`, read until it exits (its `ru_maxrss` would count this test
+/// process's memory, which a spawned child carries until its exec).
+fn measured_batch(args: &[&str], dir: &Path) -> (Option<i32>, u64, Duration, String) {
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .arg("batch")
+        .args(args)
+        .args(["--palettes", &fixture("palettes.json")])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut { stderr }, &mut text).unwrap();
+        text
+    });
+    let mut peak = 0;
+    let code = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit.code();
+        }
+        let hwm = std::fs::read_to_string(&status).unwrap_or_default();
+        let kib = hwm
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+        peak = peak.max(kib.unwrap_or(0) * 1024);
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    (code, peak, started.elapsed(), reader.join().unwrap())
+}
+
+#[test]
+fn a_million_line_list_costs_a_shard_its_own_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = std::io::BufWriter::new(std::fs::File::create(dir.path().join("list.jsonl")).unwrap());
+    for i in 0..1_000_000 {
+        use std::io::Write;
+        writeln!(
+            list,
+            "{{\"image\": \"missing/img-{i:07}.png\", \"id\": {i}, \"tags\": [\"catalogue\", \"spring\"], \"note\": \"an extra field that costs memory if kept\"}}"
+        )
+        .unwrap();
+    }
+    drop(list);
+    let args = ["list.jsonl", "--out", "out", "--max-memory", "64M", "--shard", "0/200000", "-q"];
+    let (code, peak, took, stderr) = measured_batch(&args, dir.path());
+    // Its few images do not exist: each fails alone, named.
+    assert_eq!(code, Some(3), "{stderr}");
+    let first = stderr.lines().next().unwrap();
+    assert!(
+        first.starts_with("shard 0/200000 (--shard): ") && first.contains(" of 1000000 images"),
+        "{first}"
+    );
+    assert!(peak < 100 << 20, "peak RSS {} MiB", peak >> 20);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let lines = results(&dir.path().join("out"));
+    assert!(!lines.is_empty() && lines.iter().all(|l| l["status"] == "failed" && l["id"].is_number()));
+    eprintln!("1,000,000 lines, shard 0/200000: peak RSS {} MiB, {took:?}", peak >> 20);
+}
+
+#[test]
+fn one_image_one_identity_however_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("imgs");
+    std::fs::create_dir(&images).unwrap();
+    for name in &photos().names[..3] {
+        std::fs::copy(name, images.join(Path::new(name).file_name().unwrap())).unwrap();
+    }
+    let absolute = images.join("photo-00.jpg");
+    let url = url::Url::from_file_path(&absolute).unwrap().to_string();
+    // Five ways to write one image, each with fields of its own; one of
+    // them named like a field of the results line.
+    let ways = [
+        "imgs/photo-00.jpg",
+        "./imgs/photo-00.jpg",
+        ".//imgs/photo-00.jpg",
+        absolute.to_str().unwrap(),
+        &url,
+    ];
+    let list: Vec<String> = ways
+        .iter()
+        .enumerate()
+        .map(|(i, image)| serde_json::json!({"image": image, "row": i, "status": "todo"}).to_string())
+        .collect();
+    std::fs::write(dir.path().join("list.jsonl"), list.join("\n")).unwrap();
+    let output = batch(&["list.jsonl", "--out", "out", "-q"], &[], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains(": 1 of 5 images;"), "{}", stderr(&output));
+    let lines = results(&dir.path().join("out"));
+    assert_eq!(lines.len(), 5, "a line a listing: {lines:?}");
+    let rows: BTreeSet<u64> = lines.iter().map(|l| l["row"].as_u64().unwrap()).collect();
+    assert_eq!(rows, (0..5).collect());
+    for line in &lines {
+        assert_eq!(line["status"], "stored", "{line}");
+        assert_eq!(line["fields"]["status"], "todo", "the row's own field is kept: {line}");
+    }
+    let folders: BTreeSet<&str> = lines.iter().map(|l| l["folder"].as_str().unwrap()).collect();
+    assert_eq!(folders.len(), 1);
+    assert_eq!(stored(&dir.path().join("out")).len(), 8, "done once");
+
+    // A folder named three ways is one set of images: the resumes skip them all.
+    let output = batch(&["imgs", "--out", "again", "-q"], &[], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    for folder in ["./imgs", images.to_str().unwrap()] {
+        let output = batch(&[folder, "--out", "again", "--resume"], &[], dir.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert!(stderr(&output).contains("3 images: 0 stored, 3 skipped"), "{folder}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn a_folder_of_links_is_listed_as_ls_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let links = dir.path().join("links");
+    std::fs::create_dir(&links).unwrap();
+    for name in &photos().names[..2] {
+        std::os::unix::fs::symlink(name, links.join(Path::new(name).file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(&photos().names[2], links.join("plain.png")).unwrap();
+    std::os::unix::fs::symlink("/nowhere/gone.png", links.join("broken.png")).unwrap();
+    std::fs::create_dir(links.join("folder.png")).unwrap();
+    let output = batch(&["links", "--out", "out"], &[], dir.path());
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("3 of 3 images"), "{stderr}");
+    assert!(stderr.contains("links: skipped 2 entries named like images: "), "{stderr}");
+    assert!(stderr.contains("links/broken.png (No such file or directory"), "{stderr}");
+    assert!(stderr.contains("links/folder.png (not a file)"), "{stderr}");
+    assert_eq!(results(&dir.path().join("out")).len(), 3);
+}
+
+#[test]
+fn store_keys_are_read_as_listed_not_as_urls() {
+    let server = S3Server::start();
+    let inputs = server.root.path().join(BUCKET).join("odd");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let names = ["hash#1.png", "q?x=1.png", "lit%20pct.png", "space d.png"];
+    for (name, photo) in names.iter().zip(&photos().names) {
+        let photo = image::open(photo).unwrap();
+        photo.save_with_format(inputs.join(name), image::ImageFormat::Png).unwrap();
+    }
+    let env = server.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let output = batch(&[&format!("s3://{BUCKET}/odd/"), "--out", "out", "-q"], &env, dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let lines = results(&dir.path().join("out"));
+    let images: BTreeSet<&str> = lines.iter().map(|l| l["image"].as_str().unwrap()).collect();
+    let expected: BTreeSet<String> = names.iter().map(|n| format!("s3://{BUCKET}/odd/{n}")).collect();
+    assert_eq!(images, expected.iter().map(String::as_str).collect());
+    assert!(lines.iter().all(|l| l["status"] == "stored"), "{lines:?}");
+
+    // In a text list they are URLs: percent-encoded.
+    let listed = format!("s3://{BUCKET}/odd/hash%231.png\ns3://{BUCKET}/odd/lit%2520pct.png\n");
+    std::fs::write(dir.path().join("list.txt"), listed).unwrap();
+    let output = batch(&["list.txt", "--out", "out2", "-q"], &env, dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn an_explicit_shard_wins_and_shards_without_an_index_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Slurm's id without its count used to fail even with --shard.
+    let env = [("SLURM_ARRAY_TASK_ID", "7")];
+    let output = batch(&[&list(), "--out", "out", "--shard", "1/3", "-q"], &env, dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).starts_with("shard 1/3 (--shard): "), "{}", stderr(&output));
+    // --shards N without JOB_COMPLETION_INDEX used to do the whole list.
+    let output = batch(&[&list(), "--out", "out", "--shards", "3"], &[], dir.path());
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("JOB_COMPLETION_INDEX, which is not set"), "{}", stderr(&output));
+    // A Slurm array that is not one range (a resubmitted subset) is refused.
+    let subset = [
+        ("SLURM_ARRAY_TASK_ID", "2"),
+        ("SLURM_ARRAY_TASK_MIN", "0"),
+        ("SLURM_ARRAY_TASK_MAX", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "2"),
+    ];
+    let output = batch(&[&list(), "--out", "out"], &subset, dir.path());
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not one range"), "{}", stderr(&output));
+}
+
+/// The README's way to rerun failed shards of a Slurm array: resubmit
+/// their ids with `--shard $SLURM_ARRAY_TASK_ID/N`, N the original count.
+#[test]
+fn failed_slurm_shards_are_rerun_by_id_with_the_original_count() {
+    let Some(slurm) = Slurm::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let job = work.path().join("job.sh");
+    std::fs::write(
+        &job,
+        format!(
+            "#!/bin/sh\nexec '{BIN}' batch '{}' --palettes '{}' --out '{}/out' -q --shard \"$SLURM_ARRAY_TASK_ID/3\"\n",
+            list(),
+            fixture("palettes.json"),
+            work.path().display()
+        ),
+    )
+    .unwrap();
+    let logs = format!("{}/task-%a.log", work.path().display());
+    let output = Command::new("sbatch")
+        .args(["--array=0,2", "--wait", "--output", &logs, "--cpus-per-task=1"])
+        .arg(&job)
+        .env("SLURM_CONF", &slurm.conf)
+        .output()
+        .unwrap();
+    let logs: String = [0, 2]
+        .iter()
+        .map(|i| std::fs::read_to_string(work.path().join(format!("task-{i}.log"))).unwrap_or_default())
+        .collect();
+    assert!(output.status.success(), "sbatch: {}\n{logs}", stderr(&output));
+    let lines = results(&work.path().join("out"));
+    let shards: BTreeSet<&str> = lines.iter().map(|l| l["shard"].as_str().unwrap()).collect();
+    assert_eq!(shards, BTreeSet::from(["0/3", "2/3"]));
+    // Exactly the images shards 0 and 2 of 3 take when run by hand.
+    let by_hand = tempfile::tempdir().unwrap();
+    for shard in ["0/3", "2/3"] {
+        let output = batch(&[&list(), "--out", "out", "--shard", shard, "-q"], &[], by_hand.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    let images = |lines: &[Value]| -> BTreeSet<String> {
+        lines.iter().map(|l| l["image"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(images(&lines), images(&results(&by_hand.path().join("out"))));
+    assert!(images(&lines).len() < photos().names.len(), "shard 1 was not run");
+}
