@@ -100,7 +100,8 @@ struct BatchArgs {
     #[command(flatten)]
     job: JobArgs,
     /// Append one JSON line per image to FILE [default: _results/<look>-<recipe>/shard-I-of-N.jsonl in a
-    /// local --out folder; ./variegate-results/... for other stores, copied into the store at the end].
+    /// local --out folder; ./variegate-results/... for other stores, whose run's lines are copied into the
+    /// store at the end as _results/<look>-<recipe>/shard-I-of-N/<run>.jsonl].
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
     /// Skip images a batch of the same recipe already stored whole (one small read each, no pixel work).

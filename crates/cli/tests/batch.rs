@@ -9,7 +9,7 @@ mod batch_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use batch_support::*;
@@ -386,4 +386,35 @@ fn results_that_cannot_all_be_written_make_the_exit_code_say_so_and_resume_repai
     let taken: BTreeSet<String> = lines.iter().map(|l| l["image"].as_str().unwrap().to_string()).collect();
     assert_eq!(taken.len(), 24, "every image has its line");
     assert!(stderr.contains("{\"image\": \"photo-\n"), "the torn line was kept aside: {stderr}");
+}
+
+/// A retry from a fresh working folder (a new pod) keeps every attempt's
+/// results in the store: one object per run, never replaced.
+#[test]
+fn retries_keep_every_attempts_results_in_a_cloud_store() {
+    let server = S3Server::start();
+    let env = server.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = format!("s3://{BUCKET}/retried");
+    let names = &photos().names[..4];
+    let first = tempfile::tempdir().unwrap();
+    std::fs::write(first.path().join("list.txt"), names.join("\n")).unwrap();
+    let output = batch(&["list.txt", "--out", &out, "-q"], &env, first.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let second = tempfile::tempdir().unwrap();
+    std::fs::write(second.path().join("list.txt"), names.join("\n")).unwrap();
+    let output = batch(&["list.txt", "--out", &out, "--resume"], &env, second.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("4 images: 0 stored, 4 skipped"), "{}", stderr(&output));
+
+    let stored_results = server.root.path().join(BUCKET).join("retried").join("_results");
+    let objects: Vec<PathBuf> =
+        walk(&stored_results).into_iter().filter(|p| p.extension().is_some_and(|e| e == "jsonl")).collect();
+    assert_eq!(objects.len(), 2, "one object a run: {objects:?}");
+    let lines = results(&server.root.path().join(BUCKET).join("retried"));
+    assert_eq!(lines.len(), 8, "both attempts' lines");
+    assert_eq!(images_with(&lines, "stored").len(), 4);
+    assert_eq!(images_with(&lines, "skipped").len(), 4);
+    let runs: BTreeSet<&str> = lines.iter().map(|l| l["run"].as_str().unwrap()).collect();
+    assert_eq!(runs.len(), 2);
 }

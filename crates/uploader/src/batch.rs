@@ -123,7 +123,8 @@ pub struct ImageResult {
     pub timings: ImageTimings,
     /// The shard that took it, `I/N`.
     pub shard: String,
-    /// Which run of the batch wrote the line (the results are appended to).
+    /// Which run of the batch wrote the line (the results are appended
+    /// to): `<unix seconds>-<pid>-<nanoseconds, hex>`.
     pub run: String,
     /// The other fields of its JSONL line. Those named like a field of the
     /// result's own (or `fields`) are kept under `"fields"`.
@@ -185,6 +186,12 @@ impl BatchReport {
     }
 }
 
+/// Which run wrote a results line.
+#[derive(Deserialize)]
+struct RunOf {
+    run: String,
+}
+
 /// The marker of an image stored whole, for resuming.
 #[derive(Debug, Serialize, Deserialize)]
 struct DoneMarker {
@@ -216,7 +223,7 @@ impl Batch {
         let recipe = engine.recipe();
         let digest = recipe.digest(&palettes);
         let recipe_folder = format!("{}-{}", slug(&recipe.look), &digest[..8]);
-        let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Batch {
             engine,
             uploader,
@@ -224,7 +231,9 @@ impl Batch {
             options,
             canceller: Canceller::new(),
             recipe_folder,
-            run: format!("{started}-{}", std::process::id()),
+            // Seconds, process and the clock's nanoseconds: containers
+            // restarted in the same second often have the same pid.
+            run: format!("{}-{}-{:08x}", started.as_secs(), std::process::id(), started.subsec_nanos()),
             inputs: Mutex::default(),
         }
     }
@@ -327,16 +336,27 @@ impl Batch {
         report
     }
 
-    /// Copies the results file into the store, under `_results/`, when the
-    /// store is not a local folder (where it is written in place). Returns
-    /// where it went.
+    /// Copies this run's lines of the results file into the store when the
+    /// store is not a local folder (where the file is written in place), as
+    /// one object per run: `_results/<look>-<recipe>/shard-I-of-N/<run>.jsonl`,
+    /// so that no retry, from any machine, replaces an earlier attempt's
+    /// record. Returns where it went.
     pub fn publish_results(&self, results: &ResultsLog) -> Result<Option<String>, String> {
         if self.uploader.store().local_dir().is_some() {
             return Ok(None);
         }
-        let bytes = std::fs::read(&results.path).map_err(|e| format!("{}: {e}", results.path.display()))?;
-        let key = format!("_results/{}/{}.jsonl", self.recipe_folder, self.options.shard.file_name());
-        self.uploader.put(&key, Bytes::from(bytes), "application/x-ndjson", &self.canceller)?;
+        let text = std::fs::read(&results.path).map_err(|e| format!("{}: {e}", results.path.display()))?;
+        // The file is appended to by every run on this machine: this run's lines only.
+        let mut mine = Vec::new();
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            let run = serde_json::from_slice::<RunOf>(line).map(|line| line.run);
+            if run.is_ok_and(|run| run == self.run) {
+                mine.extend_from_slice(line);
+            }
+        }
+        let key =
+            format!("_results/{}/{}/{}.jsonl", self.recipe_folder, self.options.shard.file_name(), self.run);
+        self.uploader.put(&key, Bytes::from(mine), "application/x-ndjson", &self.canceller)?;
         Ok(Some(self.uploader.store().location_of(&key)))
     }
 
