@@ -635,7 +635,8 @@ fn a_memory_budget_holds_or_refuses_in_one_line() {
     assert_eq!(code, Some(1), "{log}");
     assert_eq!(log.lines().count(), 1, "{log}");
     assert!(log.starts_with(&format!("error: {retina}: recolouring ")), "{log}");
-    assert!(log.contains(" needs about ") && log.contains("image 6 MiB"), "{log}");
+    assert!(log.contains(" needs at least ") && log.contains("image 6 MiB"), "{log}");
+    assert_parts_add_up(&log);
     assert!(
         log.trim_end().ends_with("over the memory budget of 40 MiB (raise it with --max-memory)"),
         "{log}"
@@ -657,7 +658,15 @@ fn a_memory_budget_holds_or_refuses_in_one_line() {
         "200M".into(),
     ]);
     assert_eq!(code, Some(1), "{log}");
-    assert!(log.starts_with("error: forged.jpg: recolouring 9000x9000 pixels needs about "), "{log}");
+    assert!(log.starts_with("error: forged.jpg: recolouring 9000x9000 pixels needs at least "), "{log}");
+    assert_parts_add_up(&log);
+
+    // Past the header's least, this run's own estimate: its palettes, all
+    // its encoded variations; its parts add up as well.
+    let (code, log, _) = run(job("refused-later", "90M"));
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.starts_with(&format!("error: {retina}: recolouring 7 palettes needs about ")), "{log}");
+    assert_parts_add_up(&log);
     assert!(peak < 40 << 20, "peak {} MiB", peak >> 20);
 
     // Sizes are checked as the options are read.
@@ -694,4 +703,15 @@ fn a_contact_sheet_too_large_for_the_budget_is_refused_first() {
         "{log}"
     );
     assert!(!dir.path().join("variations").exists() && !dir.path().join("sheet.png").exists());
+}
+
+/// A memory refusal's total is the sum of the parts it names.
+fn assert_parts_add_up(message: &str) {
+    let (_, estimate) = message.split_once(" needs ").unwrap();
+    let estimate = estimate.trim_start_matches("at least ").trim_start_matches("about ");
+    let (total, parts) = estimate.split_once(" MiB: ").unwrap();
+    let parts = parts.split([',', '(']).next().unwrap();
+    let sum: u64 =
+        parts.split(" + ").map(|part| part.trim().rsplit(' ').nth(1).unwrap().parse::<u64>().unwrap()).sum();
+    assert_eq!(total.parse::<u64>().unwrap(), sum, "{message}");
 }

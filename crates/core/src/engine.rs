@@ -474,6 +474,7 @@ impl Engine {
                 what: format!("{}: recolouring {} palettes", image.name(), palettes.len()),
                 estimate: MemoryPlan { lanes: 1, ..plan }.estimate(),
                 budget: inner.max_memory,
+                at_least: false,
             }),
         }
     }
@@ -519,6 +520,7 @@ impl Engine {
                     what: format!("{name}: recolouring {}x{} pixels", header.width, header.height),
                     estimate,
                     budget: inner.max_memory,
+                    at_least: true,
                 })),
             }
         };

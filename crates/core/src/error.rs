@@ -160,9 +160,10 @@ pub enum PaletteError {
 pub struct LookError(pub String);
 
 /// A run that would need more memory than its budget, even making one
-/// variation at a time.
+/// variation at a time. Its message gives the estimate's parts, which add
+/// up to its total.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{what} needs {estimate}, over the memory budget of {}", Size(*budget))]
+#[error("{what} needs {} {estimate}, over the memory budget of {}", if *at_least { "at least" } else { "about" }, Size(*budget))]
 pub struct OverBudget {
     /// What was refused, e.g. `big.png: recolouring 10000x10000 pixels`.
     pub what: String,
@@ -170,6 +171,10 @@ pub struct OverBudget {
     pub estimate: MemoryEstimate,
     /// The budget, in bytes.
     pub budget: u64,
+    /// Whether the estimate is the least any run of the image needs (one
+    /// palette, one colour: from its header, before its palettes and
+    /// colours are known), rather than this run's.
+    pub at_least: bool,
 }
 
 /// Why one variation was not made. The others are not affected.

@@ -12,6 +12,7 @@
 //! over the pixels, before any per-colour table) and checks again.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use crate::pixels::Channels;
 
@@ -126,20 +127,34 @@ impl MemoryEstimate {
     }
 }
 
+/// The estimate as its parts, in MiB rounded up, and their sum: whichever
+/// phase is larger, decoding or the run, plus the program, e.g.
+/// `102 MiB: image 12 MiB + analysis 20 MiB + 2 at a time 38 MiB + 3 encoded 8 MiB + program 25 MiB`.
+/// The sum shown is the sum of the parts shown.
 impl fmt::Display for MemoryEstimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "about {} (image {}, analysis {}, {} at a time {}, {} encoded {}; decoding {})",
-            Size(self.total()),
-            Size(self.image),
-            Size(self.analysis),
-            self.lanes,
-            Size(self.frames),
-            self.buffers,
-            Size(self.encoded),
-            Size(self.decode),
-        )
+        let mib = |bytes: u64| bytes.div_ceil(1 << 20);
+        let program = mib(self.program);
+        let run = [
+            ("image".to_string(), mib(self.image)),
+            ("analysis".to_string(), mib(self.analysis)),
+            (format!("{} at a time", self.lanes), mib(self.frames)),
+            (format!("{} encoded", self.buffers), mib(self.encoded)),
+        ];
+        let run_total: u64 = run.iter().map(|(_, size)| size).sum();
+        let parts: Vec<(String, u64)> =
+            if self.decode > self.image + self.analysis + self.frames + self.encoded {
+                vec![("decoding".into(), mib(self.decode)), ("program".into(), program)]
+            } else {
+                run.into_iter().chain([("program".into(), program)]).collect()
+            };
+        let total: u64 = parts.iter().map(|(_, size)| size).sum();
+        let shown: Vec<String> = parts.iter().map(|(name, size)| format!("{name} {size} MiB")).collect();
+        write!(f, "{total} MiB: {}", shown.join(" + "))?;
+        if parts.len() == 2 {
+            write!(f, " (the run after it: {run_total} MiB)")?;
+        }
+        Ok(())
     }
 }
 
@@ -191,23 +206,84 @@ impl MemoryPlan {
     }
 }
 
-/// The default budget: half the memory this process may use (its cgroup's
-/// limit, as in a container, or else the machine's), or 8 GiB where neither
-/// can be read.
+/// The default budget: half the memory this process may use (the smallest
+/// limit of its own cgroups and their ancestors, as Slurm's `--mem`,
+/// systemd slices and containers set it, or else the machine's), or 8 GiB
+/// where neither can be read.
 pub fn default_max_memory() -> u64 {
     let machine = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
         let line = info.lines().find(|line| line.starts_with("MemTotal:"))?;
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
     });
-    let cgroup = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
-        .iter()
-        .find_map(|path| std::fs::read_to_string(path).ok()?.trim().parse::<u64>().ok());
+    let cgroup = cgroup_memory_limit();
     match (machine, cgroup) {
         (Some(machine), Some(cgroup)) => machine.min(cgroup) / 2,
         (Some(memory), None) | (None, Some(memory)) => memory / 2,
         (None, None) => FALLBACK_MEMORY,
     }
+}
+
+/// The smallest memory limit on this process's cgroups (v1 and v2) and
+/// their ancestors, if any is set.
+fn cgroup_memory_limit() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    memory_limit_of(&cgroups, &mounts, |path| std::fs::read_to_string(path).ok())
+}
+
+/// [`cgroup_memory_limit`] from the two files' text, reading limit files
+/// with `read`. Each group a memory hierarchy names in `/proc/self/cgroup`
+/// is found under the mount of that hierarchy (`mountinfo`), and its limit
+/// and every ancestor's up to the mount are read: `memory.max` (v2) or
+/// `memory.limit_in_bytes` (v1); `max`, or v1's huge number, is no limit
+/// in effect. A group outside the mount's root (a container without a
+/// cgroup namespace of its own) is read from the mount point, the
+/// container's own group.
+fn memory_limit_of(cgroups: &str, mountinfo: &str, read: impl Fn(&Path) -> Option<String>) -> Option<u64> {
+    let mut smallest: Option<u64> = None;
+    for line in cgroups.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(group)) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        let (version2, file) = match controllers {
+            "" => (true, "memory.max"),
+            _ if controllers.split(',').any(|c| c == "memory") => (false, "memory.limit_in_bytes"),
+            _ => continue,
+        };
+        for mount in mountinfo.lines() {
+            // `id parent major:minor root mount-point options ... - type source super-options`
+            let Some((left, right)) = mount.split_once(" - ") else { continue };
+            let (left, right): (Vec<&str>, Vec<&str>) =
+                (left.split(' ').collect(), right.split(' ').collect());
+            let (Some(root), Some(point), Some(kind)) = (left.get(3), left.get(4), right.first()) else {
+                continue;
+            };
+            let memory = match version2 {
+                true => *kind == "cgroup2",
+                false => {
+                    *kind == "cgroup" && right.get(2).is_some_and(|o| o.split(',').any(|o| o == "memory"))
+                }
+            };
+            if !memory {
+                continue;
+            }
+            let top = PathBuf::from(point);
+            let below = Path::new(group).strip_prefix(root).unwrap_or(Path::new(""));
+            let mut dir = top.join(below);
+            loop {
+                let limit = read(&dir.join(file)).and_then(|text| text.trim().parse::<u64>().ok());
+                if let Some(limit) = limit {
+                    smallest = Some(smallest.map_or(limit, |s| s.min(limit)));
+                }
+                if dir == top || !dir.pop() {
+                    break;
+                }
+            }
+        }
+    }
+    smallest
 }
 
 /// Parses a size such as `512M`, `2G`, `1.5G`, `400MiB` or `1048576`:
@@ -251,6 +327,64 @@ impl fmt::Display for Size {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The total a message gives and the sum of the parts it names.
+    fn shown(estimate: &MemoryEstimate) -> (u64, u64) {
+        let text = estimate.to_string();
+        let (total, parts) = text.split_once(" MiB: ").unwrap();
+        let parts = parts.split(" (").next().unwrap();
+        let sum =
+            parts.split(" + ").map(|part| part.rsplit(' ').nth(1).unwrap().parse::<u64>().unwrap()).sum();
+        (total.parse().unwrap(), sum)
+    }
+
+    #[test]
+    fn the_cgroup_limit_is_the_smallest_of_the_group_and_its_ancestors() {
+        use std::collections::HashMap;
+        let files: HashMap<&str, &str> = HashMap::from([
+            // v2: the group, its parent and the root; `max` is no limit.
+            ("/sys/fs/cgroup/slurm/job_7/step_0/memory.max", "max\n"),
+            ("/sys/fs/cgroup/slurm/job_7/memory.max", "209715200\n"),
+            ("/sys/fs/cgroup/slurm/memory.max", "1073741824\n"),
+            ("/sys/fs/cgroup/memory.max", "max\n"),
+            // v1, hybrid: a container's group seen from outside its namespace.
+            ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "125829120\n"),
+        ]);
+        let read = |path: &Path| files.get(path.to_str().unwrap()).map(|text| text.to_string());
+        let v2 = "0::/slurm/job_7/step_0\n";
+        let v2_mounts = "29 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(memory_limit_of(v2, v2_mounts, read), Some(200 << 20));
+        let v1 = "4:memory:/docker/abc\n3:cpu:/docker/abc\n0::/\n";
+        let v1_mounts = "35 31 0:32 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+                         41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(memory_limit_of(v1, v1_mounts, read), Some(120 << 20));
+        assert_eq!(memory_limit_of("0::/\n", "", read), None);
+    }
+
+    #[test]
+    fn an_estimates_parts_add_up_to_its_total() {
+        let plan = MemoryPlan {
+            file_bytes: 3 << 20,
+            declared: (2048, 2048),
+            recoloured: (2048, 2048),
+            channels: Channels::Rgb,
+            distinct_colours: None,
+            palettes: 7,
+            lanes: 2,
+            threads: 8,
+            waiting: 3,
+            thumbnail: Some(256),
+            previews: None,
+            look_per_pixel: 0,
+        };
+        for plan in [plan, MemoryPlan { palettes: 1, lanes: 1, distinct_colours: Some(1), ..plan }] {
+            let estimate = plan.estimate();
+            let (total, sum) = shown(&estimate);
+            assert_eq!(total, sum, "{estimate}");
+            // Rounded up part by part: never under the estimate, at most a MiB a part over.
+            assert!(total << 20 >= estimate.total() && (total - 6) << 20 <= estimate.total(), "{estimate}");
+        }
+    }
 
     #[test]
     fn sizes_parse_with_binary_suffixes() {

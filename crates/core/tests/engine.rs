@@ -445,7 +445,7 @@ fn an_image_over_the_memory_budget_is_refused_before_its_pixels() {
     let message = error.to_string();
     assert!(matches!(error, DecodeError::OverMemory(_)), "{error:?}");
     assert!(
-        message.starts_with("claims.png: recolouring 9000x9000 pixels needs about ")
+        message.starts_with("claims.png: recolouring 9000x9000 pixels needs at least ")
             && message.ends_with("over the memory budget of 256 MiB"),
         "{message}"
     );
