@@ -13,13 +13,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use variegate_core::{
-    BuildError, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, Dither, DitherMethod, EncodeOptions, Engine,
-    GradientLook, OutputFormat, Palette, PaletteError as CorePaletteError, RemapLook, Rgb8, ShiftLook,
-    ShiftOptions, SoftLook, SourceImage, Variation, parse_size,
+    BuildError, Canceller, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, Dither, DitherMethod, EncodeOptions,
+    Engine, GradientLook, OutputFormat, Palette, PaletteError as CorePaletteError, RemapLook, Rgb8,
+    ShiftLook, ShiftOptions, SoftLook, SourceImage, Variation, parse_size,
 };
 use variegate_uploader::{
     DEFAULT_UPLOADS, Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError,
@@ -423,14 +423,16 @@ fn recolour(
     check_palettes(&engine, &palettes)?;
     let name = image_name(&options, &image)?;
     options.finish()?;
-    let variations = py.detach(|| -> Result<Vec<Variation>, Failure> {
+    let canceller = Canceller::new();
+    let job_canceller = canceller.clone();
+    let variations = interruptible(py, &canceller, || -> Result<Vec<Variation>, Failure> {
         let source = image.open(&engine, &name)?;
-        let job = engine.start(source, palettes).map_err(Failure::Start)?;
+        let job = engine.start_with(source, palettes, job_canceller).map_err(Failure::Start)?;
         let mut variations: Vec<Variation> = job.variations().iter().collect();
         job.wait();
         variations.sort_by_key(|variation| variation.index);
         Ok(variations)
-    })?;
+    })??;
     Ok(variations.into_iter().map(|variation| record(py, variation)).collect())
 }
 
@@ -477,7 +479,9 @@ fn run(
     let spill_dir: PathBuf = options.take("spill_dir")?.unwrap_or_else(|| "./variegate-spill".into());
     options.finish()?;
 
-    let report = py.detach(|| -> Result<_, Failure> {
+    let canceller = Canceller::new();
+    let job_canceller = canceller.clone();
+    let report = interruptible(py, &canceller, || -> Result<_, Failure> {
         let store = Store::open_with_config(&out, store_options, storage_options)?;
         let uploader = Uploader::builder(store)
             .uploads(uploads)
@@ -486,12 +490,49 @@ fn run(
             .map_err(Failure::Uploader)?;
         uploader.check()?;
         let source = image.open(&engine, &name)?;
-        let job = engine.start(source, palettes).map_err(Failure::Start)?;
+        let job = engine.start_with(source, palettes, job_canceller).map_err(Failure::Start)?;
         Ok(uploader.store_job(job))
-    })?;
+    })??;
     let manifest = serde_json::to_string(&report.manifest)
         .map_err(|error| PyRuntimeError::new_err(format!("cannot write the report: {error}")))?;
     Ok((manifest, report.manifest_error.map(|error| error.to_string())))
+}
+
+/// Runs `work` on a thread of its own while this one waits with the GIL
+/// released, waking every 50 ms to let Python run its signal handlers. When
+/// one raises (Ctrl-C's `KeyboardInterrupt`), `canceller` cancels the job:
+/// the work ends as a cancelled run does, its manifest written, and the
+/// exception is raised then, within about a second rather than when the
+/// whole call would have ended.
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    canceller: &Canceller,
+    work: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let _ = sender.send(work());
+        });
+        let mut interrupted = None;
+        loop {
+            match py.detach(|| receiver.recv_timeout(Duration::from_millis(50))) {
+                Ok(done) => return interrupted.map_or(Ok(done), Err),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(PyRuntimeError::new_err("the run stopped without a result"));
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            }
+            if interrupted.is_none()
+                && let Err(error) = py.check_signals()
+            {
+                let reason =
+                    if error.is_instance_of::<PyKeyboardInterrupt>(py) { "SIGINT" } else { "a signal" };
+                canceller.cancel(reason);
+                interrupted = Some(error);
+            }
+        }
+    })
 }
 
 /// What an image without a path is called in errors and keys.
