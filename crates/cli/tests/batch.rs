@@ -309,28 +309,8 @@ fn sigterm_stops_a_batch_with_a_true_record_and_resume_finishes_it() {
 fn a_slurm_array_job_takes_every_image_exactly_once() {
     let Some(slurm) = Slurm::start() else { return };
     let work = tempfile::tempdir().unwrap();
-    let job = work.path().join("job.sh");
-    std::fs::write(
-        &job,
-        format!(
-            "#!/bin/sh\nexec '{BIN}' batch '{}' --palettes '{}' --out '{}/out' -q\n",
-            list(),
-            fixture("palettes.json"),
-            work.path().display()
-        ),
-    )
-    .unwrap();
-    let logs = format!("{}/task-%a.log", work.path().display());
-    let output = Command::new("sbatch")
-        .args(["--array=0-2", "--wait", "--output", &logs, "--cpus-per-task=1"])
-        .arg(&job)
-        .env("SLURM_CONF", &slurm.conf)
-        .output()
-        .unwrap();
-    let logs: String = (0..3)
-        .map(|i| std::fs::read_to_string(work.path().join(format!("task-{i}.log"))).unwrap_or_default())
-        .collect();
-    assert!(output.status.success(), "sbatch: {}\n{logs}", stderr(&output));
+    let (ran, logs) = slurm.run_array(work.path(), "0-2", &[0, 1, 2], "");
+    assert!(ran, "{logs}");
     for i in 0..3 {
         assert!(logs.contains(&format!("shard {i}/3 (Slurm): ")), "{logs}");
     }

@@ -213,29 +213,8 @@ fn an_explicit_shard_wins_and_shards_without_an_index_is_a_usage_error() {
 fn failed_slurm_shards_are_rerun_by_id_with_the_original_count() {
     let Some(slurm) = Slurm::start() else { return };
     let work = tempfile::tempdir().unwrap();
-    let job = work.path().join("job.sh");
-    std::fs::write(
-        &job,
-        format!(
-            "#!/bin/sh\nexec '{BIN}' batch '{}' --palettes '{}' --out '{}/out' -q --shard \"$SLURM_ARRAY_TASK_ID/3\"\n",
-            list(),
-            fixture("palettes.json"),
-            work.path().display()
-        ),
-    )
-    .unwrap();
-    let logs = format!("{}/task-%a.log", work.path().display());
-    let output = Command::new("sbatch")
-        .args(["--array=0,2", "--wait", "--output", &logs, "--cpus-per-task=1"])
-        .arg(&job)
-        .env("SLURM_CONF", &slurm.conf)
-        .output()
-        .unwrap();
-    let logs: String = [0, 2]
-        .iter()
-        .map(|i| std::fs::read_to_string(work.path().join(format!("task-{i}.log"))).unwrap_or_default())
-        .collect();
-    assert!(output.status.success(), "sbatch: {}\n{logs}", stderr(&output));
+    let (ran, logs) = slurm.run_array(work.path(), "0,2", &[0, 2], "--shard \"$SLURM_ARRAY_TASK_ID/3\"");
+    assert!(ran, "{logs}");
     let lines = results(&work.path().join("out"));
     let shards: BTreeSet<&str> = lines.iter().map(|l| l["shard"].as_str().unwrap()).collect();
     assert_eq!(shards, BTreeSet::from(["0/3", "2/3"]));

@@ -146,9 +146,27 @@ fn wait_for_faults(proxy: &FaultProxy, count: usize) {
     }
 }
 
-fn sigterm(child: &std::process::Child) {
+/// Starts `command` in `dir` against `proxy`, sends SIGTERM once the proxy
+/// holds a PUT, and checks that it ends 143 within `--grace 3` and 2 s;
+/// returns its stderr.
+fn sigterm_once_the_store_hangs(mut command: Command, proxy: &FaultProxy, dir: &Path) -> String {
+    let mut child = command
+        .envs(env_for(&proxy.endpoint))
+        .current_dir(dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_faults(proxy, 1);
     // SAFETY: kill(2) on our own child's pid; it has not been waited for, so the pid is still its.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(took < Duration::from_secs(5), "{took:?}: {stderr}");
+    stderr
 }
 
 /// A run against a store that stops answering, SIGTERM, `--grace 3`: ends
@@ -162,23 +180,9 @@ fn sigterm_with_a_hung_store(hang_from: usize) -> (String, Value) {
     let dir = tempfile::tempdir().unwrap();
     let out = format!("s3://{BUCKET}/hung");
     let args = ["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json"), "--out", &out];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_variegate"))
-        .args(args)
-        .args(["--grace", "3", "--spill-dir", "spill", "--report", "report.json"])
-        .envs(env_for(&proxy.endpoint))
-        .current_dir(dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_faults(&proxy, 1);
-    sigterm(&child);
-    let signalled = Instant::now();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    let status = child.wait().unwrap();
-    let took = signalled.elapsed();
-    assert_eq!(status.code(), Some(143), "{stderr}");
-    assert!(took < Duration::from_secs(5), "{took:?}: {stderr}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_variegate"));
+    command.args(args).args(["--grace", "3", "--spill-dir", "spill", "--report", "report.json"]);
+    let stderr = sigterm_once_the_store_hangs(command, &proxy, dir.path());
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     let folder = report["folder"].as_str().unwrap();
@@ -235,23 +239,10 @@ fn a_batch_after_sigterm_with_a_hung_store_ends_within_the_grace() {
         std::fs::copy(fixture(name), images.join(name)).unwrap();
     }
     let out = format!("s3://{BUCKET}/batch");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_variegate"))
-        .args(["batch", "images", "--palettes", &fixture("palettes.json"), "--out", &out])
-        .args(["--grace", "3", "--spill-dir", "spill", "--in-flight", "2"])
-        .envs(env_for(&proxy.endpoint))
-        .current_dir(dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_faults(&proxy, 1);
-    sigterm(&child);
-    let signalled = Instant::now();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    let status = child.wait().unwrap();
-    let took = signalled.elapsed();
-    assert_eq!(status.code(), Some(143), "{stderr}");
-    assert!(took < Duration::from_secs(5), "{took:?}: {stderr}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_variegate"));
+    command.args(["batch", "images", "--palettes", &fixture("palettes.json"), "--out", &out]);
+    command.args(["--grace", "3", "--spill-dir", "spill", "--in-flight", "2"]);
+    let stderr = sigterm_once_the_store_hangs(command, &proxy, dir.path());
     // The results copy could not be stored: it is kept locally, and says so.
     assert!(stderr.contains("error: results not stored: "), "{stderr}");
     let results = stderr.lines().find_map(|l| l.split_once("; they are in ")).unwrap().1;

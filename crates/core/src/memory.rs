@@ -363,20 +363,7 @@ mod tests {
 
     #[test]
     fn an_estimates_parts_add_up_to_its_total() {
-        let plan = MemoryPlan {
-            file_bytes: 3 << 20,
-            declared: (2048, 2048),
-            recoloured: (2048, 2048),
-            channels: Channels::Rgb,
-            distinct_colours: None,
-            palettes: 7,
-            lanes: 2,
-            threads: 8,
-            waiting: 3,
-            thumbnail: Some(256),
-            previews: None,
-            look_per_pixel: 0,
-        };
+        let plan = MemoryPlan { threads: 8, waiting: 3, thumbnail: Some(256), ..plan() };
         for plan in [plan, MemoryPlan { palettes: 1, lanes: 1, distinct_colours: Some(1), ..plan }] {
             let estimate = plan.estimate();
             let (total, sum) = shown(&estimate);

@@ -137,3 +137,34 @@ impl Drop for Slurm {
         let _ = Command::new(script).arg("stop").arg(self.dir.path()).status();
     }
 }
+
+impl Slurm {
+    /// Submits `variegate batch LIST --palettes P --out WORK/out -q EXTRA` as
+    /// an array job of `array` (sbatch's syntax) and waits for it; returns
+    /// whether sbatch succeeded and, in either case, the logs of `tasks`.
+    pub fn run_array(&self, work: &Path, array: &str, tasks: &[u32], extra: &str) -> (bool, String) {
+        let job = work.join("job.sh");
+        std::fs::write(
+            &job,
+            format!(
+                "#!/bin/sh\nexec '{BIN}' batch '{}' --palettes '{}' --out '{}/out' -q {extra}\n",
+                list(),
+                fixture("palettes.json"),
+                work.display()
+            ),
+        )
+        .unwrap();
+        let logs = format!("{}/task-%a.log", work.display());
+        let output = Command::new("sbatch")
+            .args([&format!("--array={array}"), "--wait", "--output", &logs, "--cpus-per-task=1"])
+            .arg(&job)
+            .env("SLURM_CONF", &self.conf)
+            .output()
+            .unwrap();
+        let logs: String = tasks
+            .iter()
+            .map(|i| std::fs::read_to_string(work.join(format!("task-{i}.log"))).unwrap_or_default())
+            .collect();
+        (output.status.success(), format!("sbatch: {}\n{logs}", stderr(&output)))
+    }
+}
