@@ -168,15 +168,21 @@ struct JobArgs {
     /// Seed of the clustering; the same seed gives the same bytes.
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
-    /// File format of the variations.
+    /// File format of the variations and their thumbnails: webp is lossy (at --quality) unless --lossless.
     #[arg(long, value_enum, default_value_t = Format::Png)]
     format: Format,
     /// What JPEG, which has no alpha, shows through transparent pixels.
     #[arg(long, value_name = "#RRGGBB", default_value = "#FFFFFF", value_parser = colour)]
     background: Rgb8,
-    /// JPEG quality, 1-100.
-    #[arg(long, value_name = "Q", default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
-    quality: u8,
+    /// Quality of JPEG, lossy WebP and AVIF, 1-100 [default: 90 JPEG, 90 WebP, 70 AVIF].
+    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: Option<u8>,
+    /// With --format webp: lossless WebP (larger files, every pixel kept).
+    #[arg(long)]
+    lossless: bool,
+    /// With --format avif: the encoder's speed, 1 (slowest, smallest files) to 10 (fastest) [default: 9].
+    #[arg(long, value_name = "1..10", value_parser = clap::value_parser!(u8).range(1..=10))]
+    speed: Option<u8>,
     /// Refuse images with more pixels than this.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
     max_pixels: u64,
@@ -274,6 +280,7 @@ enum Format {
     Png,
     Jpeg,
     Webp,
+    Avif,
 }
 
 /// Side of the previews drawn on a contact sheet.
@@ -322,6 +329,9 @@ fn check_usage(args: &JobArgs, matches: Option<&ArgMatches>) {
     let conflict = |message: String| -> ! {
         Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
     };
+    if let Err(message) = output_format(args) {
+        conflict(format!("--{message}"));
+    }
     if args.dither.is_some() && args.look != LookName::Remap {
         conflict("--dither goes with --look remap".into());
     }
@@ -330,6 +340,12 @@ fn check_usage(args: &JobArgs, matches: Option<&ArgMatches>) {
     {
         conflict(format!("--{} goes with --look shift or soft", option.replace('_', "-")));
     }
+}
+
+/// The format and its settings, as `--format`, `--quality`, `--lossless` and `--speed` say.
+fn output_format(args: &JobArgs) -> Result<OutputFormat, String> {
+    let name = args.format.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+    OutputFormat::from_settings(&name, args.quality, args.lossless, args.speed)
 }
 
 /// How a command spends the memory budget besides the engine's runs.
@@ -588,11 +604,8 @@ fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Res
         }
         None => builder,
     };
-    let format = match args.format {
-        Format::Png => OutputFormat::Png,
-        Format::Jpeg => OutputFormat::Jpeg { quality: args.quality },
-        Format::Webp => OutputFormat::WebP,
-    };
+    // Checked as usage already (check_usage).
+    let format = output_format(args).map_err(anyhow::Error::msg)?;
     Ok(builder
         .threads(args.threads.map_or(0, |n| n as usize))
         .seed(args.seed)

@@ -507,6 +507,11 @@ fn exit_codes_say_what_was_kept() {
         &["--deadline", "0"],
         &["--look", "remap", "--lightness", "0.5"],
         &["--look", "gradient", "--dither"],
+        &["--lossless"],
+        &["--format", "webp", "--speed", "3"],
+        &["--format", "webp", "--lossless", "--quality", "80"],
+        &["--format", "avif", "--speed", "11"],
+        &["--format", "gif"],
     ] {
         let mut args = vec!["run", "x.png", "--palettes", "p.json"];
         args.extend(bad);

@@ -29,15 +29,82 @@ pub enum OutputFormat {
     },
     /// Lossless WebP. Keeps alpha.
     WebP,
+    /// Lossy WebP through libwebp at the given quality (1-100), alpha kept
+    /// (compressed losslessly). No ICC profile: browsers and decoders take
+    /// an untagged WebP as sRGB.
+    #[serde(rename = "webp-lossy")]
+    WebPLossy {
+        /// 1 (smallest) to 100 (best).
+        quality: u8,
+    },
+    /// AVIF through rav1e: 8-bit, full-range YCbCr tagged sRGB (primaries
+    /// and transfer), alpha kept.
+    Avif {
+        /// 1 (smallest) to 100 (best), for colour and alpha alike.
+        quality: u8,
+        /// rav1e's speed, 1 (slowest, smallest) to 10 (fastest).
+        speed: u8,
+    },
 }
 
+/// JPEG's quality when none is given.
+pub const DEFAULT_JPEG_QUALITY: u8 = 90;
+/// Lossy WebP's quality when none is given: files a tenth of the PNG's,
+/// within 1.2-2.0 CIEDE2000 of it on photos (docs/performance.md).
+pub const DEFAULT_WEBP_QUALITY: u8 = 90;
+/// AVIF's quality when none is given: files a twelfth of the PNG's, within
+/// 1.3 CIEDE2000 of it.
+pub const DEFAULT_AVIF_QUALITY: u8 = 70;
+/// rav1e's speed when none is given: 9 of 1-10, 2.6 times as fast as 8
+/// for files 10% larger; 10 is 22% faster again for files 14% larger
+/// (docs/performance.md).
+pub const DEFAULT_AVIF_SPEED: u8 = 9;
+
 impl OutputFormat {
-    /// `PNG`, `JPEG` or `WebP`, for messages.
+    /// A format by name (`png`, `jpeg` or `jpg`, `webp`, `avif`) and its
+    /// settings, each at its default when not given: the one reading of
+    /// the command line's `--format`, `--quality`, `--lossless` and
+    /// `--speed` and Python's `format=`, `quality=`, `lossless=`, `speed=`.
+    /// `webp` is lossy unless `lossless`. A setting the format does not
+    /// take is an error naming it (`quality` with PNG is ignored, as it
+    /// always was); ranges are checked when an engine is built.
+    pub fn from_settings(
+        name: &str,
+        quality: Option<u8>,
+        lossless: bool,
+        speed: Option<u8>,
+    ) -> Result<OutputFormat, String> {
+        let takes = |setting: &str, given: bool, format: &str| match given {
+            true => Err(format!("{setting} goes with {format}")),
+            false => Ok(()),
+        };
+        let format = match name {
+            "png" => OutputFormat::Png,
+            "jpeg" | "jpg" => OutputFormat::Jpeg { quality: quality.unwrap_or(DEFAULT_JPEG_QUALITY) },
+            "webp" if lossless => {
+                takes("quality", quality.is_some(), "lossy WebP (without lossless)")?;
+                OutputFormat::WebP
+            }
+            "webp" => OutputFormat::WebPLossy { quality: quality.unwrap_or(DEFAULT_WEBP_QUALITY) },
+            "avif" => OutputFormat::Avif {
+                quality: quality.unwrap_or(DEFAULT_AVIF_QUALITY),
+                speed: speed.unwrap_or(DEFAULT_AVIF_SPEED),
+            },
+            other => return Err(format!("format must be png, jpeg, webp or avif, not {other:?}")),
+        };
+        takes("lossless", lossless && !matches!(format, OutputFormat::WebP), "format webp")?;
+        takes("speed", speed.is_some() && !matches!(format, OutputFormat::Avif { .. }), "format avif")?;
+        Ok(format)
+    }
+
+    /// `PNG`, `JPEG`, `WebP`, `lossy WebP` or `AVIF`, for messages.
     pub fn name(self) -> &'static str {
         match self {
             OutputFormat::Png => "PNG",
             OutputFormat::Jpeg { .. } => "JPEG",
             OutputFormat::WebP => "WebP",
+            OutputFormat::WebPLossy { .. } => "lossy WebP",
+            OutputFormat::Avif { .. } => "AVIF",
         }
     }
     /// The MIME type, e.g. `image/png`.
@@ -45,15 +112,31 @@ impl OutputFormat {
         match self {
             OutputFormat::Png => "image/png",
             OutputFormat::Jpeg { .. } => "image/jpeg",
-            OutputFormat::WebP => "image/webp",
+            OutputFormat::WebP | OutputFormat::WebPLossy { .. } => "image/webp",
+            OutputFormat::Avif { .. } => "image/avif",
         }
     }
-    /// The usual file extension, without the dot: `png`, `jpg` or `webp`.
+    /// The usual file extension, without the dot: `png`, `jpg`, `webp` or `avif`.
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Png => "png",
             OutputFormat::Jpeg { .. } => "jpg",
-            OutputFormat::WebP => "webp",
+            OutputFormat::WebP | OutputFormat::WebPLossy { .. } => "webp",
+            OutputFormat::Avif { .. } => "avif",
+        }
+    }
+    /// Bytes a pixel the encoder holds while it works, beyond the frame it
+    /// reads and the file it writes: an upper bound for the memory budget
+    /// (measured, with margin, in docs/performance.md). 0 for the formats
+    /// whose working memory the budget's frame already covers.
+    pub fn encoder_bytes_per_pixel(self) -> u64 {
+        match self {
+            OutputFormat::Png | OutputFormat::Jpeg { .. } | OutputFormat::WebP => 0,
+            // YUV 4:2:0 planes, the analysis' and the alpha plane's copies.
+            OutputFormat::WebPLossy { .. } => 8,
+            // rav1e's 4:4:4 source, reconstruction and reference frames at
+            // 16 bits a sample, and the YCbCr planes handed to it.
+            OutputFormat::Avif { .. } => 48,
         }
     }
 
@@ -111,8 +194,85 @@ impl OutputFormat {
                 }
                 encoder.write_image(pixels, width, height, color)
             }
+            OutputFormat::WebPLossy { quality } => {
+                encode_lossy_webp(pixels, width, height, channels, quality, out).map_err(encoder_error)
+            }
+            OutputFormat::Avif { quality, speed } => {
+                encode_avif(pixels, width, height, channels, (quality, speed), out).map_err(encoder_error)
+            }
         }
     }
+}
+
+/// An encoder's failure as the image crate's error, as the others report.
+fn encoder_error(reason: String) -> image::ImageError {
+    image::ImageError::IoError(std::io::Error::other(reason))
+}
+
+/// Lossy WebP through libwebp: its fastest method, one thread, so the same
+/// pixels give the same bytes.
+fn encode_lossy_webp(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    channels: Channels,
+    quality: u8,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let layout = match channels {
+        Channels::Rgb => webp::PixelLayout::Rgb,
+        Channels::Rgba => webp::PixelLayout::Rgba,
+    };
+    let mut config =
+        webp::WebPConfig::new().map_err(|()| "libwebp: cannot set up its encoder".to_string())?;
+    config.lossless = 0;
+    config.quality = f32::from(quality.clamp(1, 100));
+    config.alpha_compression = 1;
+    config.thread_level = 0;
+    // libwebp's fastest method: its default (4) makes files 18% smaller at
+    // 3.6 times the encode time (docs/performance.md).
+    config.method = 0;
+    let encoded = webp::Encoder::new(pixels, layout, width, height)
+        .encode_advanced(&config)
+        .map_err(|error| format!("libwebp: {error:?}"))?;
+    out.extend_from_slice(&encoded);
+    Ok(())
+}
+
+/// AVIF through rav1e, at 8 bits, on one thread so that the same pixels
+/// give the same bytes.
+fn encode_avif(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    channels: Channels,
+    (quality, speed): (u8, u8),
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let quality = f32::from(quality.clamp(1, 100));
+    let encoder = ravif::Encoder::new()
+        .with_quality(quality)
+        .with_alpha_quality(quality)
+        .with_speed(speed.clamp(1, 10))
+        .with_bit_depth(ravif::BitDepth::Eight)
+        // rav1e's threads change its bytes; the palettes run in parallel already.
+        .with_num_threads(Some(1));
+    let (width, height) = (width as usize, height as usize);
+    let encoded = match channels {
+        Channels::Rgb => {
+            let rgb: Vec<ravif::RGB8> =
+                pixels.chunks_exact(3).map(|p| ravif::RGB8::new(p[0], p[1], p[2])).collect();
+            encoder.encode_rgb(ravif::Img::new(&rgb[..], width, height))
+        }
+        Channels::Rgba => {
+            let rgba: Vec<ravif::RGBA8> =
+                pixels.chunks_exact(4).map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3])).collect();
+            encoder.encode_rgba(ravif::Img::new(&rgba[..], width, height))
+        }
+    }
+    .map_err(|error| format!("rav1e: {error}"))?;
+    out.extend_from_slice(&encoded.avif_file);
+    Ok(())
 }
 
 /// How variations are written, beyond their format.

@@ -245,10 +245,18 @@ impl EngineBuilder {
         at_least_one("max_pixels", Some(self.decode.max_pixels))?;
         at_least_one("channel_capacity", self.channel_capacity.map(|c| c as u64))?;
         at_least_one("max_memory", self.max_memory)?;
-        if let OutputFormat::Jpeg { quality } = self.format
-            && !(1..=100).contains(&quality)
-        {
-            let reason = format!("JPEG quality must be between 1 and 100, not {quality}");
+        let (quality, speed) = match self.format {
+            OutputFormat::Jpeg { quality } | OutputFormat::WebPLossy { quality } => (Some(quality), None),
+            OutputFormat::Avif { quality, speed } => (Some(quality), Some(speed)),
+            _ => (None, None),
+        };
+        let name = self.format.name();
+        if let Some(quality) = quality.filter(|q| !(1..=100).contains(q)) {
+            let reason = format!("{name} quality must be between 1 and 100, not {quality}");
+            return Err(BuildError::Option { option: "format", reason });
+        }
+        if let Some(speed) = speed.filter(|s| !(1..=10).contains(s)) {
+            let reason = format!("{name} speed must be between 1 and 10, not {speed}");
             return Err(BuildError::Option { option: "format", reason });
         }
         let pool = rayon::ThreadPoolBuilder::new()
@@ -445,6 +453,7 @@ impl Engine {
             thumbnail: inner.thumbnail,
             previews: inner.previews,
             look_per_pixel: inner.look.memory_per_pixel(palettes),
+            encoder_per_pixel: inner.format.encoder_bytes_per_pixel(),
         }
     }
 

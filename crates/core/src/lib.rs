@@ -76,7 +76,10 @@ mod source;
 
 pub use analysis::{AnalysisOptions, dominant_colours};
 pub use cancel::{Cancellation, Canceller};
-pub use encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
+pub use encode::{
+    BufferGauge, DEFAULT_AVIF_QUALITY, DEFAULT_AVIF_SPEED, DEFAULT_JPEG_QUALITY, DEFAULT_WEBP_QUALITY,
+    EncodeOptions, EncodedImage, OutputFormat,
+};
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, THREADS_PER_CORE, Variation, VariationTimings};
 pub use error::{BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError};
 pub use look::{

@@ -93,6 +93,9 @@ pub struct MemoryPlan {
     /// Bytes a pixel the look holds beyond the colour index and the
     /// per-colour tables ([`Look::memory_per_pixel`](crate::Look::memory_per_pixel)).
     pub look_per_pixel: u64,
+    /// Bytes a pixel each variation's encoder holds while it works
+    /// ([`OutputFormat::encoder_bytes_per_pixel`](crate::OutputFormat::encoder_bytes_per_pixel)).
+    pub encoder_per_pixel: u64,
 }
 
 /// A run's peak memory, bounded from above, by what holds it. See
@@ -189,7 +192,8 @@ impl MemoryPlan {
             analysis,
             // The PNG encoder holds its compressed bands and their joined
             // stream beside the file it writes.
-            frames: lanes as u64 * (frame + distinct * 3 + 2 * encoded_one),
+            frames: lanes as u64
+                * (frame + distinct * 3 + 2 * encoded_one + recoloured * self.encoder_per_pixel),
             encoded: buffers as u64 * (encoded_one + small(self.thumbnail))
                 + self.palettes as u64 * small(self.previews),
             program: PROGRAM + self.threads as u64 * PER_THREAD,
@@ -402,6 +406,7 @@ mod tests {
             thumbnail: None,
             previews: None,
             look_per_pixel: 0,
+            encoder_per_pixel: 0,
         }
     }
 

@@ -301,17 +301,10 @@ fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
         }
     };
     let format: String = options.take("format")?.unwrap_or_else(|| "png".into());
-    let quality: u8 = options.take("quality")?.unwrap_or(90);
-    let format = match format.as_str() {
-        "png" => OutputFormat::Png,
-        "jpeg" | "jpg" => OutputFormat::Jpeg { quality },
-        "webp" => OutputFormat::WebP,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "format must be 'png', 'jpeg' or 'webp', not {other:?}"
-            )));
-        }
-    };
+    let (quality, speed) = (options.take("quality")?, options.take("speed")?);
+    let lossless: bool = options.take("lossless")?.unwrap_or(false);
+    let format = OutputFormat::from_settings(&format, quality, lossless, speed)
+        .map_err(|reason| PyValueError::new_err(format!("invalid option format: {reason}")))?;
     let threads: Option<usize> = options.take("threads")?;
     if threads == Some(0) {
         return Err(PyValueError::new_err("invalid option threads: must be at least 1"));
