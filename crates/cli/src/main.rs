@@ -489,9 +489,8 @@ fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
 }
 
 fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
-    let images = Memory::Shared { images: u64::from(args.in_flight) };
-    let (engine, palettes, uploader, input_store) = setup(&args.job, None, true, images)?;
-    // An explicit --shard wins over any engine's variables.
+    // The shard first: a usage error comes before any other work. An
+    // explicit --shard wins over any engine's variables.
     let shard = match &args.shard {
         Some(shard) => shard.clone(),
         None => {
@@ -509,6 +508,8 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(Shard::all)
         }
     };
+    let images = Memory::Shared { images: u64::from(args.in_flight) };
+    let (engine, palettes, uploader, input_store) = setup(&args.job, None, true, images)?;
     let options = BatchOptions {
         in_flight: args.in_flight as usize,
         resume: args.resume,

@@ -135,6 +135,13 @@ impl Outcome {
         self.error = Some(failure);
     }
 
+    /// Its thumbnail not stored, for `failure`; `spill_path` is where its
+    /// bytes went, if anywhere.
+    pub(crate) fn set_thumbnail_spilled(&mut self, failure: Failure, spill_path: Option<PathBuf>) {
+        self.thumbnail_error = Some(failure);
+        self.thumbnail_spill_path = spill_path;
+    }
+
     /// A variation that is not stored, for `failure`: failed, or cancelled
     /// if that is why.
     pub(crate) fn not_stored(

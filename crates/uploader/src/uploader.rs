@@ -580,8 +580,7 @@ impl PutVariation {
                 Ok(()) => outcome.thumbnail = Some(key.clone()),
                 Err(reason) => {
                     let (failure, path) = spill_blocking(&self.spill, key, reason, bytes).await;
-                    outcome.thumbnail_error = Some(failure);
-                    outcome.thumbnail_spill_path = path;
+                    outcome.set_thumbnail_spilled(failure, path);
                 }
             }
         }
@@ -630,8 +629,7 @@ impl PutVariation {
         outcome.set_spilled(failure, path);
         if let Some(Thumbnail { key, bytes, .. }) = &self.thumbnail {
             let (failure, path) = spill(self.spill.as_deref(), key, why.into(), bytes);
-            outcome.thumbnail_error = Some(failure);
-            outcome.thumbnail_spill_path = path;
+            outcome.set_thumbnail_spilled(failure, path);
         }
         outcome
     }
