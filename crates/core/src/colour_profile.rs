@@ -103,5 +103,31 @@ fn changes_nothing(transform: &Transform8BitExecutor, channels: Channels) -> boo
 /// An sRGB ICC profile, for encoders that take a profile but no sRGB flag.
 pub(crate) fn srgb_icc() -> &'static [u8] {
     static SRGB: OnceLock<Vec<u8>> = OnceLock::new();
-    SRGB.get_or_init(|| ColorProfile::new_srgb().encode().unwrap_or_default())
+    SRGB.get_or_init(|| {
+        let mut icc = ColorProfile::new_srgb().encode().unwrap_or_default();
+        // moxcms stamps the header with the time of encoding; a variation's
+        // bytes must not depend on the second it was made in.
+        if let Some(created) = icc.get_mut(ICC_CREATED) {
+            created.copy_from_slice(&PROFILE_CREATED);
+        }
+        icc
+    })
+}
+
+/// Where an ICC header keeps its creation time (six big-endian u16s).
+const ICC_CREATED: std::ops::Range<usize> = 24..36;
+/// 2026-01-01 00:00:00, the fixed creation time of the sRGB profile written.
+const PROFILE_CREATED: [u8; 12] = [0x07, 0xEA, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_srgb_profile_written_does_not_carry_the_time_it_was_made() {
+        let icc = srgb_icc();
+        assert_eq!(&icc[ICC_CREATED], &PROFILE_CREATED);
+        assert_eq!(&icc[36..40], b"acsp", "an ICC header");
+        assert!(ColorProfile::new_from_slice(icc).is_ok());
+    }
 }
