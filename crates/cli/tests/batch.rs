@@ -2,8 +2,7 @@
 //! engine's variables, resume after SIGKILL, two processes on one shard,
 //! images that fail alone, lists of every kind, and bad lists.
 
-#[path = "../../uploader/tests/s3server/mod.rs"]
-mod s3server;
+use variegate_test_support::s3server;
 
 mod batch_support;
 

@@ -7,8 +7,7 @@ use std::process::{Command, Output};
 use jobs::files;
 use serde_json::Value;
 
-#[path = "../../uploader/tests/jobs/mod.rs"]
-mod jobs;
+use variegate_test_support::jobs;
 
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name);

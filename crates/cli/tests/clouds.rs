@@ -1,10 +1,8 @@
 //! The real binary against Azurite and fake-gcs-server on 127.0.0.1,
 //! configured through the environment variables the README names.
 
-#[path = "../../uploader/tests/emulators/mod.rs"]
-mod emulators;
-#[path = "../../uploader/tests/s3server/mod.rs"]
-mod s3server;
+use variegate_test_support::emulators;
+use variegate_test_support::s3server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

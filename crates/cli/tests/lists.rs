@@ -3,8 +3,7 @@
 //! is written, folders of links, store keys that look like URL syntax, and
 //! shards that do what the flag or the scheduler says.
 
-#[path = "../../uploader/tests/s3server/mod.rs"]
-mod s3server;
+use variegate_test_support::s3server;
 
 mod batch_support;
 

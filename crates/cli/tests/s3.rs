@@ -1,8 +1,7 @@
 //! The real binary against a real S3-compatible server on 127.0.0.1,
 //! configured through the standard AWS environment variables.
 
-#[path = "../../uploader/tests/s3server/mod.rs"]
-mod s3server;
+use variegate_test_support::s3server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -10,15 +10,17 @@
 //! under `target/fuzz-failures/` and named in the failure.
 
 mod common;
-mod fuzzing;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::fixture;
-use fuzzing::{LIVE, PEAK, Rng, keep, mutate};
 use variegate_core::{DecodeOptions, Palette, SourceImage};
+use variegate_test_support::fuzzing::{CountingAllocator, LIVE, PEAK, Rng, keep, mutate};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// The pixel budget the decoder is given: 4 megapixels.
 const MAX_PIXELS: u64 = 4 << 20;

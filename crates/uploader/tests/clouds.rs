@@ -3,9 +3,9 @@
 //! back through its link by a plain HTTP client, stores that are not there
 //! or refuse the key failing the check, and injected faults retried.
 
-mod emulators;
-mod jobs;
-mod s3server;
+use variegate_test_support::emulators;
+use variegate_test_support::jobs;
+use variegate_test_support::s3server;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

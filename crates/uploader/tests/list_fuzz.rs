@@ -7,16 +7,16 @@
 //! Runs for VARIEGATE_FUZZ_SECONDS (default 10; CI 60). A failing input is
 //! saved under `target/fuzz-failures/` and named in the failure.
 
-#[path = "../../core/tests/fuzzing/mod.rs"]
-mod fuzzing;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use fuzzing::{LIVE, PEAK, Rng, keep, mutate};
 use variegate_core::Engine;
+use variegate_test_support::fuzzing::{CountingAllocator, LIVE, PEAK, Rng, keep, mutate};
 use variegate_uploader::{Batch, BatchOptions, Shard, Store, StoreOptions, Uploader};
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Lists as people write them: comments, blank lines, URLs, odd names, a
 /// byte-order mark; JSONL with extra fields of every JSON type.

@@ -3,8 +3,8 @@
 //! stable keys, injected faults, spilling, a store that hangs after a
 //! cancellation, and stores that are not there.
 
-mod jobs;
-mod s3server;
+use variegate_test_support::jobs;
+use variegate_test_support::s3server;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -2,7 +2,7 @@
 //! local folder and memory. Keys named by the recipe, the manifest, a
 //! cancelled job's record, and what a killed run left behind.
 
-mod jobs;
+use variegate_test_support::jobs;
 
 use std::time::Duration;
 

@@ -1,20 +1,23 @@
 //! What the fuzz tests share (`crates/core/tests/fuzz.rs`, and the batch
 //! list's in `crates/uploader/tests/list_fuzz.rs`): an allocator that counts
 //! the bytes live, a deterministic stream of numbers, the mutations, and a
-//! place for failing inputs. Only a fuzz test includes this: it sets the
-//! global allocator.
-#![allow(dead_code)]
+//! place for failing inputs. A fuzz test makes the allocator its own:
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static ALLOCATOR: CountingAllocator = CountingAllocator;
+//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Counts the bytes live, and the most at once since `PEAK` was last set.
-struct Counting;
+pub struct CountingAllocator;
 
 pub static LIVE: AtomicUsize = AtomicUsize::new(0);
 pub static PEAK: AtomicUsize = AtomicUsize::new(0);
 
-unsafe impl GlobalAlloc for Counting {
+unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
         PEAK.fetch_max(live, Ordering::Relaxed);
@@ -34,9 +37,6 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// xorshift64*: a deterministic stream of numbers for the mutations.
 pub struct Rng(pub u64);

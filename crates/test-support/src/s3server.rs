@@ -1,7 +1,6 @@
 //! A real S3-compatible server on 127.0.0.1 (s3s with its file-system
 //! backend, checking SigV4 signatures), and a proxy in front of it that
 //! injects faults into chosen requests.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +24,8 @@ pub const BUCKET: &str = "variations";
 pub struct S3Server {
     pub endpoint: String,
     pub root: tempfile::TempDir,
-    runtime: tokio::runtime::Runtime,
+    /// Serves while the value lives; dropped with it.
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl S3Server {
@@ -51,7 +51,7 @@ impl S3Server {
                 });
             }
         });
-        S3Server { endpoint: format!("http://{address}"), root, runtime }
+        S3Server { endpoint: format!("http://{address}"), root, _runtime: runtime }
     }
 
     /// object_store configuration for this server (path-style, plain http).
@@ -117,7 +117,8 @@ pub struct FaultProxy {
     pub endpoint: String,
     pub puts: Arc<AtomicUsize>,
     pub injected: Arc<AtomicUsize>,
-    runtime: tokio::runtime::Runtime,
+    /// Serves while the value lives; dropped with it.
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl FaultProxy {
@@ -194,7 +195,7 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { endpoint: format!("http://{address}"), puts, injected, runtime }
+        FaultProxy { endpoint: format!("http://{address}"), puts, injected, _runtime: runtime }
     }
 }
 

@@ -1,16 +1,13 @@
 //! Real jobs for the uploader's tests: the engine on the bundled photos,
 //! and an observer that keeps what it sees.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use variegate_core::{Channels, Engine, Job, Palette, SourceImage, Variation};
 use variegate_uploader::{Observer, Outcome};
 
-pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)
-}
+pub use crate::fixture;
 
 /// The seven palettes of the original service.
 pub fn palettes() -> Vec<Palette> {

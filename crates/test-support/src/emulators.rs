@@ -17,7 +17,6 @@
 //! JSON), and changes nothing else: bytes, content type and metadata are
 //! stored and served by fake-gcs-server itself. It checks neither
 //! credentials nor signatures, and answers a missing bucket with 500.
-#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
