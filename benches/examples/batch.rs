@@ -28,7 +28,7 @@ use std::time::Instant;
 use image::imageops::FilterType;
 use rayon::prelude::*;
 use variegate_benches::{encode_png, fixture, palettes};
-use variegate_core::{Engine, GradientLook, RemapLook, ShiftLook, SoftLook, SourceImage};
+use variegate_core::{Engine, LookSpec, SourceImage};
 use variegate_uploader::{Batch, BatchOptions, ResultsLog, Store, Uploader};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -171,15 +171,7 @@ fn batch(
 
 /// An engine of `threads` in the named look.
 fn engine(threads: usize, look: &str) -> Result<Engine, Box<dyn std::error::Error>> {
-    let builder = Engine::builder().threads(threads);
-    let builder = match look {
-        "shift" => builder.look(ShiftLook::default()),
-        "soft" => builder.look(SoftLook::default()),
-        "remap" => builder.look(RemapLook::new(false)),
-        "gradient" => builder.look(GradientLook),
-        other => return Err(format!("no look {other:?}: shift, soft, remap or gradient").into()),
-    };
-    Ok(builder.build()?)
+    Ok(Engine::builder().threads(threads).look_spec(&LookSpec::named(look)?)?.build()?)
 }
 
 /// Confines this thread, and every thread it starts from now on, to the

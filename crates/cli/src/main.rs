@@ -6,6 +6,7 @@
 //! every destination before any pixel work, hands the engine's job to the
 //! uploader, and reports (`progress`). Signals cancel the job (`signals`).
 
+mod look_args;
 mod progress;
 mod signals;
 
@@ -14,11 +15,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use variegate_core::{
-    ColourProfiles, DEFAULT_MAX_PIXELS, DecodeError, Dither, DitherMethod, Engine, GradientLook,
-    OutputFormat, Palette, RemapLook, Rgb8, SheetTile, ShiftLook, ShiftOptions, Size, SoftLook,
+    ColourProfiles, DEFAULT_MAX_PIXELS, DecodeError, Engine, OutputFormat, Palette, Rgb8, SheetTile, Size,
     contact_sheet_bytes, contact_sheet_png, default_max_memory, parse_size,
 };
 use variegate_uploader::{
@@ -26,6 +25,7 @@ use variegate_uploader::{
     Uploader, check_folder,
 };
 
+use crate::look_args::LookArgs;
 use crate::progress::{BatchProgress, Console, Progress};
 use crate::signals::SignalWatch;
 
@@ -155,16 +155,8 @@ struct JobArgs {
     /// core this process may use are capped there, with a warning.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
-    /// How palettes recolour the image.
-    #[arg(long, value_enum, default_value_t = LookName::Shift)]
-    look: LookName,
-    /// With --look remap: mix palette colours so areas keep their colour from a distance, by
-    /// error diffusion (floyd-steinberg) or a regular 8x8 pattern (ordered).
-    #[arg(long, value_enum, value_name = "METHOD", num_args = 0..=1, require_equals = true, default_missing_value = "floyd-steinberg")]
-    dither: Option<DitherName>,
-    /// With --dither: how strongly, from 0 (none) to 1 (full).
-    #[arg(long, value_name = "0..1", default_value_t = 1.0, value_parser = unit_interval, requires = "dither")]
-    dither_strength: f32,
+    #[command(flatten)]
+    look: LookArgs,
     /// Seed of the clustering; the same seed gives the same bytes.
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -205,66 +197,13 @@ struct JobArgs {
     /// Also store a thumbnail of each variation (longest side N) under thumbs/.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     thumbnail: Option<u32>,
-    /// Shift and soft looks: most clusters, and so palette colours, used (1-255).
-    #[arg(long, value_name = "K", default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..))]
-    max_k: u8,
-    /// Shift and soft looks: share of the lightness difference applied (0 or more).
-    #[arg(long, value_name = "X", default_value_t = 0.7, value_parser = non_negative, allow_negative_numbers = true)]
-    lightness: f32,
-    /// Shift and soft looks: weight of the recoloured image against the original, 0-1.
-    #[arg(long, value_name = "X", default_value_t = 0.75, value_parser = unit_interval, allow_negative_numbers = true)]
-    blend: f32,
-    /// Shift and soft looks: HSV saturation multiplier applied last (0 or more).
-    #[arg(long, value_name = "X", default_value_t = 1.2, value_parser = non_negative, allow_negative_numbers = true)]
-    saturation: f32,
-    /// No longer used [default: 256]: since output version 4 the clustering's starts run on a
-    /// weighted coreset of every colour. Accepted, and named in the recipe, so that scripts keep working.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    analysis_size: Option<u32>,
     /// Print only errors (and, for batch, the shard taken, first).
     #[arg(long, short)]
     quiet: bool,
 }
 
-/// The options only the shift and soft looks take.
-const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "analysis_size"];
-
 fn colour(text: &str) -> Result<Rgb8, String> {
     Rgb8::parse_hex(text.trim()).ok_or_else(|| format!("{text:?} is not a hex colour (#RGB or #RRGGBB)"))
-}
-
-fn non_negative(text: &str) -> Result<f32, String> {
-    match text.parse::<f32>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        _ => Err(format!("{text:?} is not a number of at least 0")),
-    }
-}
-
-fn unit_interval(text: &str) -> Result<f32, String> {
-    match text.parse::<f32>() {
-        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
-        _ => Err(format!("{text:?} is not a number from 0 to 1")),
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LookName {
-    /// Move each colour cluster towards its palette colour in CIELAB (the original service's look).
-    Shift,
-    /// The shift look with cluster boundaries blended where the image is smooth: no false contours.
-    Soft,
-    /// Every pixel becomes its nearest palette colour (with --dither, mixed in a fine pattern).
-    Remap,
-    /// A gradient map: the palette sorted by lightness becomes a ramp; each pixel's lightness picks its colour.
-    Gradient,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum DitherName {
-    /// Floyd–Steinberg error diffusion.
-    FloydSteinberg,
-    /// An 8x8 Bayer pattern.
-    Ordered,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -289,7 +228,10 @@ const SHEET_PREVIEW: u32 = 256;
 fn main() -> ExitCode {
     let started = Instant::now();
     let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    // A look's option given with another look is found here (look_args.rs),
+    // worded with the usage as clap's own errors are.
+    let cli =
+        Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.format(&mut Cli::command()).exit());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -305,11 +247,11 @@ fn main() -> ExitCode {
         .init();
     let outcome = match &cli.command {
         Command::Run(args) => {
-            check_usage(&args.job, matches.subcommand_matches("run"));
+            check_usage(&args.job);
             run(args, started)
         }
         Command::Batch(args) => {
-            check_usage(&args.job, matches.subcommand_matches("batch"));
+            check_usage(&args.job);
             batch(args)
         }
     };
@@ -322,23 +264,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Combinations clap cannot check: options of one look given with another.
-/// Like clap's own, these end the process with exit code 2.
-fn check_usage(args: &JobArgs, matches: Option<&ArgMatches>) {
-    let given = |id: &str| matches.and_then(|m| m.value_source(id)) == Some(ValueSource::CommandLine);
-    let conflict = |message: String| -> ! {
-        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
-    };
+/// Combinations clap cannot check: format settings the format does not
+/// take. Like clap's own, these end the process with exit code 2. (A look's
+/// options given with another look are refused in `look_args`.)
+fn check_usage(args: &JobArgs) {
     if let Err(message) = output_format(args) {
-        conflict(format!("--{message}"));
-    }
-    if args.dither.is_some() && args.look != LookName::Remap {
-        conflict("--dither goes with --look remap".into());
-    }
-    if !matches!(args.look, LookName::Shift | LookName::Soft)
-        && let Some(option) = SHIFT_OPTIONS.iter().find(|id| given(id))
-    {
-        conflict(format!("--{} goes with --look shift or soft", option.replace('_', "-")));
+        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, format!("--{message}")).exit()
     }
 }
 
@@ -572,39 +503,11 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
-fn shift_options(args: &JobArgs) -> ShiftOptions {
-    ShiftOptions {
-        max_k: usize::from(args.max_k),
-        lightness: args.lightness,
-        blend: args.blend,
-        saturation: args.saturation,
-    }
-}
-
 fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Result<Engine> {
-    let builder = Engine::builder();
-    let builder = match args.look {
-        LookName::Shift => builder.look(ShiftLook::new(shift_options(args))?),
-        LookName::Soft => builder.look(SoftLook::new(shift_options(args))?),
-        LookName::Remap => match args.dither {
-            None => builder.look(RemapLook::new(false)),
-            Some(method) => builder.look(RemapLook::dithered(Dither {
-                method: match method {
-                    DitherName::FloydSteinberg => DitherMethod::FloydSteinberg,
-                    DitherName::Ordered => DitherMethod::Ordered,
-                },
-                strength: args.dither_strength,
-            })?),
-        },
-        LookName::Gradient => builder.look(GradientLook),
-    };
-    let builder = match args.analysis_size {
-        Some(max_side) => {
-            tracing::warn!("--analysis-size no longer changes the output (output version 4 on)");
-            builder.analysis_size(max_side)
-        }
-        None => builder,
-    };
+    let builder = Engine::builder().look_spec(&args.look.spec)?;
+    if args.look.spec.analysis_size().is_some() {
+        tracing::warn!("--analysis-size no longer changes the output (output version 4 on)");
+    }
     // Checked as usage already (check_usage).
     let format = output_format(args).map_err(anyhow::Error::msg)?;
     Ok(builder

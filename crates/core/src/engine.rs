@@ -16,7 +16,7 @@ use crate::analysis::AnalysisOptions;
 use crate::cancel::Canceller;
 use crate::encode::{BufferGauge, EncodeOptions, EncodedImage, OutputFormat};
 use crate::error::{BuildError, DecodeError, LookError, OverBudget, PaletteError, VariationError};
-use crate::look::{Look, PreparedLook, ShiftLook};
+use crate::look::{Look, LookSpec, LookSpecError, PreparedLook, ShiftLook};
 use crate::memory::{MemoryPlan, default_max_memory};
 use crate::palette::Palette;
 use crate::pixels::{Channels, Rgb8};
@@ -141,6 +141,15 @@ impl EngineBuilder {
     pub fn look(mut self, look: impl Look + 'static) -> Self {
         self.look = Arc::new(look);
         self
+    }
+    /// The look a [`LookSpec`] names, with its options (and the analysis
+    /// size it may give): how the command line and Python choose a look.
+    pub fn look_spec(mut self, spec: &LookSpec) -> Result<Self, LookSpecError> {
+        self.look = spec.build()?;
+        if let Some(side) = spec.analysis_size() {
+            self.analysis.max_side = side;
+        }
+        Ok(self)
     }
     /// Seed of the clustering. Default 0.
     pub fn seed(mut self, seed: u64) -> Self {

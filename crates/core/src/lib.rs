@@ -64,7 +64,7 @@ mod guided;
 mod indexed;
 mod jpeg;
 mod kmeans;
-pub mod look;
+mod look;
 mod memory;
 pub mod millis;
 mod palette;
@@ -83,7 +83,8 @@ pub use encode::{
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, THREADS_PER_CORE, Variation, VariationTimings};
 pub use error::{BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError};
 pub use look::{
-    Dither, DitherMethod, GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions, SoftLook,
+    Dither, DitherMethod, GradientLook, LOOK_OPTIONS, Look, LookName, LookOption, LookSpec, LookSpecError,
+    OptionKind, OptionValue, PreparedLook, RemapLook, ShiftLook, ShiftOptions, SoftLook, look_option,
 };
 pub use memory::{MemoryEstimate, MemoryPlan, Size, default_max_memory, parse_size};
 pub use palette::Palette;

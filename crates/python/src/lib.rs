@@ -17,9 +17,9 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyTypeErr
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
 use variegate_core::{
-    BuildError, Canceller, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, Dither, DitherMethod, EncodeOptions,
-    Engine, GradientLook, OutputFormat, Palette, PaletteError as CorePaletteError, RemapLook, Rgb8,
-    ShiftLook, ShiftOptions, SoftLook, SourceImage, Variation, parse_size,
+    BuildError, Canceller, Channels, ColourProfiles, DEFAULT_MAX_PIXELS, EncodeOptions, Engine, LOOK_OPTIONS,
+    LookName, LookSpec, LookSpecError, OptionKind, OptionValue, OutputFormat, Palette,
+    PaletteError as CorePaletteError, Rgb8, SourceImage, Variation, parse_size,
 };
 use variegate_uploader::{
     DEFAULT_UPLOADS, Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError,
@@ -230,76 +230,67 @@ enum DitherArg {
     Method(String),
 }
 
-/// The options only the shift look takes, as in the command line.
-const SHIFT_OPTIONS: [&str; 5] = ["max_k", "lightness", "blend", "saturation", "analysis_size"];
+/// The look and its options from the keywords named as in the engine's
+/// table ([`LOOK_OPTIONS`]), worded as Python's own errors are.
+fn look_from(options: &Options<'_>) -> PyResult<LookSpec> {
+    let name: String = options.take("look")?.unwrap_or_else(|| "shift".into());
+    let mut spec = LookSpec::named(&name).map_err(|_| {
+        let names: Vec<String> = LookName::ALL.iter().map(|look| format!("'{}'", look.as_str())).collect();
+        let (all_but_last, last) = names.split_at(names.len() - 1);
+        PyValueError::new_err(format!(
+            "look must be {} or {}, not {name:?}",
+            all_but_last.join(", "),
+            last.join("")
+        ))
+    })?;
+    for option in LOOK_OPTIONS {
+        let value = match option.kind {
+            OptionKind::Integer { .. } => options.take::<u64>(option.name)?.map(OptionValue::Integer),
+            OptionKind::Number { .. } => options.take::<f32>(option.name)?.map(OptionValue::Number),
+            OptionKind::Method { methods, bare } => match options.take::<DitherArg>(option.name)? {
+                Some(DitherArg::On(false)) if !option.looks.contains(&spec.look()) => {
+                    return Err(look_error(LookSpecError::OtherLook { option }));
+                }
+                None | Some(DitherArg::On(false)) => None,
+                Some(DitherArg::On(true)) => Some(OptionValue::Method(bare.into())),
+                Some(DitherArg::Method(method)) if methods.iter().any(|(name, _)| *name == method) => {
+                    Some(OptionValue::Method(method))
+                }
+                Some(DitherArg::Method(method)) => {
+                    let names: Vec<String> = methods.iter().map(|(name, _)| format!("'{name}'")).collect();
+                    return Err(PyValueError::new_err(format!(
+                        "{} must be True, False, {}, not {method:?}",
+                        option.name,
+                        names.join(" or ")
+                    )));
+                }
+            },
+            _ => None,
+        };
+        if let Some(value) = value {
+            spec.set(option.name, value).map_err(look_error)?;
+        }
+    }
+    Ok(spec)
+}
+
+/// A look's option refused, in Python's words.
+fn look_error(error: LookSpecError) -> PyErr {
+    PyValueError::new_err(match error {
+        LookSpecError::OtherLook { option } => {
+            let looks: Vec<String> = option.looks.iter().map(|look| format!("'{}'", look.as_str())).collect();
+            format!("{} goes with look={}", option.name, looks.join(" or "))
+        }
+        other => other.to_string(),
+    })
+}
 
 /// An engine from the options a recolour takes (the command line's, named
 /// alike): `look`, its options, `seed`, `format`, `quality`, `background`,
 /// `threads`, `max_pixels`, `max_memory`, `max_side`, `lenient`, `colour_profiles`, and
 /// `thumbnail` when `thumbnails` is true.
 fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
-    let look: String = options.take("look")?.unwrap_or_else(|| "shift".into());
-    for option in SHIFT_OPTIONS {
-        if look != "shift" && look != "soft" && options.given.contains(option)? {
-            return Err(PyValueError::new_err(format!("{option} goes with look='shift' or 'soft'")));
-        }
-    }
-    let dither: Option<DitherArg> = options.take("dither")?;
-    let dither_strength: Option<f32> = options.take("dither_strength")?;
-    if dither.is_some() && look != "remap" {
-        return Err(PyValueError::new_err("dither goes with look='remap'"));
-    }
-    let dither = match (dither, dither_strength) {
-        (None | Some(DitherArg::On(false)), None) => None,
-        (None | Some(DitherArg::On(false)), Some(_)) => {
-            return Err(PyValueError::new_err("dither_strength goes with dither"));
-        }
-        (Some(DitherArg::On(true)), strength) => Some((DitherMethod::FloydSteinberg, strength)),
-        (Some(DitherArg::Method(method)), strength) => Some((
-            match method.as_str() {
-                "floyd-steinberg" => DitherMethod::FloydSteinberg,
-                "ordered" => DitherMethod::Ordered,
-                other => {
-                    return Err(PyValueError::new_err(format!(
-                        "dither must be True, False, 'floyd-steinberg' or 'ordered', not {other:?}"
-                    )));
-                }
-            },
-            strength,
-        )),
-    };
-    let mut builder = Engine::builder();
-    builder = match look.as_str() {
-        "shift" | "soft" => {
-            let defaults = ShiftOptions::default();
-            let shift = ShiftOptions {
-                max_k: options.take("max_k")?.unwrap_or(defaults.max_k),
-                lightness: options.take("lightness")?.unwrap_or(defaults.lightness),
-                blend: options.take("blend")?.unwrap_or(defaults.blend),
-                saturation: options.take("saturation")?.unwrap_or(defaults.saturation),
-            };
-            if let Some(side) = options.take("analysis_size")? {
-                builder = builder.analysis_size(side);
-            }
-            match look.as_str() {
-                "soft" => builder.look(SoftLook::new(shift).map_err(option_error)?),
-                _ => builder.look(ShiftLook::new(shift).map_err(option_error)?),
-            }
-        }
-        "remap" => match dither {
-            None => builder.look(RemapLook::new(false)),
-            Some((method, strength)) => builder.look(
-                RemapLook::dithered(Dither { method, strength: strength.unwrap_or(1.0) })
-                    .map_err(option_error)?,
-            ),
-        },
-        "gradient" => builder.look(GradientLook),
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "look must be 'shift', 'soft', 'remap' or 'gradient', not {other:?}"
-            )));
-        }
-    };
+    let mut builder = Engine::builder().look_spec(&look_from(options)?).map_err(look_error)?;
     let format: String = options.take("format")?.unwrap_or_else(|| "png".into());
     let (quality, speed) = (options.take("quality")?, options.take("speed")?);
     let lossless: bool = options.take("lossless")?.unwrap_or(false);

@@ -11,12 +11,16 @@ mod gradient;
 mod remap;
 mod shift;
 mod soft;
+mod spec;
 
 pub use dither::DitherMethod;
 pub use gradient::GradientLook;
 pub use remap::{Dither, RemapLook};
 pub use shift::{ShiftLook, ShiftOptions};
 pub use soft::SoftLook;
+pub use spec::{
+    LOOK_OPTIONS, LookName, LookOption, LookSpec, LookSpecError, OptionKind, OptionValue, look_option,
+};
 
 use rayon::prelude::*;
 

@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::dither::{DitherMethod, DitherOutput, MAX_DITHER_COLOURS, dither, nearest};
+use super::spec::{OptionValue, check_value};
 use super::{Look, PreparedLook, colour_lab};
 use crate::analysis::AnalysisOptions;
 use crate::colour::srgb_f32_to_lab;
@@ -49,12 +50,9 @@ impl RemapLook {
 
     /// Remap with `dither`; its strength must be between 0 and 1.
     pub fn dithered(dither: Dither) -> Result<RemapLook, BuildError> {
-        if !(0.0..=1.0).contains(&dither.strength) {
-            return Err(BuildError::Option {
-                option: "dither",
-                reason: format!("strength must be between 0 and 1, not {}", dither.strength),
-            });
-        }
+        check_value("dither_strength", &OptionValue::Number(dither.strength)).map_err(|reason| {
+            BuildError::Option { option: "dither", reason: format!("strength {reason}") }
+        })?;
         Ok(RemapLook { dither: (dither.strength > 0.0).then_some(dither) })
     }
 }

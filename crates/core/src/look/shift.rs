@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::spec::{OptionValue, check_value};
 use super::{Look, PreparedLook};
 use crate::analysis::AnalysisOptions;
 use crate::colour8::{Lanes, hsv8_to_srgb_lanes, lab8_to_srgb_lanes, srgb_to_hsv8_lanes, srgb_to_lab8};
@@ -33,9 +34,14 @@ pub struct ShiftOptions {
     pub saturation: f32,
 }
 
+impl ShiftOptions {
+    /// The defaults, as a constant for the option table ([`super::LOOK_OPTIONS`]).
+    pub const DEFAULT: ShiftOptions = ShiftOptions { max_k: 5, lightness: 0.7, blend: 0.75, saturation: 1.2 };
+}
+
 impl Default for ShiftOptions {
     fn default() -> Self {
-        ShiftOptions { max_k: 5, lightness: 0.7, blend: 0.75, saturation: 1.2 }
+        ShiftOptions::DEFAULT
     }
 }
 
@@ -50,17 +56,14 @@ impl ShiftLook {
     /// finite and not negative.
     pub fn new(options: ShiftOptions) -> Result<ShiftLook, BuildError> {
         let ShiftOptions { max_k, lightness, blend, saturation } = options;
-        let invalid = |option, reason| Err(BuildError::Option { option, reason });
-        if !(1..=255).contains(&max_k) {
-            return invalid("max_k", format!("must be between 1 and 255, not {max_k}"));
-        }
-        if !(0.0..=1.0).contains(&blend) {
-            return invalid("blend", format!("must be between 0 and 1, not {blend}"));
-        }
-        for (option, value) in [("lightness", lightness), ("saturation", saturation)] {
-            if !value.is_finite() || value < 0.0 {
-                return invalid(option, format!("must be a number of at least 0, not {value}"));
-            }
+        let values = [
+            ("max_k", OptionValue::Integer(max_k as u64)),
+            ("lightness", OptionValue::Number(lightness)),
+            ("blend", OptionValue::Number(blend)),
+            ("saturation", OptionValue::Number(saturation)),
+        ];
+        for (option, value) in values {
+            check_value(option, &value).map_err(|reason| BuildError::Option { option, reason })?;
         }
         Ok(ShiftLook { options })
     }
