@@ -281,12 +281,10 @@ fn output_format(args: &JobArgs) -> Result<OutputFormat, String> {
 
 /// How a command spends the memory budget besides the engine's runs.
 enum Memory {
-    /// All of it on the one run.
+    /// All of it for the engine (a batch shares it between its images).
     Whole,
     /// The contact sheet's share first.
     ContactSheet,
-    /// Shared evenly between this many images in flight.
-    Shared { images: u64 },
 }
 
 /// What `run` and `batch` build alike from their options, every
@@ -310,7 +308,6 @@ fn setup(
     };
     let budget = args.max_memory.unwrap_or_else(default_max_memory);
     let engine_budget = match memory {
-        Memory::Shared { images } => budget / images.max(1),
         Memory::ContactSheet => {
             let sheet = contact_sheet_bytes(palettes.len() + 1);
             if sheet >= budget {
@@ -439,8 +436,8 @@ fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(Shard::all)
         }
     };
-    let images = Memory::Shared { images: u64::from(args.in_flight) };
-    let (engine, palettes, uploader, input_store) = setup(&args.job, None, true, images)?;
+    // The batch shares the engine's budget between its images in flight.
+    let (engine, palettes, uploader, input_store) = setup(&args.job, None, true, Memory::Whole)?;
     let options = BatchOptions {
         in_flight: args.in_flight as usize,
         resume: args.resume,

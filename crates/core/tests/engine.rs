@@ -465,3 +465,18 @@ fn an_image_over_the_memory_budget_is_refused_before_its_pixels() {
         }
     }
 }
+
+#[test]
+fn runs_sharing_a_budget_each_get_their_share() {
+    // Enough for the 9000x9000 header's least run (it is refused only when
+    // its pixels turn out missing), but not a twelfth of it.
+    let claim = common::png_header_only(9000, 9000);
+    let engine = Engine::builder().max_memory(3 << 30).build().unwrap();
+    let error = engine.decode(&claim, "claims.png").unwrap_err();
+    assert!(!matches!(error, DecodeError::OverMemory(_)), "{error}");
+    let shared = engine.sharing_budget(12);
+    assert_eq!(shared.max_memory(), 256 << 20);
+    assert_eq!(shared.threads(), engine.threads(), "the same pool");
+    let error = shared.decode(&claim, "claims.png").unwrap_err();
+    assert!(error.to_string().ends_with("over the memory budget of 256 MiB"), "{error}");
+}

@@ -42,7 +42,8 @@ pub struct BatchOptions {
     /// Images being read, decoded, recoloured or stored at once. Default 3:
     /// one image's decode and another's last stores and manifest overlap a
     /// third's palettes (on two cores, 4% faster than 2 at 1024x1024, up to
-    /// 10% with a cheap look; docs/performance.md).
+    /// 10% with a cheap look; docs/performance.md). They share the engine's
+    /// memory budget evenly ([`Engine::sharing_budget`]).
     pub in_flight: usize,
     /// Skip images already stored whole by a batch of the same recipe.
     /// Default false.
@@ -225,7 +226,7 @@ impl Batch {
         let recipe_folder = format!("{}-{}", slug(&recipe.look), &digest[..8]);
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Batch {
-            engine,
+            engine: engine.sharing_budget(options.in_flight),
             uploader,
             palettes: palettes.into(),
             options,

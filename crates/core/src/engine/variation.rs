@@ -1,0 +1,203 @@
+//! Making one variation: recolour into the lane's frame, encode (indexed
+//! PNG where the look gives palette indices), then the thumbnail and preview
+//! asked for. Every failure, a panic included, becomes that palette's error.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, panic_message};
+use crate::encode::{EncodeOptions, EncodedImage};
+use crate::error::{LookError, VariationError};
+use crate::look::PreparedLook;
+use crate::palette::Palette;
+use crate::preview::Preview;
+use crate::source::SourceImage;
+
+/// One palette's result, sent down the channel the moment it is done.
+#[derive(Debug)]
+pub struct Variation {
+    /// Position of the palette in the list the run was given, from 0.
+    pub index: usize,
+    /// The palette it was made with.
+    pub palette: Palette,
+    /// The encoded image, or why there is none.
+    pub result: Result<EncodedImage, VariationError>,
+    /// A small copy encoded like the variation, when the engine was asked
+    /// for thumbnails ([`EngineBuilder::thumbnail`]).
+    pub thumbnail: Option<EncodedImage>,
+    /// A small copy's pixels, when the engine was asked for previews
+    /// ([`EngineBuilder::previews`]), e.g. for a contact sheet.
+    pub preview: Option<Preview>,
+    /// Time spent on it, per stage.
+    pub timings: VariationTimings,
+}
+
+/// Time spent on one variation, per stage. Serialised in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariationTimings {
+    /// Recolouring the pixels.
+    #[serde(with = "crate::millis")]
+    pub recolour: Duration,
+    /// Encoding the file (and its thumbnail).
+    #[serde(with = "crate::millis")]
+    pub encode: Duration,
+}
+
+impl Engine {
+    /// A variation that was not attempted.
+    pub(super) fn unmade(&self, index: usize, palette: &Palette, error: VariationError) -> Variation {
+        Variation {
+            index,
+            palette: palette.clone(),
+            result: Err(error),
+            thumbnail: None,
+            preview: None,
+            timings: VariationTimings::default(),
+        }
+    }
+
+    pub(super) fn variation(
+        &self,
+        image: &SourceImage,
+        look: &dyn PreparedLook,
+        index: usize,
+        palette: &Palette,
+        frame: &mut Vec<u8>,
+    ) -> Variation {
+        let mut timings = VariationTimings::default();
+        let made = catch_unwind(AssertUnwindSafe(|| self.make(image, look, palette, &mut timings, frame)))
+            .unwrap_or_else(|payload| {
+                Err(VariationError::Panicked { name: palette.name.clone(), reason: panic_message(&*payload) })
+            });
+        let (result, thumbnail, preview) = match made {
+            Ok(Made { encoded, thumbnail, preview }) => (Ok(encoded), thumbnail, preview),
+            Err(error) => (Err(error), None, None),
+        };
+        Variation { index, palette: palette.clone(), result, thumbnail, preview, timings }
+    }
+
+    /// Recolours into `frame`: palette indices where the look can give them
+    /// and the file can hold them (a PNG of an image without alpha), and
+    /// otherwise pixels.
+    fn recolour(
+        &self,
+        image: &SourceImage,
+        look: &dyn PreparedLook,
+        palette: &Palette,
+        frame: &mut Vec<u8>,
+    ) -> Result<Recoloured, LookError> {
+        let pixels = image.width() as usize * image.height() as usize;
+        if self.inner.config.format.takes_indices(image.channels()) {
+            frame.clear();
+            frame.resize(pixels, 0);
+            if let Some(result) = look.palette_indices(image, palette, frame) {
+                return result.map(|()| Recoloured::Indices);
+            }
+        }
+        frame.clear();
+        frame.resize(image.pixels().len(), 0);
+        look.recolour(image, palette, frame).map(|()| Recoloured::Pixels)
+    }
+
+    /// Recolours into `frame`, encodes, and makes the thumbnail and preview
+    /// asked for.
+    fn make(
+        &self,
+        image: &SourceImage,
+        look: &dyn PreparedLook,
+        palette: &Palette,
+        timings: &mut VariationTimings,
+        frame: &mut Vec<u8>,
+    ) -> Result<Made, VariationError> {
+        let name = || palette.name.clone();
+        if palette.colors.is_empty() {
+            return Err(VariationError::EmptyPalette { name: name() });
+        }
+        let (config, gauge) = (&self.inner.config, &self.inner.gauge);
+        let (size, channels) = ((image.width(), image.height()), image.channels());
+        let started = Instant::now();
+        let recoloured = {
+            let _span = tracing::info_span!("recolour", palette = %palette.name).entered();
+            self.recolour(image, look, palette, frame)
+        }
+        .map_err(|LookError(reason)| VariationError::Look { name: name(), reason })?;
+        timings.recolour = started.elapsed();
+
+        let started = Instant::now();
+        let _span = tracing::info_span!("encode", palette = %palette.name).entered();
+        let encode_error = |error: &dyn std::fmt::Display| VariationError::Encode {
+            name: name(),
+            format: config.format.name(),
+            reason: error.to_string(),
+        };
+        let encode = |pixels: &[u8], width, height, channels| {
+            let mut bytes = Vec::with_capacity(pixels.len() / 2);
+            let options = EncodeOptions { srgb: image.is_srgb_tagged(), background: config.background };
+            match config.format.encode_with(pixels, width, height, channels, &options, &mut bytes) {
+                Ok(()) => Ok(EncodedImage::new(bytes, config.format, width, height, gauge)),
+                Err(error) => Err(encode_error(&error)),
+            }
+        };
+        let encoded = match recoloured {
+            Recoloured::Pixels => encode(frame, size.0, size.1, channels)?,
+            Recoloured::Indices => {
+                let colours: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
+                let mut bytes = Vec::with_capacity(frame.len() / 4);
+                let srgb = image.is_srgb_tagged();
+                config
+                    .format
+                    .encode_indices(frame, size.0, size.1, &colours, srgb, &mut bytes)
+                    .map_err(|error| encode_error(&error))?;
+                let encoded = EncodedImage::new(bytes, config.format, size.0, size.1, gauge);
+                if config.thumbnail.is_some() || config.previews.is_some() {
+                    // Thumbnails and previews are made from the pixels.
+                    let pixels: Vec<u8> = frame.iter().flat_map(|&i| colours[usize::from(i)]).collect();
+                    *frame = pixels;
+                }
+                encoded
+            }
+        };
+        let thumbnail_and_pixels = match config.thumbnail {
+            Some(side) => {
+                let small = Preview::fitting(frame, size, channels, side);
+                Some((encode(&small.pixels, small.width, small.height, channels)?, small))
+            }
+            None => None,
+        };
+        let (thumbnail, preview) = match (thumbnail_and_pixels, config.previews) {
+            // A preview the thumbnail's size is the thumbnail's pixels.
+            (Some((thumbnail, small)), Some(side)) if config.thumbnail == Some(side) => {
+                (Some(thumbnail), Some(small))
+            }
+            (thumbnail, side) => (
+                thumbnail.map(|(thumbnail, _)| thumbnail),
+                side.map(|side| Preview::fitting(frame, size, channels, side)),
+            ),
+        };
+        timings.encode = started.elapsed();
+        tracing::debug!(
+            recolour_ms = timings.recolour.as_secs_f64() * 1e3,
+            encode_ms = timings.encode.as_secs_f64() * 1e3,
+            bytes = encoded.bytes().len(),
+            "variation done"
+        );
+        Ok(Made { encoded, thumbnail, preview })
+    }
+}
+
+/// What `Engine::recolour` wrote into the frame.
+enum Recoloured {
+    /// The image's pixels, in its layout.
+    Pixels,
+    /// One palette index a pixel.
+    Indices,
+}
+
+/// What making one variation produced.
+struct Made {
+    encoded: EncodedImage,
+    thumbnail: Option<EncodedImage>,
+    preview: Option<Preview>,
+}
