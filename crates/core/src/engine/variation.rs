@@ -25,10 +25,10 @@ pub struct Variation {
     /// The encoded image, or why there is none.
     pub result: Result<EncodedImage, VariationError>,
     /// A small copy encoded like the variation, when the engine was asked
-    /// for thumbnails ([`EngineBuilder::thumbnail`]).
+    /// for thumbnails ([`EngineBuilder::thumbnail`](super::EngineBuilder::thumbnail)).
     pub thumbnail: Option<EncodedImage>,
     /// A small copy's pixels, when the engine was asked for previews
-    /// ([`EngineBuilder::previews`]), e.g. for a contact sheet.
+    /// ([`EngineBuilder::previews`](super::EngineBuilder::previews)), e.g. for a contact sheet.
     pub preview: Option<Preview>,
     /// Time spent on it, per stage.
     pub timings: VariationTimings,
