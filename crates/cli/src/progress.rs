@@ -8,7 +8,6 @@
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use variegate_core::{Preview, Variation};
 use variegate_uploader::{BatchObserver, ImageResult, ImageStatus, Observer, Outcome, Status};
 
 /// Writes lines to stderr, and stops trying after the first failure.
@@ -27,14 +26,11 @@ impl Console {
     }
 }
 
-/// Shows each variation's outcome as it comes, and keeps the previews a
-/// contact sheet needs.
+/// Shows each variation's outcome as it comes.
 pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
     pub console: Console,
-    /// Per palette, its preview, when previews were asked for.
-    pub previews: Vec<Option<Preview>>,
 }
 
 impl Progress {
@@ -51,7 +47,7 @@ impl Progress {
             }
             bar
         });
-        Progress { bar, quiet, console: Console::default(), previews: vec![None; total] }
+        Progress { bar, quiet, console: Console::default() }
     }
 
     fn line(&mut self, text: &str) {
@@ -70,12 +66,6 @@ impl Progress {
 }
 
 impl Observer for Progress {
-    fn made(&mut self, variation: &mut Variation) {
-        if let Some(slot) = self.previews.get_mut(variation.index) {
-            *slot = variation.preview.take();
-        }
-    }
-
     fn finished(&mut self, outcome: &Outcome) {
         if let Some(bar) = &self.bar {
             bar.inc(1);

@@ -54,6 +54,42 @@ pub trait Observer {
 
 impl Observer for () {}
 
+/// Each observer sees every event, the first first (it may take a
+/// variation's preview before the second sees it).
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn made(&mut self, variation: &mut Variation) {
+        self.0.made(variation);
+        self.1.made(variation);
+    }
+    fn finished(&mut self, outcome: &Outcome) {
+        self.0.finished(outcome);
+        self.1.finished(outcome);
+    }
+}
+
+impl<T: Observer + ?Sized> Observer for &mut T {
+    fn made(&mut self, variation: &mut Variation) {
+        (**self).made(variation);
+    }
+    fn finished(&mut self, outcome: &Outcome) {
+        (**self).finished(outcome);
+    }
+}
+
+/// An observer that may be absent (a contact sheet not asked for).
+impl<T: Observer> Observer for Option<T> {
+    fn made(&mut self, variation: &mut Variation) {
+        if let Some(observer) = self {
+            observer.made(variation);
+        }
+    }
+    fn finished(&mut self, outcome: &Outcome) {
+        if let Some(observer) = self {
+            observer.finished(outcome);
+        }
+    }
+}
+
 /// The result of storing a job: the manifest, where it went, and whether it
 /// could be stored.
 #[derive(Clone, Debug)]

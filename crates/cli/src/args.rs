@@ -1,0 +1,220 @@
+//! The command line: `run` and `batch`, and the options they share
+//! (`JobArgs`). Every value's range is checked here, so that a bad value is
+//! a usage error (exit 2); the looks' options come from the engine's table
+//! (`look_args`).
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use variegate_core::{DEFAULT_MAX_PIXELS, OutputFormat, Rgb8, parse_size};
+use variegate_uploader::{DEFAULT_UPLOADS, Shard};
+
+use crate::look_args::LookArgs;
+
+const BATCH_EXIT_CODES: &str = "\
+Exit codes:
+  0    every image of the shard stored, or skipped as stored by an earlier batch
+  1    a fatal error before any work: a bad or empty list, bad palettes, a store or folder
+       that cannot be written (retrying will not help)
+  2    usage error, an option value out of range included
+  3    some images partial or failed (each named in the results), or the results could not all
+       be written: run again with --resume
+  130  interrupted by SIGINT, 143 by SIGTERM: run again with --resume
+
+RUST_LOG (e.g. RUST_LOG=variegate_core=debug) turns on tracing output on stderr.";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every variation stored
+  1    nothing stored or spilled, or a fatal error before any work (unreadable image,
+       bad palettes, a store or folder that cannot be written)
+  2    usage error, an option value out of range included
+  3    partial: some variations stored or spilled, others not (each named on stderr and
+       in the report)
+  130  interrupted by SIGINT, 143 by SIGTERM: the manifest says what was kept
+
+RUST_LOG (e.g. RUST_LOG=variegate_core=debug) turns on tracing output on stderr.";
+
+#[derive(Parser)]
+#[command(
+    name = "variegate",
+    version,
+    about = "Recolour one image into many palette variations and store them."
+)]
+#[command(after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Recolour IMAGE with every palette and store the results.
+    #[command(after_help = EXIT_CODES)]
+    Run(Box<RunArgs>),
+    /// Recolour every image of LIST (or of this process's shard of it) and store each as `run` would.
+    #[command(after_help = BATCH_EXIT_CODES)]
+    Batch(Box<BatchArgs>),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The image to recolour: PNG, JPEG or WebP.
+    pub image: PathBuf,
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Write the JSON report (the same document as the stored manifest.json) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Print the JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a PNG contact sheet: the original and every variation, each with its palette beneath.
+    #[arg(long, value_name = "FILE")]
+    pub contact_sheet: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct BatchArgs {
+    /// The images: a text file (a path or store URL a line; # comments), a JSONL file (objects with an
+    /// "image" field, other fields carried to the results), a folder, or a store prefix (s3://bucket/in/).
+    pub list: String,
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Append one JSON line per image to FILE [default: _results/<look>-<recipe>/shard-I-of-N.jsonl in a
+    /// local --out folder; ./variegate-results/... for other stores, whose run's lines are copied into the
+    /// store at the end as _results/<look>-<recipe>/shard-I-of-N/<run>.jsonl].
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// Skip images a batch of the same recipe already stored whole (one small read each, no pixel work).
+    #[arg(long)]
+    pub resume: bool,
+    /// Take shard I of N of the list (0 <= I < N), by a hash of each image's name [default: from
+    /// SLURM_ARRAY_TASK_*, AWS_BATCH_JOB_ARRAY_*, or JOB_COMPLETION_INDEX with --shards; else the whole list].
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+    /// The number of shards, for Kubernetes Indexed Jobs (their completions): JOB_COMPLETION_INDEX is the shard.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "shard")]
+    pub shards: Option<u64>,
+    /// Images in flight at once: while one is recoloured, the next is read and decoded and the one before is stored.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub in_flight: u32,
+}
+
+/// What `run` and `batch` share: the palettes, the store, and the recipe.
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("palette-source").required(true).multiple(false))]
+pub struct JobArgs {
+    /// JSON palettes file: [{"name": ..., "colors": ["#RRGGBB", ...], "description": ...}, ...].
+    #[arg(long, value_name = "FILE", group = "palette-source")]
+    pub palettes: Option<PathBuf>,
+    /// A palette given inline, e.g. "#112233,#445566,#FFEEDD"; repeat for more (named Palette 1, 2, ...).
+    #[arg(long, value_name = "COLOURS", group = "palette-source")]
+    pub palette: Vec<String>,
+    /// Where to store the variations: a folder, file:///dir, memory://, s3://bucket/prefix,
+    /// gs://bucket/prefix or az://container/prefix (credentials from the usual environment variables).
+    #[arg(long, value_name = "DIR|URL", default_value = "./variations")]
+    pub out: String,
+    /// Retries of a transient store failure (5xx, throttling, dropped connection, timeout).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: usize,
+    /// Per-object deadline for retrying, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline: u64,
+    /// Stored objects at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_UPLOADS as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub uploads: u32,
+    /// How long presigned links in the report stay valid, in seconds (at most 7 days).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub url_ttl: u64,
+    /// Where variations that cannot be stored are saved instead (under their keys).
+    #[arg(long, value_name = "DIR", default_value = "./variegate-spill")]
+    pub spill_dir: PathBuf,
+    /// After SIGINT or SIGTERM, how long stores under way may go on, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub grace: u64,
+    /// Worker threads, the most variations made at once [default: one per core]; more than 4 per
+    /// core this process may use are capped there, with a warning.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    #[command(flatten)]
+    pub look: LookArgs,
+    /// Seed of the clustering; the same seed gives the same bytes.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// File format of the variations and their thumbnails: webp is lossy (at --quality) unless --lossless.
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    pub format: Format,
+    /// What JPEG, which has no alpha, shows through transparent pixels.
+    #[arg(long, value_name = "#RRGGBB", default_value = "#FFFFFF", value_parser = colour)]
+    pub background: Rgb8,
+    /// Quality of JPEG, lossy WebP and AVIF, 1-100 [default: 90 JPEG, 90 WebP, 70 AVIF].
+    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: Option<u8>,
+    /// With --format webp: lossless WebP (larger files, every pixel kept).
+    #[arg(long)]
+    pub lossless: bool,
+    /// With --format avif: the encoder's speed, 1 (slowest, smallest files) to 10 (fastest) [default: 9].
+    #[arg(long, value_name = "1..10", value_parser = clap::value_parser!(u8).range(1..=10))]
+    pub speed: Option<u8>,
+    /// Refuse images with more pixels than this.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pixels: u64,
+    /// Memory budget, e.g. 512M or 2G (K, M, G: powers of 1024). An image whose run would need more is refused
+    /// before its pixels are allocated; fewer variations are made at once when all threads' would not fit
+    /// [default: half the memory of the machine or container; a batch shares it between its images in flight].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
+    /// Decode a truncated or damaged JPEG as far as it can be read (the rest grey), with a warning,
+    /// instead of refusing it. PNG and WebP that do not decode whole are refused either way.
+    #[arg(long)]
+    pub lenient: bool,
+    /// An embedded ICC profile: convert the colours to sRGB, or ignore it as OpenCV (and so the
+    /// original service) did.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = Profiles::Convert)]
+    pub colour_profiles: Profiles,
+    /// Downscale the image so its longest side is at most N pixels before recolouring.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_side: Option<u32>,
+    /// Also store a thumbnail of each variation (longest side N) under thumbs/.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub thumbnail: Option<u32>,
+    /// Print only errors (and, for batch, the shard taken, first).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn colour(text: &str) -> Result<Rgb8, String> {
+    Rgb8::parse_hex(text.trim()).ok_or_else(|| format!("{text:?} is not a hex colour (#RGB or #RRGGBB)"))
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Profiles {
+    /// Convert the colours to sRGB; the variations say sRGB.
+    Convert,
+    /// Take the stored values as sRGB.
+    Ignore,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Png,
+    Jpeg,
+    Webp,
+    Avif,
+}
+
+/// Combinations clap cannot check: format settings the format does not
+/// take. Like clap's own, these end the process with exit code 2. (A look's
+/// options given with another look are refused in `look_args`.)
+pub fn check_usage(args: &JobArgs) {
+    if let Err(message) = output_format(args) {
+        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, format!("--{message}")).exit()
+    }
+}
+
+/// The format and its settings, as `--format`, `--quality`, `--lossless` and `--speed` say.
+pub fn output_format(args: &JobArgs) -> Result<OutputFormat, String> {
+    let name = args.format.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+    OutputFormat::from_settings(&name, args.quality, args.lossless, args.speed)
+}

@@ -1,0 +1,135 @@
+//! What `run` and `batch` build alike before any pixel work: the palettes,
+//! the engine and the uploader, every destination checked.
+
+use std::path::Path;
+use std::time::Duration;
+
+use variegate_core::{
+    ColourProfiles, DecodeError, Engine, Palette, Size, contact_sheet_bytes, default_max_memory,
+};
+use variegate_uploader::{Store, StoreOptions, Uploader, check_folder};
+
+use crate::args::{JobArgs, Profiles, output_format};
+
+/// How a command spends the memory budget besides the engine's runs.
+pub enum Memory {
+    /// All of it for the engine (a batch shares it between its images).
+    Whole,
+    /// The contact sheet's share first.
+    ContactSheet,
+}
+
+/// What `run` and `batch` build alike from their options, every
+/// destination checked: the engine (keeping `previews` of that side), the
+/// palettes and the uploader (`keep_existing` for batches: see
+/// `UploaderBuilder::keep_existing`).
+pub fn setup(
+    args: &JobArgs,
+    previews: Option<u32>,
+    keep_existing: bool,
+    memory: Memory,
+) -> anyhow::Result<(Engine, Vec<Palette>, Uploader, StoreOptions)> {
+    let palettes: Vec<Palette> = match &args.palettes {
+        Some(path) => Palette::load_list(path)?,
+        None => args
+            .palette
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Palette::parse_inline(text, i + 1, "--palette"))
+            .collect::<Result<_, _>>()?,
+    };
+    let budget = args.max_memory.unwrap_or_else(default_max_memory);
+    let engine_budget = match memory {
+        Memory::ContactSheet => {
+            let sheet = contact_sheet_bytes(palettes.len() + 1);
+            if sheet >= budget {
+                anyhow::bail!(
+                    "--contact-sheet of {} palettes needs {}, over the memory budget of {} (raise it with --max-memory)",
+                    palettes.len(),
+                    Size(sheet),
+                    Size(budget)
+                );
+            }
+            budget - sheet
+        }
+        Memory::Whole => budget,
+    };
+    let engine = engine(args, previews, engine_budget)?;
+    let origin = args.palettes.as_ref().map_or("--palette".into(), |path| path.display().to_string());
+    engine.check_palettes(&palettes, &origin)?;
+    let options = StoreOptions {
+        retries: args.retries,
+        deadline: Duration::from_secs(args.deadline),
+        url_ttl: Duration::from_secs(args.url_ttl),
+    };
+    let uploader = Uploader::builder(Store::open(&args.out, options)?)
+        .uploads(args.uploads as usize)
+        .spill_dir(&args.spill_dir)
+        .grace(Duration::from_secs(args.grace))
+        .keep_existing(keep_existing)
+        .build()?;
+    uploader.check()?;
+    Ok((engine, palettes, uploader, options))
+}
+
+fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Result<Engine> {
+    let builder = Engine::builder().look_spec(&args.look.spec)?;
+    if args.look.spec.analysis_size().is_some() {
+        tracing::warn!("--analysis-size no longer changes the output (output version 4 on)");
+    }
+    // Checked as usage already (check_usage).
+    let format = output_format(args).map_err(anyhow::Error::msg)?;
+    Ok(builder
+        .threads(args.threads.map_or(0, |n| n as usize))
+        .seed(args.seed)
+        .format(format)
+        .max_pixels(args.max_pixels)
+        .max_memory(max_memory)
+        .downstream(args.uploads as usize)
+        .lenient(args.lenient)
+        .background(args.background)
+        .colour_profiles(match args.colour_profiles {
+            Profiles::Convert => ColourProfiles::Convert,
+            Profiles::Ignore => ColourProfiles::Ignore,
+        })
+        .max_side(args.max_side)
+        .thumbnail(args.thumbnail)
+        .previews(previews)
+        .build()?)
+}
+
+/// A memory refusal says how to lift it.
+pub fn with_memory_hint(error: DecodeError) -> anyhow::Error {
+    match error {
+        DecodeError::OverMemory(_) => anyhow::anyhow!("{error} (raise it with --max-memory)"),
+        error => error.into(),
+    }
+}
+
+/// A file the run will write at the end must be writable now: its folder
+/// exists and takes files, and it is not itself a folder.
+pub fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let problem = if path.is_dir() {
+        Some("it is a folder".to_string())
+    } else if !folder.is_dir() {
+        Some(format!("folder {} does not exist", folder.display()))
+    } else {
+        check_folder(folder, false).err().map(|error| error.to_string())
+    };
+    match problem {
+        Some(problem) => anyhow::bail!("{flag} {}: cannot write there: {problem}", path.display()),
+        None => Ok(()),
+    }
+}
+
+/// Writes a whole file or nothing: to a hidden name beside it, then renamed.
+pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staged = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let written = std::fs::write(&staged, bytes).and_then(|()| std::fs::rename(&staged, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staged);
+    }
+    written
+}
