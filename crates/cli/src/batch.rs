@@ -29,9 +29,7 @@ pub fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
                     )
                     .exit();
             }
-            Shard::from_env(|name| std::env::var(name).ok(), args.shards)
-                .map_err(anyhow::Error::msg)?
-                .unwrap_or_else(Shard::all)
+            Shard::from_env(|name| std::env::var(name).ok(), args.shards)?.unwrap_or_else(Shard::all)
         }
     };
     // The batch shares the engine's budget between its images in flight.

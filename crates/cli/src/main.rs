@@ -64,18 +64,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// An error and its causes on one line, each said once: the library's
-/// errors already name their cause in their own message.
+/// An error and its causes on one line, each said once.
 pub fn one_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&text);
-        }
-    }
-    line
+    variegate_core::one_line(error.as_ref())
 }

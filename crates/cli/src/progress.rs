@@ -151,9 +151,9 @@ impl BatchObserver for BatchProgress {
             (ImageStatus::Skipped, _) => format!("skipped {} (stored before)", result.image),
             (status, error) => {
                 let status = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from));
-                let error = error.as_deref().unwrap_or("cancelled");
+                let error = error.as_ref().map_or("cancelled".into(), |error| error.to_string());
                 // Most errors already start with the image's name.
-                let error = error.strip_prefix(&format!("{}: ", result.image)).unwrap_or(error);
+                let error = error.strip_prefix(&format!("{}: ", result.image)).unwrap_or(&error);
                 format!("error: {}: {}: {error}", result.image, status.unwrap_or_default())
             }
         };

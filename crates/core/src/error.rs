@@ -4,6 +4,7 @@ use crate::memory::{MemoryEstimate, Size};
 
 /// Why an image could not be turned into pixels.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The file could not be read.
     #[error("{origin}: cannot read file: {source}")]
@@ -67,7 +68,7 @@ pub enum DecodeError {
         reason: String,
     },
     /// The decoder failed on the pixel data.
-    #[error("{origin}: cannot decode {format} image: {}", one_line(source))]
+    #[error("{origin}: cannot decode {format} image: {}", decoder_message(source))]
     Corrupt {
         /// The path or name.
         origin: String,
@@ -79,10 +80,27 @@ pub enum DecodeError {
 }
 
 /// A decoder's message on one line: some end lines inside it.
-fn one_line(error: &impl std::fmt::Display) -> String {
+fn decoder_message(error: &impl std::fmt::Display) -> String {
     let text = error.to_string();
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
     lines.join("; ")
+}
+
+/// An error and its causes on one line, each said once (errors of this
+/// workspace already name their cause in their own message): how the
+/// command line, manifests and results lines write errors of other crates.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
 }
 
 fn megapixels(pixels: u64) -> String {
@@ -91,6 +109,7 @@ fn megapixels(pixels: u64) -> String {
 
 /// Why a palettes file or palette could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PaletteError {
     /// The file could not be read.
     #[error("{origin}: cannot read palettes: {source}")]
@@ -179,6 +198,7 @@ pub struct OverBudget {
 
 /// Why one variation was not made. The others are not affected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VariationError {
     /// The palette has no colours.
     #[error("palette {name:?} has no colours")]
@@ -234,6 +254,7 @@ pub enum VariationError {
 
 /// Why an engine (or a look for it) could not be built from its options.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The thread pool could not start.
     #[error("cannot start a pool of {threads} threads: {source}")]
@@ -255,6 +276,7 @@ pub enum BuildError {
 
 /// Any error of this crate, for callers that want one type to `?` through.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// See [`DecodeError`].
     #[error(transparent)]

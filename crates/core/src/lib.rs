@@ -81,7 +81,9 @@ pub use encode::{
     EncodeOptions, EncodedImage, OutputFormat,
 };
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, THREADS_PER_CORE, Variation, VariationTimings};
-pub use error::{BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError};
+pub use error::{
+    BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError, one_line,
+};
 pub use look::{
     Dither, DitherMethod, GradientLook, LOOK_OPTIONS, Look, LookName, LookOption, LookSpec, LookSpecError,
     OptionKind, OptionValue, PreparedLook, RemapLook, ShiftLook, ShiftOptions, SoftLook, look_option,

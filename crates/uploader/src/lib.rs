@@ -47,13 +47,14 @@ mod store;
 mod uploader;
 
 pub use batch::{
-    Batch, BatchObserver, BatchOptions, BatchReport, ImageResult, ImageStatus, ImageTimings, ResultsLog,
+    Batch, BatchObserver, BatchOptions, BatchReport, ImageFailure, ImageResult, ImageStatus, ImageTimings,
+    PublishError, ResultsLog,
 };
 pub use list::{ListEntry, ListError};
-pub use shard::Shard;
+pub use shard::{Shard, ShardError};
 
 pub use manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, Status};
-pub use store::{Store, StoreError, StoreOptions};
+pub use store::{ObjectError, Store, StoreError, StoreOptions};
 
 /// Whether files can be made in `dir`: tried by making one and removing
 /// it. With `create`, a missing `dir` passes if its nearest existing

@@ -63,8 +63,9 @@ pub enum ImageLocation {
 impl ListEntry {
     /// An entry for `image` (a path, `file://` URL or store URL), with no
     /// extra fields.
-    pub fn new(image: &str) -> Result<ListEntry, String> {
-        Ok(ListEntry { image: image.into(), location: locate(image)?, extra: Map::new() })
+    pub fn new(image: &str) -> Result<ListEntry, ListError> {
+        let location = locate(image).map_err(|reason| ListError::Location { image: image.into(), reason })?;
+        Ok(ListEntry { image: image.into(), location, extra: Map::new() })
     }
 
     /// The image's identity: what decides its shard and its resume marker.
@@ -95,6 +96,7 @@ impl ShardList {
 
 /// Why a list cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ListError {
     /// The file, folder or prefix cannot be read.
     #[error("{list}: cannot read the list: {reason}")]
@@ -111,6 +113,14 @@ pub enum ListError {
         list: String,
         /// The line, from 1.
         line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An image's path or URL cannot be read as one ([`ListEntry::new`]).
+    #[error("{image:?}: {reason}")]
+    Location {
+        /// The image as given.
+        image: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -184,7 +194,7 @@ pub(crate) fn read_list(
             object_store::path::Path::from_url_path(url.path()).map_err(|e| read_error(e.to_string()))?;
         if [".txt", ".jsonl", ".list"].iter().any(|ext| url.path().ends_with(ext)) {
             let get = async { store.objects().get(&prefix).await?.bytes().await };
-            let bytes = runtime.block_on(get).map_err(|e| read_error(crate::store::one_line(&e)))?;
+            let bytes = runtime.block_on(get).map_err(|e| read_error(variegate_core::one_line(&e)))?;
             parse_lines(list, &bytes[..], &mut kept)?;
         } else {
             let mut keys = Vec::new();
@@ -205,7 +215,7 @@ pub(crate) fn read_list(
                     }
                     Ok::<_, object_store::Error>(())
                 })
-                .map_err(|e| read_error(crate::store::one_line(&e)))?;
+                .map_err(|e| read_error(variegate_core::one_line(&e)))?;
             keys.sort_by(|a, b| a.image.cmp(&b.image));
             kept.entries.extend(keys);
         }

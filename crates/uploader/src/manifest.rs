@@ -1,6 +1,8 @@
 //! The record of a run: one [`Outcome`] a palette, written as
 //! `manifest.json` beside the images and returned to the caller.
 //!
+//! `Manifest::begin` starts it from the job, each outcome is recorded in
+//! its palette's place as it is known, and `Manifest::finish` counts them.
 //! It is built from the engine's own types ([`Palette`], [`SourceInfo`],
 //! [`Recipe`], [`VariationTimings`], [`VariationError`]), so errors and
 //! timings stay typed until they are written; errors are written as their
@@ -10,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use variegate_core::{Palette, Recipe, SourceInfo, VariationError, VariationTimings};
+use variegate_core::{Job, Palette, Recipe, SourceInfo, VariationError, VariationTimings};
+
+use crate::store::ObjectError;
 
 /// What became of one variation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +32,7 @@ pub enum Status {
 
 /// Why a variation is not stored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Failure {
     /// The engine did not make it.
     #[error(transparent)]
@@ -38,7 +43,7 @@ pub enum Failure {
         /// The key it was to be stored at.
         key: String,
         /// What the store said.
-        reason: String,
+        reason: ObjectError,
     },
     /// The store refused it, and it could not be saved locally either.
     #[error("storing {key}: {reason}; could not save it to {} either: {spill_reason}", spill_path.display())]
@@ -46,7 +51,7 @@ pub enum Failure {
         /// The key it was to be stored at.
         key: String,
         /// What the store said.
-        reason: String,
+        reason: ObjectError,
         /// Where it was to be saved.
         spill_path: PathBuf,
         /// What the local file system said.
@@ -234,8 +239,54 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The record of `job`, about to be stored in `folder` of `store`:
+    /// every palette not made until its outcome is recorded, so that the
+    /// record says so should the engine ever not send one.
+    pub(crate) fn begin(job: &Job, store: &str, folder: &str) -> Manifest {
+        let variations = job
+            .palettes()
+            .iter()
+            .enumerate()
+            .map(|(index, palette)| {
+                let reason = "the engine stopped before making it".to_string();
+                let error = VariationError::Panicked { name: palette.name.clone(), reason };
+                Outcome::not_stored(index, palette.clone(), error.into(), Default::default())
+            })
+            .collect();
+        Manifest {
+            status: RunStatus::Failed,
+            interrupted: None,
+            source: job.source().clone(),
+            recipe: job.recipe().clone(),
+            digest: job.digest().to_string(),
+            store: store.to_string(),
+            folder: folder.to_string(),
+            variations,
+            stored: 0,
+            spilled: 0,
+            failed: 0,
+            cancelled: 0,
+            timings: RunTimings::default(),
+        }
+    }
+
+    /// Records a variation's outcome in its palette's place.
+    pub(crate) fn record(&mut self, outcome: Outcome) {
+        if let Some(slot) = self.variations.get_mut(outcome.index) {
+            *slot = outcome;
+        }
+    }
+
+    /// Ends the record: why the run was interrupted, if it was, its
+    /// timings, and the counts and status from the outcomes.
+    pub(crate) fn finish(&mut self, interrupted: Option<String>, timings: RunTimings) {
+        self.interrupted = interrupted;
+        self.timings = timings;
+        self.tally();
+    }
+
     /// Counts the outcomes and sets the run's status from them.
-    pub(crate) fn tally(&mut self) {
+    fn tally(&mut self) {
         let count = |status| self.variations.iter().filter(|o| o.status == status).count();
         self.stored = count(Status::Stored);
         self.spilled = count(Status::Spilled);

@@ -34,17 +34,16 @@ impl Shard {
     }
 
     /// Parses `I/N`, with `I` from 0 to `N - 1`.
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let (index, count) = text.split_once('/').ok_or_else(|| format!("{text:?} is not I/N"))?;
-        let number = |part: &str| part.trim().parse::<u64>().map_err(|_| format!("{text:?} is not I/N"));
+    pub fn parse(text: &str) -> Result<Shard, ShardError> {
+        let not_i_of_n = || ShardError::NotIOfN(text.into());
+        let (index, count) = text.split_once('/').ok_or_else(not_i_of_n)?;
+        let number = |part: &str| part.trim().parse::<u64>().map_err(|_| not_i_of_n());
         Shard::new(number(index)?, number(count)?, "--shard")
     }
 
-    fn new(index: u64, count: u64, source: &'static str) -> Result<Shard, String> {
+    fn new(index: u64, count: u64, source: &'static str) -> Result<Shard, ShardError> {
         if count == 0 || index >= count {
-            return Err(format!(
-                "shard {index}/{count}: the index must be below the count, and the count at least 1"
-            ));
+            return Err(ShardError::OutOfRange { index, count });
         }
         Ok(Shard { index, count, source })
     }
@@ -55,18 +54,19 @@ impl Shard {
     pub fn from_env(
         var: impl Fn(&str) -> Option<String>,
         shards: Option<u64>,
-    ) -> Result<Option<Shard>, String> {
-        let number = |name: &str| -> Result<Option<u64>, String> {
+    ) -> Result<Option<Shard>, ShardError> {
+        let number = |name: &'static str| -> Result<Option<u64>, ShardError> {
             match var(name) {
                 None => Ok(None),
-                Some(text) => {
-                    text.trim().parse().map(Some).map_err(|_| format!("{name}={text:?} is not a number"))
+                Some(value) => {
+                    value.trim().parse().map(Some).map_err(|_| ShardError::NotANumber { name, value })
                 }
             }
         };
+        let missing = |set, missing| move || ShardError::Missing { set, missing };
         if let Some(id) = number("SLURM_ARRAY_TASK_ID")? {
-            let missing = || "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not".to_string();
-            let count = number("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(missing)?;
+            let count = number("SLURM_ARRAY_TASK_COUNT")?
+                .ok_or_else(missing("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"))?;
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             let step = number("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
             // A resubmitted subset (`--array=3,5`) is not one range: its
@@ -74,24 +74,18 @@ impl Shard {
             if let Some(max) = number("SLURM_ARRAY_TASK_MAX")?
                 && max.checked_sub(min).map(|span| span / step + 1) != Some(count)
             {
-                return Err(format!(
-                    "this Slurm array is not one range ({count} tasks from {min} to {max}): give each task \
-                     --shard $SLURM_ARRAY_TASK_ID/N with the N of the original array"
-                ));
+                return Err(ShardError::NotOneRange { count, min, max });
             }
-            let index =
-                id.checked_sub(min).ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")? / step;
+            let index = id.checked_sub(min).ok_or(ShardError::BelowMin)? / step;
             return Shard::new(index, count, "Slurm").map(Some);
         }
         if let Some(index) = number("AWS_BATCH_JOB_ARRAY_INDEX")? {
-            let missing =
-                || "AWS_BATCH_JOB_ARRAY_INDEX is set but AWS_BATCH_JOB_ARRAY_SIZE is not".to_string();
-            let count = number("AWS_BATCH_JOB_ARRAY_SIZE")?.ok_or_else(missing)?;
+            let count = number("AWS_BATCH_JOB_ARRAY_SIZE")?
+                .ok_or_else(missing("AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE"))?;
             return Shard::new(index, count, "AWS Batch").map(Some);
         }
         if let Some(index) = number("JOB_COMPLETION_INDEX")? {
-            let count =
-                shards.ok_or("JOB_COMPLETION_INDEX is set: give --shards N, the Job's completions")?;
+            let count = shards.ok_or(ShardError::NoShards)?;
             return Shard::new(index, count, "Kubernetes").map(Some);
         }
         Ok(None)
@@ -109,6 +103,58 @@ impl Shard {
     pub fn file_name(&self) -> String {
         format!("shard-{}-of-{}", self.index, self.count)
     }
+}
+
+/// Why no shard could be taken from `--shard` or the environment.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShardError {
+    /// `--shard` is not of the form `I/N`.
+    #[error("{0:?} is not I/N")]
+    NotIOfN(String),
+    /// The index is not below the count, or the count is 0.
+    #[error("shard {index}/{count}: the index must be below the count, and the count at least 1")]
+    OutOfRange {
+        /// The index given.
+        index: u64,
+        /// The count given.
+        count: u64,
+    },
+    /// A variable is not a number.
+    #[error("{name}={value:?} is not a number")]
+    NotANumber {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A variable is set without the one it needs.
+    #[error("{set} is set but {missing} is not")]
+    Missing {
+        /// The variable set.
+        set: &'static str,
+        /// The one missing.
+        missing: &'static str,
+    },
+    /// A resubmitted subset of a Slurm array (`--array=0,2`).
+    #[error(
+        "this Slurm array is not one range ({count} tasks from {min} to {max}): give each task \
+         --shard $SLURM_ARRAY_TASK_ID/N with the N of the original array"
+    )]
+    NotOneRange {
+        /// `SLURM_ARRAY_TASK_COUNT`.
+        count: u64,
+        /// `SLURM_ARRAY_TASK_MIN`.
+        min: u64,
+        /// `SLURM_ARRAY_TASK_MAX`.
+        max: u64,
+    },
+    /// `SLURM_ARRAY_TASK_ID` is below `SLURM_ARRAY_TASK_MIN`.
+    #[error("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")]
+    BelowMin,
+    /// A Kubernetes Indexed Job without `--shards`.
+    #[error("JOB_COMPLETION_INDEX is set: give --shards N, the Job's completions")]
+    NoShards,
 }
 
 impl fmt::Display for Shard {
@@ -170,7 +216,7 @@ mod tests {
             Shard::from_env(env(&k8s), Some(3)).unwrap(),
             Some(Shard { index: 0, count: 3, source: "Kubernetes" })
         );
-        assert!(Shard::from_env(env(&k8s), None).unwrap_err().contains("--shards"));
+        assert_eq!(Shard::from_env(env(&k8s), None), Err(ShardError::NoShards));
         assert_eq!(Shard::from_env(env(&[]), None).unwrap(), None);
         assert!(
             Shard::from_env(
@@ -193,6 +239,6 @@ mod tests {
             ("SLURM_ARRAY_TASK_MAX", "5"),
             ("SLURM_ARRAY_TASK_COUNT", "2"),
         ];
-        assert!(Shard::from_env(env(&subset), None).unwrap_err().contains("not one range"));
+        assert!(Shard::from_env(env(&subset), None).unwrap_err().to_string().contains("not one range"));
     }
 }

@@ -27,11 +27,13 @@ use object_store::{
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use url::Url;
+use variegate_core::one_line;
 
 use crate::local::{LocalDir, probe};
 
 /// Why a store, or a local destination, cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The location does not parse, or the store's configuration is incomplete.
     #[error("store {location:?}: {reason}")]
@@ -69,6 +71,59 @@ pub enum StoreError {
         /// What the file system said.
         reason: String,
     },
+}
+
+/// Why a call to a store did not do its work. Each variant keeps what the
+/// store, the network or the file system said, on one line; the error stays
+/// typed until a manifest or results line writes its message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObjectError {
+    /// The store (or the network) failed the call, after its retries.
+    #[error("{0}")]
+    Store(String),
+    /// A local folder did not take the file.
+    #[error("{0}")]
+    Local(String),
+    /// A link to the object could not be signed.
+    #[error("signing a link to {key}: {reason}")]
+    Link {
+        /// The object's key.
+        key: String,
+        /// What the signer said.
+        reason: String,
+    },
+    /// The call was not made: what it depends on failed.
+    #[error("not tried: {0}")]
+    NotTried(&'static str),
+    /// After a signal, the store did not answer within the grace period.
+    #[error("no answer within the {} s grace after {signal}", grace.as_secs_f64())]
+    NoAnswer {
+        /// The grace period.
+        grace: Duration,
+        /// The signal, e.g. `SIGTERM`.
+        signal: String,
+    },
+    /// After a signal, a put under way was abandoned when the grace period ran out.
+    #[error("not stored within the {} s grace after {signal}", grace.as_secs_f64())]
+    Abandoned {
+        /// The grace period.
+        grace: Duration,
+        /// The signal, e.g. `SIGTERM`.
+        signal: String,
+    },
+    /// The task making the call failed (it panicked).
+    #[error("{0}")]
+    Task(String),
+    /// The object could not be written out (a manifest that did not serialise).
+    #[error("{0}")]
+    Serialise(String),
+}
+
+impl From<object_store::Error> for ObjectError {
+    fn from(error: object_store::Error) -> ObjectError {
+        ObjectError::Store(one_line(&error))
+    }
 }
 
 /// How cloud stores retry, time out and sign links.
@@ -305,15 +360,15 @@ impl Store {
         content_type: &str,
         metadata: &[(&'static str, String)],
         keep_existing: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), ObjectError> {
         if let Kind::Local(dir) = &self.kind {
             let (dir, owned_key) = (dir.clone(), key.to_string());
             return match tokio::task::spawn_blocking(move || dir.write(&owned_key, &bytes, keep_existing))
                 .await
             {
                 Ok(Ok(_path)) => Ok(()),
-                Ok(Err(error)) => Err(error.to_string()),
-                Err(error) => Err(error.to_string()),
+                Ok(Err(error)) => Err(ObjectError::Local(error.to_string())),
+                Err(error) => Err(ObjectError::Task(error.to_string())),
             };
         }
         let mut attributes = Attributes::new();
@@ -322,7 +377,7 @@ impl Store {
             attributes.insert(Attribute::Metadata((*name).into()), header_safe(value).into());
         }
         let path = self.path_of(key);
-        let failed = |e: object_store::Error| one_line(&e);
+        let failed = ObjectError::from;
         if !matches!(self.kind, Kind::Memory) && bytes.len() > PART_SIZE {
             let options = PutMultipartOptions { attributes, ..Default::default() };
             let mut upload =
@@ -345,7 +400,7 @@ impl Store {
 
     /// A link to a stored key: presigned GET URLs for the clouds, valid for
     /// the store's `url_ttl`; `file://` URLs for local folders; `memory:///`.
-    pub async fn url_of(&self, key: &str) -> Result<String, String> {
+    pub async fn url_of(&self, key: &str) -> Result<String, ObjectError> {
         let path = self.path_of(key);
         let ttl = self.url_ttl;
         let signed = match &self.kind {
@@ -360,7 +415,7 @@ impl Store {
             Kind::Gcs(gcs) => gcs.signed_url(Method::GET, &path, ttl).await,
             Kind::Azure(azure) => azure.signed_url(Method::GET, &path, ttl).await,
         };
-        signed.map(String::from).map_err(|e| format!("signing a link to {key}: {}", one_line(&e)))
+        signed.map(String::from).map_err(|e| ObjectError::Link { key: key.into(), reason: one_line(&e) })
     }
 
     /// The full object path of a key relative to the prefix.
@@ -437,19 +492,4 @@ fn retry(options: StoreOptions) -> RetryConfig {
         max_retries: options.retries,
         retry_timeout: options.deadline,
     }
-}
-
-/// An error and its causes on one line.
-pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace('\n', " ")
 }

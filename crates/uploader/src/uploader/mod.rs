@@ -1,21 +1,24 @@
 //! Draining a job's variations into a store, a bounded number of puts at a
 //! time, on a small tokio runtime the uploader owns.
 
-use std::collections::HashMap;
+mod observer;
+mod put;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::runtime::Runtime;
-use tokio::task::JoinSet;
 use tracing::Instrument;
-use variegate_core::{Canceller, Job, Palette, Variation, VariationError};
+use variegate_core::{Canceller, Job, Variation};
 
 use crate::keys::RunKeys;
 use crate::local::{LocalDir, probe};
-use crate::manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, Status};
-use crate::store::{Store, StoreError};
+use crate::manifest::{Failure, Manifest, Outcome, RunStatus, RunTimings};
+use crate::store::{ObjectError, Store, StoreError};
+pub use observer::Observer;
+use put::{InFlight, PutVariation, Thumbnail, spill};
 
 /// Puts in flight at once by default.
 pub const DEFAULT_UPLOADS: usize = 8;
@@ -27,6 +30,7 @@ pub const METADATA_NAMES: [&str; 3] = ["palette_name", "palette_description", "p
 
 /// Why the uploader could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UploaderError {
     /// Its tokio runtime did not start.
     #[error("cannot start the upload runtime: {0}")]
@@ -39,55 +43,6 @@ pub enum UploaderError {
         /// Its range, and the value given.
         reason: String,
     },
-}
-
-/// Sees a job go by: each variation as it comes out of the engine (before
-/// it is stored), and each outcome as soon as it is known. Both do nothing
-/// by default; `()` is the observer that sees nothing.
-pub trait Observer {
-    /// A variation came out of the engine. Take what you need from it (its
-    /// preview, say) before its bytes go to the store.
-    fn made(&mut self, _variation: &mut Variation) {}
-    /// A variation's fate is known.
-    fn finished(&mut self, _outcome: &Outcome) {}
-}
-
-impl Observer for () {}
-
-/// Each observer sees every event, the first first (it may take a
-/// variation's preview before the second sees it).
-impl<A: Observer, B: Observer> Observer for (A, B) {
-    fn made(&mut self, variation: &mut Variation) {
-        self.0.made(variation);
-        self.1.made(variation);
-    }
-    fn finished(&mut self, outcome: &Outcome) {
-        self.0.finished(outcome);
-        self.1.finished(outcome);
-    }
-}
-
-impl<T: Observer + ?Sized> Observer for &mut T {
-    fn made(&mut self, variation: &mut Variation) {
-        (**self).made(variation);
-    }
-    fn finished(&mut self, outcome: &Outcome) {
-        (**self).finished(outcome);
-    }
-}
-
-/// An observer that may be absent (a contact sheet not asked for).
-impl<T: Observer> Observer for Option<T> {
-    fn made(&mut self, variation: &mut Variation) {
-        if let Some(observer) = self {
-            observer.made(variation);
-        }
-    }
-    fn finished(&mut self, outcome: &Outcome) {
-        if let Some(observer) = self {
-            observer.finished(outcome);
-        }
-    }
 }
 
 /// The result of storing a job: the manifest, where it went, and whether it
@@ -261,7 +216,7 @@ impl Uploader {
         bytes: Bytes,
         content_type: &str,
         cancel: &Canceller,
-    ) -> Result<(), String> {
+    ) -> Result<(), ObjectError> {
         self.within_grace(cancel, self.store.put(key, bytes, content_type, &[], false))?
     }
 
@@ -274,7 +229,7 @@ impl Uploader {
         &self,
         cancel: &Canceller,
         work: impl std::future::Future<Output = T>,
-    ) -> Result<T, String> {
+    ) -> Result<T, ObjectError> {
         // Woken this often to notice a cancellation.
         const POLL: Duration = Duration::from_millis(50);
         let grace = self.grace;
@@ -283,13 +238,9 @@ impl Uploader {
             loop {
                 if let Some(cancellation) = cancel.cancellation() {
                     let left = grace.saturating_sub(cancellation.at.elapsed());
-                    return tokio::time::timeout(left, work).await.map_err(|_| {
-                        format!(
-                            "no answer within the {} s grace after {}",
-                            grace.as_secs_f64(),
-                            cancellation.reason
-                        )
-                    });
+                    return tokio::time::timeout(left, work)
+                        .await
+                        .map_err(|_| ObjectError::NoAnswer { grace, signal: cancellation.reason.clone() });
                 }
                 if let Ok(done) = tokio::time::timeout(POLL, &mut work).await {
                     return Ok(done);
@@ -328,15 +279,12 @@ impl Uploader {
     /// cancelled, and the manifest is written all the same.
     pub fn store_observed(&self, job: Job, observer: &mut dyn Observer) -> StoreReport {
         let started = Instant::now();
-        let palettes = job.palettes().to_vec();
-        let keys = RunKeys::new(job.source(), job.recipe(), job.digest(), palettes.len());
+        let keys = RunKeys::new(job.source(), job.recipe(), job.digest(), job.palettes().len());
         let cancel = job.canceller().clone();
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; palettes.len()];
+        let mut manifest = Manifest::begin(&job, self.store.url(), keys.folder());
         let mut record = |outcome: Outcome, observer: &mut dyn Observer| {
             observer.finished(&outcome);
-            if let Some(slot) = outcomes.get_mut(outcome.index) {
-                *slot = Some(outcome);
-            }
+            manifest.record(outcome);
         };
         let mut in_flight = InFlight::default();
         for mut variation in job.variations() {
@@ -391,40 +339,10 @@ impl Uploader {
                 record(outcome, observer);
             }
         }
-        let (source, recipe, digest, decode) =
-            (job.source().clone(), job.recipe().clone(), job.digest().to_string(), job.decode_time());
+        let decode = job.decode_time();
         let summary = job.wait();
-
-        let variations = outcomes
-            .into_iter()
-            .zip(palettes)
-            .enumerate()
-            .map(|(index, (outcome, palette))| {
-                // The engine sends one variation a palette; should it ever
-                // not, the record still says so.
-                outcome.unwrap_or_else(|| {
-                    let reason = "the engine stopped before making it".to_string();
-                    let error = VariationError::Panicked { name: palette.name.clone(), reason };
-                    Outcome::not_stored(index, palette, error.into(), Default::default())
-                })
-            })
-            .collect();
-        let mut manifest = Manifest {
-            status: RunStatus::Failed,
-            interrupted: cancel.cancellation().map(|c| c.reason.clone()),
-            source,
-            recipe,
-            digest,
-            store: self.store.url().to_string(),
-            folder: keys.folder().to_string(),
-            variations,
-            stored: 0,
-            spilled: 0,
-            failed: 0,
-            cancelled: 0,
-            timings: RunTimings { decode, analyse: summary.analyse, total: decode + started.elapsed() },
-        };
-        manifest.tally();
+        let timings = RunTimings { decode, analyse: summary.analyse, total: decode + started.elapsed() };
+        manifest.finish(cancel.cancellation().map(|c| c.reason.clone()), timings);
         let report = self.write_manifest(manifest, &keys, &cancel);
         for dir in self.local_dirs() {
             dir.release();
@@ -451,8 +369,7 @@ impl Uploader {
                     dir.abandon_writes();
                 }
                 let (mut outcomes, abandoned) = self.runtime.block_on(in_flight.abandon());
-                let why =
-                    format!("not stored within the {} s grace after {reason}", self.grace.as_secs_f64());
+                let why = ObjectError::Abandoned { grace: self.grace, signal: reason.clone() };
                 outcomes.extend(abandoned.into_iter().map(|put| put.spill_abandoned(&reason, &why)));
                 return outcomes;
             }
@@ -478,7 +395,8 @@ impl Uploader {
         let json = match serde_json::to_vec_pretty(&report.manifest) {
             Ok(json) => Bytes::from(json),
             Err(error) => {
-                report.manifest_error = Some(Failure::Store { key, reason: error.to_string() });
+                report.manifest_error =
+                    Some(Failure::Store { key, reason: ObjectError::Serialise(error.to_string()) });
                 return report;
             }
         };
@@ -494,200 +412,4 @@ impl Uploader {
         }
         report
     }
-}
-
-/// After a failed put: saves the bytes in the spill folder if there is one.
-/// Returns the failure to record and where the bytes went.
-fn spill(dir: Option<&LocalDir>, key: &str, reason: String, bytes: &[u8]) -> (Failure, Option<PathBuf>) {
-    let Some(dir) = dir else { return (Failure::Store { key: key.into(), reason }, None) };
-    match dir.write(key, bytes, false) {
-        Ok(path) => (Failure::Store { key: key.into(), reason }, Some(path)),
-        Err(error) => {
-            let failure = Failure::StoreAndSpill {
-                key: key.into(),
-                reason,
-                spill_path: dir.path_of(key),
-                spill_reason: error.to_string(),
-            };
-            (failure, None)
-        }
-    }
-}
-
-/// The puts under way, and what each is for, so that a put that panicked
-/// or was abandoned is still reported against its variation.
-#[derive(Default)]
-struct InFlight {
-    tasks: JoinSet<Outcome>,
-    meta: HashMap<tokio::task::Id, PutVariation>,
-}
-
-impl InFlight {
-    /// Waits for the next put to finish; `None` when none is under way.
-    async fn next(&mut self) -> Option<Outcome> {
-        while let Some(joined) = self.tasks.join_next_with_id().await {
-            match joined {
-                Ok((id, outcome)) => {
-                    self.meta.remove(&id);
-                    return Some(outcome);
-                }
-                // Every task is registered right after it is spawned, before any join.
-                Err(error) => {
-                    if let Some(put) = self.meta.remove(&error.id()) {
-                        let failure = Failure::Store { key: put.key.clone(), reason: error.to_string() };
-                        return Some(put.not_stored(failure));
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    /// Aborts every put under way. Returns the outcomes of those that
-    /// finished first, and the puts that did not.
-    async fn abandon(&mut self) -> (Vec<Outcome>, Vec<PutVariation>) {
-        self.tasks.abort_all();
-        let (mut finished, mut abandoned) = (Vec::new(), Vec::new());
-        while let Some(joined) = self.tasks.join_next_with_id().await {
-            let id = match &joined {
-                Ok((id, _)) => *id,
-                Err(error) => error.id(),
-            };
-            let put = self.meta.remove(&id);
-            match (joined, put) {
-                (Ok((_, outcome)), _) => finished.push(outcome),
-                (Err(_), Some(put)) => abandoned.push(put),
-                (Err(_), None) => {}
-            }
-        }
-        (finished, abandoned)
-    }
-}
-
-/// One variation's puts: the image, then its thumbnail if it has one.
-/// Each object has its own outcome: a thumbnail that cannot be stored is
-/// spilled and recorded as such, beside a variation that was stored.
-#[derive(Clone)]
-struct PutVariation {
-    store: Store,
-    keep_existing: bool,
-    spill: Option<Arc<LocalDir>>,
-    index: usize,
-    key: String,
-    palette: Palette,
-    width: u32,
-    height: u32,
-    content_type: &'static str,
-    bytes: Bytes,
-    thumbnail: Option<Thumbnail>,
-    made: variegate_core::VariationTimings,
-}
-
-impl PutVariation {
-    async fn run(self) -> Outcome {
-        let started = Instant::now();
-        let colors: Vec<String> = self.palette.colors.iter().map(|c| c.to_string()).collect();
-        let [name, description, colours] = METADATA_NAMES;
-        let metadata = [
-            (name, self.palette.name.clone()),
-            (description, self.palette.description.clone().unwrap_or_default()),
-            (colours, serde_json::to_string(&colors).unwrap_or_default()),
-        ];
-        let keep = self.keep_existing;
-        let stored = self.store.put(&self.key, self.bytes.clone(), self.content_type, &metadata, keep).await;
-        let mut outcome = self.outcome();
-        match stored {
-            Ok(()) => match self.store.url_of(&self.key).await {
-                Ok(url) => outcome.url = Some(url),
-                Err(error) => tracing::warn!(%error, "no link"),
-            },
-            Err(reason) => {
-                // Nothing made is lost: the bytes go to the spill folder.
-                let (failure, path) = spill_blocking(&self.spill, &self.key, reason, &self.bytes).await;
-                outcome.set_spilled(failure, path);
-            }
-        }
-        if let Some(Thumbnail { key, bytes, content_type }) = &self.thumbnail {
-            let stored = match outcome.status {
-                Status::Stored => self.store.put(key, bytes.clone(), content_type, &metadata, keep).await,
-                _ => Err("not tried: its variation was not stored".to_string()),
-            };
-            match stored {
-                Ok(()) => outcome.thumbnail = Some(key.clone()),
-                Err(reason) => {
-                    let (failure, path) = spill_blocking(&self.spill, key, reason, bytes).await;
-                    outcome.set_thumbnail_spilled(failure, path);
-                }
-            }
-        }
-        outcome.timings.store = started.elapsed();
-        tracing::debug!(bytes = outcome.bytes, status = ?outcome.status, "stored");
-        outcome
-    }
-
-    /// Its outcome, stored until said otherwise.
-    fn outcome(&self) -> Outcome {
-        Outcome {
-            index: self.index,
-            palette: self.palette.clone(),
-            key: Some(self.key.clone()),
-            url: None,
-            width: Some(self.width),
-            height: Some(self.height),
-            bytes: self.bytes.len() as u64,
-            content_type: Some(self.content_type.to_string()),
-            status: Status::Stored,
-            error: None,
-            spill_path: None,
-            thumbnail: None,
-            thumbnail_error: None,
-            thumbnail_spill_path: None,
-            timings: OutcomeTimings { made: self.made, store: Duration::ZERO },
-        }
-    }
-
-    /// Its outcome when its put ended without one (it panicked).
-    fn not_stored(self, failure: Failure) -> Outcome {
-        let mut outcome = Outcome::not_stored(self.index, self.palette, failure, self.made);
-        outcome.key = Some(self.key);
-        outcome
-    }
-
-    /// After the grace ran out on its put (cancelled for `reason`): its bytes
-    /// (and thumbnail's) go to the spill folder, `why` recorded; without one
-    /// it is cancelled.
-    fn spill_abandoned(self, reason: &str, why: &str) -> Outcome {
-        if self.spill.is_none() {
-            return self.not_stored(Failure::Cancelled { reason: reason.into() });
-        }
-        let mut outcome = self.outcome();
-        let (failure, path) = spill(self.spill.as_deref(), &self.key, why.into(), &self.bytes);
-        outcome.set_spilled(failure, path);
-        if let Some(Thumbnail { key, bytes, .. }) = &self.thumbnail {
-            let (failure, path) = spill(self.spill.as_deref(), key, why.into(), bytes);
-            outcome.set_thumbnail_spilled(failure, path);
-        }
-        outcome
-    }
-}
-
-/// [`spill`] on a blocking thread.
-async fn spill_blocking(
-    dir: &Option<Arc<LocalDir>>,
-    key: &str,
-    reason: String,
-    bytes: &Bytes,
-) -> (Failure, Option<PathBuf>) {
-    let (dir, owned_key, bytes) = (dir.clone(), key.to_string(), bytes.clone());
-    tokio::task::spawn_blocking(move || spill(dir.as_deref(), &owned_key, reason, &bytes))
-        .await
-        .unwrap_or_else(|error| (Failure::Store { key: key.into(), reason: error.to_string() }, None))
-}
-
-/// A variation's thumbnail, to store at its own key.
-#[derive(Clone)]
-struct Thumbnail {
-    key: String,
-    bytes: Bytes,
-    content_type: &'static str,
 }
