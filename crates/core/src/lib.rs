@@ -66,6 +66,9 @@ mod jpeg;
 mod kmeans;
 mod look;
 mod memory;
+// How every timing of the workspace's records is written; public only so
+// that the uploader's records write theirs the same way, not an API.
+#[doc(hidden)]
 pub mod millis;
 mod palette;
 mod pixels;

@@ -70,6 +70,15 @@ impl<'de> Deserialize<'de> for Rgb8 {
     }
 }
 
+/// Lower-case hex of some bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, b| {
+        let _ = write!(text, "{b:02x}");
+        text
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encode::OutputFormat;
 use crate::palette::Palette;
-use crate::pixels::Rgb8;
+use crate::pixels::{Rgb8, hex};
 use crate::source::ColourProfiles;
 
 /// The version of what the engine writes for a recipe. Bumped whenever a
@@ -125,15 +125,6 @@ impl std::io::Write for HashWriter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// Lower-case hex of some bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, b| {
-        let _ = write!(text, "{b:02x}");
-        text
-    })
 }
 
 #[cfg(test)]

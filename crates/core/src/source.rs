@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::colour_profile::{self, Profile};
 use crate::error::DecodeError;
 use crate::jpeg::Decoded;
-use crate::pixels::Channels;
-use crate::recipe::hex;
+use crate::pixels::{Channels, hex};
+use crate::preview::Preview;
 use crate::resize::{fit, resize};
 
 /// The default pixel budget: 100 megapixels.
@@ -327,8 +327,8 @@ impl SourceImage {
     }
 
     /// A small copy for looking at (a contact sheet), longest side `max_side`.
-    pub fn preview(&self, max_side: u32) -> crate::Preview {
-        crate::Preview::fitting(&self.pixels, (self.width, self.height), self.channels, max_side)
+    pub fn preview(&self, max_side: u32) -> Preview {
+        Preview::fitting(&self.pixels, (self.width, self.height), self.channels, max_side)
     }
 
     /// What the image was called: its path, or the name it was given.
