@@ -9,64 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_variegate");
+mod common;
 
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name).to_str().unwrap().to_string()
-}
-
-fn variegate(args: &[&str], dir: &Path) -> Output {
-    Command::new(BIN).args(args).current_dir(dir).output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Shared inputs, made once: the 2048x2048 frame the original service
-/// worked on (retina.jpg upscaled), and 63 palettes (the bundled seven,
-/// nine times over, renamed).
-struct Inputs {
-    _dir: tempfile::TempDir,
-    frame: String,
-    palettes63: String,
-}
-
-fn inputs() -> &'static Inputs {
-    static INPUTS: OnceLock<Inputs> = OnceLock::new();
-    INPUTS.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let photo = image::open(fixture("retina.jpg")).unwrap().to_rgb8();
-        let frame = image::imageops::resize(&photo, 2048, 2048, image::imageops::FilterType::Triangle);
-        let frame_path = dir.path().join("frame-2048.png");
-        frame.save(&frame_path).unwrap();
-        let seven: Vec<Value> =
-            serde_json::from_str(&std::fs::read_to_string(fixture("palettes.json")).unwrap()).unwrap();
-        let many: Vec<Value> = (0..9)
-            .flat_map(|round| {
-                seven.iter().map(move |p| {
-                    let mut p = p.clone();
-                    p["name"] = format!("{} {round}", p["name"].as_str().unwrap()).into();
-                    p
-                })
-            })
-            .collect();
-        let palettes_path = dir.path().join("palettes-63.json");
-        std::fs::write(&palettes_path, serde_json::to_vec(&many).unwrap()).unwrap();
-        Inputs {
-            frame: frame_path.to_str().unwrap().into(),
-            palettes63: palettes_path.to_str().unwrap().into(),
-            _dir: dir,
-        }
-    })
-}
+use common::{BIN, fixture, inputs, stderr, variegate};
 
 /// Every file below `dir`, relative to it, with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -1,0 +1,207 @@
+//! Every kind of input on the real binary: bad files refused in one line
+//! with nothing written, phone photos upright, damaged JPEGs read leniently
+//! when asked, colour profiles converted, animations and transparency.
+
+mod common;
+
+use common::{fixture, stderr, variegate};
+use serde_json::Value;
+use variegate_test_support::jobs::files;
+
+#[test]
+fn bad_inputs_are_fatal_with_one_line_and_write_nothing() {
+    let palettes = fixture("palettes.json");
+    let coffee = fixture("coffee.png");
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec![fixture("bad/missing.png"), palettes.clone()],
+            format!("{}: cannot read file: No such file", fixture("bad/missing.png")),
+        ),
+        (
+            vec![fixture("bad/empty.png"), palettes.clone()],
+            format!("{}: file is empty", fixture("bad/empty.png")),
+        ),
+        (
+            vec![fixture("bad/truncated.png"), palettes.clone()],
+            format!("{}: cannot decode PNG image: ", fixture("bad/truncated.png")),
+        ),
+        (
+            vec![fixture("bad/truncated.jpg"), palettes.clone()],
+            format!("{}: cannot decode JPEG image: Premature end of JPEG file", fixture("bad/truncated.jpg")),
+        ),
+        (
+            vec![fixture("bad/random.png"), palettes.clone()],
+            format!("{}: not a PNG, JPEG or WebP image", fixture("bad/random.png")),
+        ),
+        (
+            vec![fixture("bad/text.jpg"), palettes.clone()],
+            format!("{}: not a PNG, JPEG or WebP image", fixture("bad/text.jpg")),
+        ),
+        (
+            vec![fixture("bad/huge-header.png"), palettes.clone()],
+            format!(
+                "{}: image is 100000x100000 (10000.0 megapixels), over the limit of 100.0 megapixels",
+                fixture("bad/huge-header.png")
+            ),
+        ),
+        (
+            vec![fixture("bad/zero-width.png"), palettes.clone()],
+            format!("{}: image is 0x64, which has no pixels", fixture("bad/zero-width.png")),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/syntax-error.json")],
+            format!(
+                "{}: invalid palettes JSON at line 3, column 18: expected `,` or `}}`\n",
+                fixture("bad/syntax-error.json")
+            ),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/bad-colour.json")],
+            format!(
+                "{}: palette 2 (\"Broken\"): colour 2 \"#11223G\" is not a hex colour (#RGB or #RRGGBB)",
+                fixture("bad/bad-colour.json")
+            ),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/empty-list.json")],
+            format!(
+                "{}: no palettes: expected a JSON array with at least one palette",
+                fixture("bad/empty-list.json")
+            ),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/not-a-list.json")],
+            format!("{}: expected a JSON array of palettes", fixture("bad/not-a-list.json")),
+        ),
+        (
+            vec![coffee.clone(), fixture("bad/missing.json")],
+            format!("{}: cannot read palettes: No such file", fixture("bad/missing.json")),
+        ),
+    ];
+    for (inputs, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let output = variegate(&["run", &inputs[0], "--palettes", &inputs[1]], dir.path());
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{inputs:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{inputs:?}: one line: {stderr}");
+        let cause = stderr.rsplit(": ").next().unwrap();
+        assert_eq!(stderr.matches(cause).count(), 1, "{inputs:?}: each cause once: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {expected}")),
+            "{inputs:?}:\n got {stderr}\nwant error: {expected}"
+        );
+        assert!(!stderr.contains("panicked"));
+        assert!(!dir.path().join("variations").exists(), "{inputs:?}: nothing written");
+    }
+}
+
+#[test]
+fn phone_photos_come_out_upright() {
+    // Stored turned a quarter (JPEG, EXIF orientation 6) or three quarters
+    // (PNG eXIf, 8): every viewer shows them 300x200, and so do the outputs.
+    for file in ["oriented/exif6.jpg", "oriented/exif8.png"] {
+        let dir = tempfile::tempdir().unwrap();
+        let output =
+            variegate(&["run", &fixture(file), "--palette", "#112233,#FFEEDD", "--json"], dir.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            (report["source"]["width"].as_u64(), report["source"]["height"].as_u64()),
+            (Some(300), Some(200))
+        );
+        let stored = dir.path().join("variations").join(report["variations"][0]["key"].as_str().unwrap());
+        let decoded = image::open(&stored).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (300, 200), "{file}");
+    }
+}
+
+#[test]
+fn lenient_decodes_a_truncated_jpeg_as_far_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = fixture("bad/truncated.jpg");
+    let output = variegate(&["run", &truncated, "--palette", "#112233,#FFEEDD", "--lenient"], dir.path());
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(
+        warnings,
+        [format!(" WARN {truncated}: Premature end of JPEG file: decoded as far as it goes")]
+    );
+    assert_eq!(files(&dir.path().join("variations")).len(), 2);
+}
+
+#[test]
+fn tagged_photos_are_converted_to_srgb_and_say_so() {
+    let run = |file: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let output =
+            variegate(&["run", &fixture(file), "--palette", "#112233,#AA5500,#FFEEDD", "--json"], dir.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let stored = dir.path().join("variations").join(report["variations"][0]["key"].as_str().unwrap());
+        (std::fs::read(stored).unwrap(), stderr(&output))
+    };
+    let has_srgb_chunk = |png: &[u8]| png.windows(4).any(|w| w == b"sRGB");
+    // p3.png holds upright.png's values, meant as Display P3: other colours.
+    let (p3, _) = run("profiles/p3.png");
+    let (plain, _) = run("oriented/upright.png");
+    assert!(has_srgb_chunk(&p3) && !has_srgb_chunk(&plain));
+    assert_ne!(
+        image::load_from_memory(&p3).unwrap().to_rgb8(),
+        image::load_from_memory(&plain).unwrap().to_rgb8()
+    );
+    // A profile that does not parse: one warning, and the colours taken as sRGB.
+    let (bad, stderr) = run("profiles/bad-profile.png");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0]
+            .contains("bad-profile.png: colour profile ignored, colours taken as sRGB: it does not parse")
+    );
+    assert_eq!(
+        image::load_from_memory(&bad).unwrap().to_rgb8(),
+        image::load_from_memory(&plain).unwrap().to_rgb8()
+    );
+}
+
+#[test]
+fn an_animation_is_recoloured_from_its_first_frame_with_a_warning() {
+    for file in ["animated/animated.png", "animated/animated.webp"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fixture(file);
+        let output = variegate(&["run", &path, "--palette", "#112233,#FFEEDD"], dir.path());
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        let format = if file.ends_with("png") { "PNG" } else { "WebP" };
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+        assert_eq!(
+            warnings,
+            [format!(" WARN {path}: animated {format}: only its first frame is recoloured")]
+        );
+    }
+}
+
+#[test]
+fn jpeg_of_a_transparent_image_shows_the_background() {
+    // The logo with its left half transparent, written here.
+    let dir = tempfile::tempdir().unwrap();
+    let mut logo = image::open(fixture("logo.png")).unwrap().to_rgba8();
+    logo.pixels_mut().enumerate().filter(|(i, _)| i % 500 < 250).for_each(|(_, px)| px.0[3] = 0);
+    let path = dir.path().join("half.png");
+    logo.save(&path).unwrap();
+    let args = ["run", path.to_str().unwrap(), "--palette", "#112233,#FFEEDD", "--format", "jpeg", "--json"];
+    for (extra, expected) in [(None, [255u8, 255, 255]), (Some("#000000"), [0, 0, 0])] {
+        let mut args = args.to_vec();
+        if let Some(colour) = extra {
+            args.extend(["--background", colour]);
+        }
+        let output = variegate(&args, dir.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["recipe"]["background"].as_str(), Some(extra.unwrap_or("#FFFFFF")));
+        let stored = dir.path().join("variations").join(report["variations"][0]["key"].as_str().unwrap());
+        let jpeg = image::open(stored).unwrap().to_rgb8();
+        let left = jpeg.get_pixel(100, 250).0;
+        assert!(left.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 3), "{extra:?}: {left:?}");
+    }
+}
