@@ -10,7 +10,7 @@ use variegate_test_support::jobs;
 
 mod common;
 
-use common::{fixture, stderr, variegate};
+use common::{fixture, run_photo, stderr, variegate};
 
 #[test]
 fn runs_the_bundled_example_into_variations() {
@@ -36,18 +36,7 @@ fn runs_the_bundled_example_into_variations() {
 #[test]
 fn report_json_and_manifest_are_the_same_document() {
     let dir = tempfile::tempdir().unwrap();
-    let output = variegate(
-        &[
-            "run",
-            &fixture("rocket.jpg"),
-            "--palettes",
-            &fixture("palettes.json"),
-            "--report",
-            "report.json",
-            "--json",
-        ],
-        dir.path(),
-    );
+    let output = run_photo("rocket.jpg", &["--report", "report.json", "--json"], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let printed: Value = serde_json::from_slice(&output.stdout).expect("--json prints JSON alone on stdout");
     let written: Value =
@@ -148,18 +137,7 @@ fn formats_thumbnails_and_max_side() {
 #[test]
 fn contact_sheet_shows_original_and_variations() {
     let dir = tempfile::tempdir().unwrap();
-    let output = variegate(
-        &[
-            "run",
-            &fixture("coffee.png"),
-            "--palettes",
-            &fixture("palettes.json"),
-            "--contact-sheet",
-            "sheet.png",
-            "-q",
-        ],
-        dir.path(),
-    );
+    let output = run_photo("coffee.png", &["--contact-sheet", "sheet.png", "-q"], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(output.stderr.is_empty() && output.stdout.is_empty(), "--quiet prints nothing on success");
     let sheet = image::open(dir.path().join("sheet.png")).unwrap().to_rgb8();
@@ -249,18 +227,7 @@ fn bad_inline_palette_and_options() {
 fn threads_past_the_cores_are_capped_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    let output = variegate(
-        &[
-            "run",
-            &fixture("coffee.png"),
-            "--palettes",
-            &fixture("palettes.json"),
-            "--threads",
-            "100000",
-            "--json",
-        ],
-        dir.path(),
-    );
+    let output = run_photo("coffee.png", &["--threads", "100000", "--json"], dir.path());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
     let cores = std::thread::available_parallelism().unwrap().get();

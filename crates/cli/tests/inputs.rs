@@ -10,75 +10,39 @@ use variegate_test_support::jobs::files;
 
 #[test]
 fn bad_inputs_are_fatal_with_one_line_and_write_nothing() {
-    let palettes = fixture("palettes.json");
-    let coffee = fixture("coffee.png");
-    let cases: Vec<(Vec<String>, String)> = vec![
+    // (image, palettes, what the error says after naming the bad one of them)
+    let (palettes, coffee) = ("palettes.json", "coffee.png");
+    let cases = [
+        ("bad/missing.png", palettes, "cannot read file: No such file"),
+        ("bad/empty.png", palettes, "file is empty"),
+        ("bad/truncated.png", palettes, "cannot decode PNG image: "),
+        ("bad/truncated.jpg", palettes, "cannot decode JPEG image: Premature end of JPEG file"),
+        ("bad/random.png", palettes, "not a PNG, JPEG or WebP image"),
+        ("bad/text.jpg", palettes, "not a PNG, JPEG or WebP image"),
         (
-            vec![fixture("bad/missing.png"), palettes.clone()],
-            format!("{}: cannot read file: No such file", fixture("bad/missing.png")),
+            "bad/huge-header.png",
+            palettes,
+            "image is 100000x100000 (10000.0 megapixels), over the limit of 100.0 megapixels",
+        ),
+        ("bad/zero-width.png", palettes, "image is 0x64, which has no pixels"),
+        (
+            coffee,
+            "bad/syntax-error.json",
+            "invalid palettes JSON at line 3, column 18: expected `,` or `}`\n",
         ),
         (
-            vec![fixture("bad/empty.png"), palettes.clone()],
-            format!("{}: file is empty", fixture("bad/empty.png")),
+            coffee,
+            "bad/bad-colour.json",
+            "palette 2 (\"Broken\"): colour 2 \"#11223G\" is not a hex colour (#RGB or #RRGGBB)",
         ),
-        (
-            vec![fixture("bad/truncated.png"), palettes.clone()],
-            format!("{}: cannot decode PNG image: ", fixture("bad/truncated.png")),
-        ),
-        (
-            vec![fixture("bad/truncated.jpg"), palettes.clone()],
-            format!("{}: cannot decode JPEG image: Premature end of JPEG file", fixture("bad/truncated.jpg")),
-        ),
-        (
-            vec![fixture("bad/random.png"), palettes.clone()],
-            format!("{}: not a PNG, JPEG or WebP image", fixture("bad/random.png")),
-        ),
-        (
-            vec![fixture("bad/text.jpg"), palettes.clone()],
-            format!("{}: not a PNG, JPEG or WebP image", fixture("bad/text.jpg")),
-        ),
-        (
-            vec![fixture("bad/huge-header.png"), palettes.clone()],
-            format!(
-                "{}: image is 100000x100000 (10000.0 megapixels), over the limit of 100.0 megapixels",
-                fixture("bad/huge-header.png")
-            ),
-        ),
-        (
-            vec![fixture("bad/zero-width.png"), palettes.clone()],
-            format!("{}: image is 0x64, which has no pixels", fixture("bad/zero-width.png")),
-        ),
-        (
-            vec![coffee.clone(), fixture("bad/syntax-error.json")],
-            format!(
-                "{}: invalid palettes JSON at line 3, column 18: expected `,` or `}}`\n",
-                fixture("bad/syntax-error.json")
-            ),
-        ),
-        (
-            vec![coffee.clone(), fixture("bad/bad-colour.json")],
-            format!(
-                "{}: palette 2 (\"Broken\"): colour 2 \"#11223G\" is not a hex colour (#RGB or #RRGGBB)",
-                fixture("bad/bad-colour.json")
-            ),
-        ),
-        (
-            vec![coffee.clone(), fixture("bad/empty-list.json")],
-            format!(
-                "{}: no palettes: expected a JSON array with at least one palette",
-                fixture("bad/empty-list.json")
-            ),
-        ),
-        (
-            vec![coffee.clone(), fixture("bad/not-a-list.json")],
-            format!("{}: expected a JSON array of palettes", fixture("bad/not-a-list.json")),
-        ),
-        (
-            vec![coffee.clone(), fixture("bad/missing.json")],
-            format!("{}: cannot read palettes: No such file", fixture("bad/missing.json")),
-        ),
+        (coffee, "bad/empty-list.json", "no palettes: expected a JSON array with at least one palette"),
+        (coffee, "bad/not-a-list.json", "expected a JSON array of palettes"),
+        (coffee, "bad/missing.json", "cannot read palettes: No such file"),
     ];
-    for (inputs, expected) in cases {
+    for (image, palettes, said) in cases {
+        let inputs = [fixture(image), fixture(palettes)];
+        let bad = if image.starts_with("bad/") { &inputs[0] } else { &inputs[1] };
+        let expected = format!("{bad}: {said}");
         let dir = tempfile::tempdir().unwrap();
         let output = variegate(&["run", &inputs[0], "--palettes", &inputs[1]], dir.path());
         let stderr = stderr(&output);

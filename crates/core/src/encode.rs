@@ -8,6 +8,8 @@ use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 use serde::{Deserialize, Serialize};
 
+/// The indexed-colour PNG encoder, for [`OutputFormat::takes_indices`].
+pub(crate) use crate::banded_png::encode_indexed;
 use crate::colour_profile::srgb_icc;
 use crate::pixels::{Channels, Rgb8};
 
@@ -155,25 +157,10 @@ impl OutputFormat {
 
     /// Whether variations of an image of `channels` are best recoloured
     /// into palette indices (where the look can give them) and written by
-    /// [`OutputFormat::encode_indices`]: PNG of an image without alpha, a
-    /// third of the data or less.
+    /// [`encode_indexed`]: PNG of an image without alpha, a third of the
+    /// data or less.
     pub(crate) fn takes_indices(self, channels: Channels) -> bool {
         matches!(self, OutputFormat::Png) && channels == Channels::Rgb
-    }
-
-    /// Encodes palette indices (one byte a pixel, below `colours.len()`) as
-    /// an indexed-colour PNG: see [`OutputFormat::takes_indices`].
-    pub(crate) fn encode_indices(
-        self,
-        indices: &[u8],
-        width: u32,
-        height: u32,
-        colours: &[[u8; 3]],
-        srgb: bool,
-        out: &mut Vec<u8>,
-    ) -> Result<(), image::ImageError> {
-        crate::banded_png::encode_indexed(indices, width, height, colours, srgb, out)
-            .map_err(|error| image::ImageError::IoError(std::io::Error::other(error)))
     }
 
     /// [`OutputFormat::encode`] with [`EncodeOptions`].

@@ -97,17 +97,19 @@ fn an_empty_palette_fails_alone() {
 }
 
 /// The shift look, except that it panics for a palette named "boom" and
-/// counts how often it prepares.
+/// counts how often it prepares; or, `unpreparable`, a look whose per-image
+/// preparation always fails.
 #[derive(Debug, Default)]
 struct Booby {
     prepared: Arc<AtomicUsize>,
+    unpreparable: bool,
 }
 
 struct PreparedBooby(Box<dyn PreparedLook>);
 
 impl Look for Booby {
     fn name(&self) -> &str {
-        "booby"
+        if self.unpreparable { "unpreparable" } else { "booby" }
     }
     fn options(&self) -> serde_json::Value {
         serde_json::json!({})
@@ -119,6 +121,9 @@ impl Look for Booby {
         analysis: &AnalysisOptions,
     ) -> Result<Box<dyn PreparedLook>, LookError> {
         self.prepared.fetch_add(1, Ordering::SeqCst);
+        if self.unpreparable {
+            return Err(LookError("no clusters in this image".into()));
+        }
         Ok(Box::new(PreparedBooby(ShiftLook::default().prepare(image, palettes, analysis)?)))
     }
 }
@@ -135,7 +140,11 @@ impl PreparedLook for PreparedBooby {
 #[test]
 fn a_panicking_palette_fails_alone_and_analysis_runs_once() {
     let prepared = Arc::new(AtomicUsize::new(0));
-    let engine = Engine::builder().threads(2).look(Booby { prepared: prepared.clone() }).build().unwrap();
+    let engine = Engine::builder()
+        .threads(2)
+        .look(Booby { prepared: prepared.clone(), ..Default::default() })
+        .build()
+        .unwrap();
     let mut palettes = palettes();
     palettes.insert(2, Palette::from_hex("boom", &["#000000", "#FFFFFF"]).unwrap());
     let variations = run_all(&engine, engine.open(fixture("coffee.png")).unwrap(), palettes);
@@ -199,30 +208,9 @@ fn variations_decode_to_the_source_size() {
     }
 }
 
-/// A look whose per-image preparation always fails.
-#[derive(Debug)]
-struct Unpreparable;
-
-impl Look for Unpreparable {
-    fn name(&self) -> &str {
-        "unpreparable"
-    }
-    fn options(&self) -> serde_json::Value {
-        serde_json::json!({})
-    }
-    fn prepare(
-        &self,
-        _image: &SourceImage,
-        _palettes: &[Palette],
-        _analysis: &AnalysisOptions,
-    ) -> Result<Box<dyn PreparedLook>, LookError> {
-        Err(LookError("no clusters in this image".into()))
-    }
-}
-
 #[test]
 fn a_failed_analysis_fails_every_palette_with_its_reason() {
-    let engine = Engine::builder().look(Unpreparable).build().unwrap();
+    let engine = Engine::builder().look(Booby { unpreparable: true, ..Default::default() }).build().unwrap();
     let job = engine.start(engine.open(fixture("coffee.png")).unwrap(), palettes()).unwrap();
     let variations: Vec<_> = job.variations().iter().collect();
     let summary = job.wait();

@@ -19,6 +19,14 @@ pub fn variegate(args: &[&str], dir: &Path) -> Output {
     Command::new(BIN).args(args).current_dir(dir).output().unwrap()
 }
 
+/// `variegate run PHOTO --palettes palettes.json EXTRA...` in `dir`, on a
+/// bundled photo with the bundled palettes.
+pub fn run_photo(photo: &str, extra: &[&str], dir: &Path) -> Output {
+    let (photo, palettes) = (fixture(photo), fixture("palettes.json"));
+    let args = [&["run", &photo, "--palettes", &palettes][..], extra].concat();
+    variegate(&args, dir)
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

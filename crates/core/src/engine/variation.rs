@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, panic_message};
-use crate::encode::{EncodeOptions, EncodedImage};
+use crate::encode::{EncodeOptions, EncodedImage, encode_indexed};
 use crate::error::{LookError, VariationError};
 use crate::look::PreparedLook;
 use crate::palette::Palette;
@@ -146,9 +146,7 @@ impl Engine {
                 let colours: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
                 let mut bytes = Vec::with_capacity(frame.len() / 4);
                 let srgb = image.is_srgb_tagged();
-                config
-                    .format
-                    .encode_indices(frame, size.0, size.1, &colours, srgb, &mut bytes)
+                encode_indexed(frame, size.0, size.1, &colours, srgb, &mut bytes)
                     .map_err(|error| encode_error(&error))?;
                 let encoded = EncodedImage::new(bytes, config.format, size.0, size.1, gauge);
                 if config.thumbnail.is_some() || config.previews.is_some() {
