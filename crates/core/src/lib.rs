@@ -23,6 +23,12 @@
 //!    channel blocks the workers, so a slow consumer throttles the pool and
 //!    memory stays bounded.
 //!
+//! An [`Engine`] is configured once ([`EngineBuilder`]; the look named by a
+//! [`LookSpec`], whose options and ranges are listed once in
+//! [`LOOK_OPTIONS`] for the command line and Python alike) and runs each
+//! image as a [`Job`]; `engine/` holds its configuration, the job, the
+//! memory budget and the making of one variation, each in a file of its own.
+//!
 //! The pool's thread count is the only concurrency limit; a run makes fewer
 //! variations at once only when the memory budget says their frames would
 //! not fit. A palette that

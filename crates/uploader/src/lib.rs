@@ -28,9 +28,13 @@
 //! ```
 //!
 //! [`Batch`] drives many images through one engine and uploader: a list
-//! ([`list`]) in, its [`Shard`] taken, a few images in flight, every image
-//! stored as a single job is, one [`ImageResult`] a line in a results log,
-//! and markers that let a killed batch resume where it stopped.
+//! ([`list`]) in, its [`Shard`] taken, a few images in flight (sharing the
+//! engine's memory budget), every image read (`batch/input`) and stored as
+//! a single job is, one [`ImageResult`] a line in a [`ResultsLog`]
+//! (`batch/results`), and markers that let a killed batch resume where it
+//! stopped (`batch/resume`). Every key the store sees is made in [`keys`].
+//! Errors stay typed ([`ObjectError`], [`Failure`], [`ImageFailure`]) until
+//! a manifest or results line writes their one-line message.
 //!
 //! This crate knows nothing of pixels, codecs or thread pools: to it a
 //! variation is an encoded file, a palette and a recipe, and an image is
