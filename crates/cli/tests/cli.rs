@@ -266,6 +266,43 @@ fn usage_errors_exit_2_and_help_explains_exit_codes() {
     }
 }
 
+/// The looks' options are the engine's table: each is a flag with its help
+/// and range, and refused, naming it, with a look that does not take it.
+#[test]
+fn every_option_of_the_engines_table_is_a_flag_of_its_looks_only() {
+    use variegate_core::{LOOK_OPTIONS, LookName, OptionKind};
+    let dir = tempfile::tempdir().unwrap();
+    let help = String::from_utf8(variegate(&["run", "--help"], dir.path()).stdout).unwrap();
+    for option in LOOK_OPTIONS {
+        let flag = format!("--{}", option.flag());
+        assert!(help.contains(&flag) && help.contains(option.help.trim_end_matches('.')), "{flag}");
+        let (value, out_of_range) = match option.kind {
+            OptionKind::Integer { min, max, .. } => (min.to_string(), Some(max as f64 + 1.0)),
+            OptionKind::Number { min, .. } => (min.to_string(), Some(f64::from(min) - 1.0)),
+            _ => (String::new(), None),
+        };
+        let given = if value.is_empty() { flag.clone() } else { format!("{flag}={value}") };
+        let look = option.looks[0].as_str();
+        let mut args = vec!["run", "x.png", "--palette", "#000", "--look", look, &given];
+        if let Some(required) = option.requires {
+            args.push(if required == "dither" { "--dither" } else { required });
+        }
+        let ours = variegate(&args, dir.path());
+        assert_ne!(ours.status.code(), Some(2), "{flag} with --look {look}: {}", stderr(&ours));
+        if let Some(wrong) = out_of_range {
+            let wrong = format!("{flag}={wrong}");
+            let refused =
+                variegate(&["run", "x.png", "--palette", "#000", "--look", look, &wrong], dir.path());
+            assert_eq!(refused.status.code(), Some(2), "{wrong}");
+        }
+        let Some(other) = LookName::ALL.into_iter().find(|l| !option.looks.contains(l)) else { continue };
+        args[5] = other.as_str();
+        let refused = variegate(&args, dir.path());
+        assert_eq!(refused.status.code(), Some(2), "{flag} with --look {}", other.as_str());
+        assert!(stderr(&refused).contains("goes with --look"), "{}", stderr(&refused));
+    }
+}
+
 #[test]
 fn every_look_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
