@@ -88,15 +88,18 @@ impl Engine {
         palette: &Palette,
         frame: &mut Vec<u8>,
     ) -> Result<Recoloured, LookError> {
+        // A look writes every byte of its frame, so a lane's frame is not
+        // cleared between palettes: zeroing it cost a pass over memory each.
         let pixels = image.width() as usize * image.height() as usize;
         if self.inner.config.format.takes_indices(image.channels()) {
-            frame.clear();
-            frame.resize(pixels, 0);
-            if let Some(result) = look.palette_indices(image, palette, frame) {
+            if frame.len() < pixels {
+                frame.resize(pixels, 0);
+            }
+            if let Some(result) = look.palette_indices(image, palette, &mut frame[..pixels]) {
+                frame.truncate(pixels);
                 return result.map(|()| Recoloured::Indices);
             }
         }
-        frame.clear();
         frame.resize(image.pixels().len(), 0);
         look.recolour(image, palette, frame).map(|()| Recoloured::Pixels)
     }
