@@ -250,3 +250,35 @@ fn shift_on_fewer_colours_than_the_palette_keeps_dark_and_light() {
         assert!(ranks[0] < ranks[1] && ranks[1] < ranks[2] && ranks[2] == 4, "{}: {ranks:?}", palette.name);
     }
 }
+
+/// The engine reuses a lane's frame from palette to palette without clearing
+/// it: every look must write every byte of its frame (pixels or indices).
+#[test]
+fn every_look_writes_every_byte_of_its_frame() {
+    let ordered = Dither { method: DitherMethod::Ordered, strength: 0.5 };
+    let looks: Vec<Box<dyn Look>> = vec![
+        Box::new(variegate_core::ShiftLook::default()),
+        Box::new(SoftLook::default()),
+        Box::new(RemapLook::new(false)),
+        Box::new(RemapLook::new(true)),
+        Box::new(RemapLook::dithered(ordered).unwrap()),
+        Box::new(GradientLook),
+    ];
+    let palettes = palettes();
+    for file in ["coffee.png", "logo.png"] {
+        let image = SourceImage::open(fixture(file), 1 << 30).unwrap();
+        for look in &looks {
+            let prepared = look.prepare(&image, &palettes, &Default::default()).unwrap();
+            let palette = &palettes[3];
+            let written = |fill: u8| {
+                let mut frame = vec![fill; image.pixels().len()];
+                prepared.recolour(&image, palette, &mut frame).unwrap();
+                let mut indices = vec![fill; (image.width() * image.height()) as usize];
+                let indexed =
+                    prepared.palette_indices(&image, palette, &mut indices).map(|r| r.map(|()| indices));
+                (frame, indexed.map(Result::unwrap))
+            };
+            assert!(written(0x00) == written(0xFF), "{} on {file}", look.name());
+        }
+    }
+}
