@@ -58,11 +58,13 @@ fn measured_batch(args: &[&str], dir: &Path) -> (Option<i32>, u64, Duration, Str
 fn a_million_line_list_costs_a_shard_its_own_share() {
     let dir = tempfile::tempdir().unwrap();
     let mut list = std::io::BufWriter::new(std::fs::File::create(dir.path().join("list.jsonl")).unwrap());
+    // Absolute paths, so that which images fall in the shard (by identity,
+    // the absolute path) does not depend on the temporary folder's name.
     for i in 0..1_000_000 {
         use std::io::Write;
         writeln!(
             list,
-            "{{\"image\": \"missing/img-{i:07}.png\", \"id\": {i}, \"tags\": [\"catalogue\", \"spring\"], \"note\": \"an extra field that costs memory if kept\"}}"
+            "{{\"image\": \"/missing/variegate/img-{i:07}.png\", \"id\": {i}, \"tags\": [\"catalogue\", \"spring\"], \"note\": \"an extra field that costs memory if kept\"}}"
         )
         .unwrap();
     }
