@@ -110,12 +110,14 @@ const L_OFFSET: i32 = (16 * 255 * (1 << LAB_SHIFT) + 50) / 100;
 /// than `powf`, and without branches, so that eight colours go through it
 /// side by side.
 struct Encoder {
-    /// For each level, the linear value at which the next level starts
-    /// (above 1 for level 255, so it is never reached).
-    boundaries: [f32; 256],
     /// Per table step, the level of its lower edge; three bytes more (255),
     /// so that a 4-byte gather at any step stays inside.
     levels: [u8; ENCODER_STEPS + 4],
+    /// Per table step, the linear value at which the level after its
+    /// `levels` entry starts (above 1 for level 255, so never reached).
+    /// Indexed by the step, not by the level, so that both reads of a
+    /// conversion can start at once.
+    next_level_at: [f32; ENCODER_STEPS + 1],
 }
 
 /// Steps of the encoder's table. The curve is steepest at black (12.92 x
@@ -123,21 +125,28 @@ struct Encoder {
 /// apart and a step of 1/4096 holds at most one; 4 KiB stays in L1.
 const ENCODER_STEPS: usize = 1 << 12;
 
-static ENCODER: LazyLock<Encoder> = LazyLock::new(|| {
-    let boundaries: [f32; 256] = std::array::from_fn(|level| {
+/// For each level, the linear value at which the next level starts (above
+/// 1 for level 255).
+fn level_boundaries() -> [f32; 256] {
+    std::array::from_fn(|level| {
         let encoded = (level as f64 + 0.5) / 255.0;
         // The inverse of the encoding curve at the midpoint between levels.
         (if encoded <= 0.04045 { encoded / 12.92 } else { ((encoded + 0.055) / 1.055).powf(2.4) }) as f32
-    });
+    })
+}
+
+static ENCODER: LazyLock<Encoder> = LazyLock::new(|| {
+    let boundaries = level_boundaries();
     let mut level = 0;
-    let levels = std::array::from_fn(|step| {
+    let levels: [u8; ENCODER_STEPS + 4] = std::array::from_fn(|step| {
         let linear = step.min(ENCODER_STEPS) as f32 / ENCODER_STEPS as f32;
         while level < 255 && boundaries[level] <= linear {
             level += 1;
         }
         level as u8
     });
-    Encoder { boundaries, levels }
+    let next_level_at = std::array::from_fn(|step| boundaries[usize::from(levels[step])]);
+    Encoder { levels, next_level_at }
 });
 
 impl Encoder {
@@ -147,8 +156,8 @@ impl Encoder {
         // Exact: the scale is a power of two. `min` lets the compiler drop
         // the bounds check (the step already is in bounds).
         let step = (linear * ENCODER_STEPS as f32) as usize;
-        let level = self.levels[step.min(ENCODER_STEPS)];
-        level + u8::from(linear >= self.boundaries[usize::from(level)])
+        let step = step.min(ENCODER_STEPS);
+        self.levels[step] + u8::from(linear >= self.next_level_at[step])
     }
 }
 
@@ -205,6 +214,12 @@ const XYZ_TO_RGB_F32: [[f32; 3]; 3] = [
 
 /// Fixed-point scale of the 8-bit HSV divisions: 12 bits.
 const HSV_SHIFT: u32 = 12;
+
+/// 255 in [`HSV_SHIFT`] fixed point: divided by the value, the saturation's divisor.
+const SATURATION_NUMERATOR: f32 = (255 << HSV_SHIFT) as f32;
+/// 30 (180 hue steps over 6 sectors) in [`HSV_SHIFT`] fixed point:
+/// divided by the chroma, the hue's divisor.
+const HUE_NUMERATOR: f32 = (30 << HSV_SHIFT) as f32;
 
 /// Per value (0..=255), 255 / value in [`HSV_SHIFT`] fixed point, rounded.
 static SATURATION_DIVISORS: LazyLock<[i32; 256]> = LazyLock::new(|| {
@@ -318,7 +333,7 @@ pub mod avx2 {
     use std::arch::x86_64::*;
 
     use super::XYZ_TO_RGB_F32;
-    use super::{ENCODER, ENCODER_STEPS, HSV_SHIFT, HUE_DIVISORS, SATURATION_DIVISORS, THRESHOLD, WHITE};
+    use super::{ENCODER, ENCODER_STEPS, HSV_SHIFT, HUE_NUMERATOR, SATURATION_NUMERATOR, THRESHOLD, WHITE};
     use super::{L_OFFSET, L_SCALE, LAB_SHIFT, TO_LAB8, XYZ_SHIFT};
 
     /// [`super::lab8_to_srgb_lanes`]: components in 0..=255 as `f32`, out
@@ -358,17 +373,18 @@ pub mod avx2 {
         let encoder = &*ENCODER;
         let linear = _mm256_min_ps(_mm256_max_ps(linear, _mm256_setzero_ps()), _mm256_set1_ps(1.0));
         let step = _mm256_cvttps_epi32(_mm256_mul_ps(linear, _mm256_set1_ps(ENCODER_STEPS as f32)));
-        // SAFETY: steps are in 0..=ENCODER_STEPS and the table has three
-        // bytes past the last, so each 4-byte read is inside it; the mask
-        // keeps the level in 0..=255, inside the 256 boundaries.
-        let level = unsafe {
-            _mm256_and_si256(
-                _mm256_i32gather_epi32::<1>(encoder.levels.as_ptr().cast(), step),
-                _mm256_set1_epi32(0xff),
+        // SAFETY: steps are in 0..=ENCODER_STEPS, inside `next_level_at`,
+        // and `levels` has three bytes past the last, so each 4-byte read
+        // is inside it.
+        let (level, boundary) = unsafe {
+            (
+                _mm256_and_si256(
+                    _mm256_i32gather_epi32::<1>(encoder.levels.as_ptr().cast(), step),
+                    _mm256_set1_epi32(0xff),
+                ),
+                _mm256_i32gather_ps::<4>(encoder.next_level_at.as_ptr(), step),
             )
         };
-        // SAFETY: levels are in 0..=255, as above.
-        let boundary = unsafe { _mm256_i32gather_ps::<4>(encoder.boundaries.as_ptr(), level) };
         // All ones (-1) where the next level is reached.
         let next = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(linear, boundary));
         _mm256_sub_epi32(level, next)
@@ -433,7 +449,6 @@ pub mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2")]
     pub fn srgb_to_hsv8([r, g, b]: [__m256i; 3]) -> [__m256i; 3] {
-        let (saturation_divisors, hue_divisors) = (&*SATURATION_DIVISORS, &*HUE_DIVISORS);
         let max = _mm256_max_epi32(_mm256_max_epi32(r, g), b);
         let chroma = _mm256_sub_epi32(max, _mm256_min_epi32(_mm256_min_epi32(r, g), b));
         let from_red = _mm256_sub_epi32(g, b);
@@ -444,14 +459,15 @@ pub mod avx2 {
             from_red,
             _mm256_cmpeq_epi32(max, r),
         );
-        let byte = _mm256_set1_epi32(0xff);
-        // SAFETY: indices masked to 0..=255, inside the 256-entry tables.
-        let (hue_divisor, saturation_divisor) = unsafe {
-            (
-                _mm256_i32gather_epi32::<4>(hue_divisors.as_ptr(), _mm256_and_si256(chroma, byte)),
-                _mm256_i32gather_epi32::<4>(saturation_divisors.as_ptr(), _mm256_and_si256(max, byte)),
-            )
+        // The tables' entries as divisions, which start at once where a
+        // gather waits on memory: the same integers for every divisor (a
+        // test compares them). Zero divides as one; what it scales is zero.
+        let divisor = |numerator: f32, by: __m256i| {
+            let by = _mm256_cvtepi32_ps(_mm256_max_epi32(by, _mm256_set1_epi32(1)));
+            _mm256_cvtps_epi32(_mm256_div_ps(_mm256_set1_ps(numerator), by))
         };
+        let hue_divisor = divisor(HUE_NUMERATOR, chroma);
+        let saturation_divisor = divisor(SATURATION_NUMERATOR, max);
         let half = _mm256_set1_epi32(1 << (HSV_SHIFT - 1));
         let descale = |x, divisor| {
             _mm256_srai_epi32::<{ HSV_SHIFT as i32 }>(_mm256_add_epi32(_mm256_mullo_epi32(x, divisor), half))
@@ -574,6 +590,30 @@ mod tests {
         check(&FROM_LAB8, lab8_to_srgb, 3);
     }
 
+    /// Every 24-bit colour: the AVX2 HSV step, which divides where the
+    /// portable one reads tables, gives the same bytes.
+    #[test]
+    fn hsv8_avx2_matches_portable_on_every_colour() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            use std::arch::x86_64::*;
+            for rg in 0..1u32 << 16 {
+                let lanes = |c: u32| std::array::from_fn::<i32, 8, _>(|i| ((c + i as u32) & 255) as i32);
+                for b in (0..256).step_by(8) {
+                    let rgb = [lanes(rg >> 8), lanes(rg & 255), lanes(b)];
+                    let portable = srgb_to_hsv8_lanes(rgb);
+                    // SAFETY: the CPU has AVX2, as just checked; eight
+                    // `i32`s in and out of each register.
+                    let avx2: [[i32; 8]; 3] = unsafe {
+                        let hsv = avx2::srgb_to_hsv8(rgb.map(|c| _mm256_loadu_si256(c.as_ptr().cast())));
+                        hsv.map(|c| std::mem::transmute::<__m256i, [i32; 8]>(c))
+                    };
+                    assert_eq!(avx2, portable, "{rgb:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn encoder_rounds_like_the_curve() {
         for level in 0..=255u8 {
@@ -585,7 +625,7 @@ mod tests {
         // The level is the number of boundaries at or below the value, for
         // values between and on the table's steps; which holds because no
         // step holds two boundaries.
-        let boundaries = &ENCODER.boundaries;
+        let boundaries = level_boundaries();
         assert!(boundaries.windows(2).all(|pair| pair[1] - pair[0] > 1.0 / ENCODER_STEPS as f32));
         assert!(boundaries[255] > 1.0);
         for i in 0..=1 << 20 {

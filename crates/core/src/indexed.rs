@@ -113,30 +113,92 @@ impl IndexedImage {
             .unwrap_or_else(|| vec![0; colours])
     }
 
-    /// Writes every pixel's colour from `table` (one entry per distinct
-    /// colour) into `out`, which has the source's layout; alpha, where
-    /// present, is copied from the source.
-    pub(crate) fn paint(&self, table: &[[u8; 3]], image: &SourceImage, out: &mut [u8]) {
+    /// Writes every pixel's colour from `table` into `out`, which has the
+    /// source's layout; alpha, where present, is copied from the source.
+    pub(crate) fn paint(&self, table: &ColourTable, image: &SourceImage, out: &mut [u8]) {
         let channels = image.channels().count();
         let band_bytes = BAND_PIXELS * channels;
+        let colours = &table.entries[..table.entries.len() - 1];
         out.par_chunks_mut(band_bytes)
             .zip(image.pixels().par_chunks(band_bytes))
             .zip(self.indices.par_chunks(BAND_PIXELS))
             .for_each(|((out, src), indices)| match channels {
-                3 => {
-                    for (out, &index) in out.chunks_exact_mut(3).zip(indices) {
-                        out.copy_from_slice(&table[index as usize]);
-                    }
-                }
+                3 => paint_rgb(table, indices, out),
                 _ => {
                     for ((out, src), &index) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)).zip(indices)
                     {
-                        let [r, g, b] = table[index as usize];
+                        let [r, g, b] = colours[index as usize];
                         out.copy_from_slice(&[r, g, b, src[3]]);
                     }
                 }
             });
     }
+}
+
+/// Writes the colour of each of `indices` from `table` into `out`, three
+/// bytes a pixel: eight pixels a step with AVX2 where the CPU has it.
+fn paint_rgb(table: &ColourTable, indices: &[u32], out: &mut [u8]) {
+    let done = {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, as just checked.
+            unsafe { paint_rgb_avx2(table, indices, out) }
+        } else {
+            0
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        0
+    };
+    let colours = &table.entries[..table.entries.len() - 1];
+    for (out, &index) in out[done * 3..].chunks_exact_mut(3).zip(&indices[done..]) {
+        out.copy_from_slice(&colours[index as usize]);
+    }
+}
+
+/// [`paint_rgb`] for whole blocks of eight pixels: each block's colours
+/// read with one gather (four bytes from each entry's start, which the
+/// table's padding entry keeps inside) and written as 24 bytes. Returns
+/// the pixels done.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn paint_rgb_avx2(table: &ColourTable, indices: &[u32], out: &mut [u8]) -> usize {
+    use std::arch::x86_64::*;
+
+    let bytes = table.entries.as_flattened();
+    let Some(last) = table.entries.len().checked_sub(2) else { return 0 };
+    // The last colour's read ends in the padding entry; an index past it
+    // (there is none) would read the last colour, inside the table.
+    let last = _mm256_set1_epi32(last as i32);
+    // Per 128-bit half, four 4-byte reads to their first three bytes, then
+    // the two halves' twelve bytes together.
+    let compact = _mm256_setr_epi8(
+        0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1,
+        -1, -1, -1,
+    );
+    let together = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7);
+    let blocks = indices.len().min(out.len() / 3) / 8;
+    for (out, block) in out.as_chunks_mut::<24>().0.iter_mut().zip(indices.as_chunks::<8>().0).take(blocks) {
+        // SAFETY: eight `u32`s, one unaligned load.
+        let index = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
+        let index = _mm256_min_epu32(index, last);
+        let offset = _mm256_add_epi32(index, _mm256_slli_epi32::<1>(index));
+        // SAFETY: each read is 4 bytes from the start of an entry before
+        // the padding one, so inside the table.
+        let colours = unsafe { _mm256_i32gather_epi32::<1>(bytes.as_ptr().cast(), offset) };
+        let rgb = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(colours, compact), together);
+        let mut block_bytes = [0u8; 32];
+        // SAFETY: 32 bytes, one unaligned store.
+        unsafe { _mm256_storeu_si256(block_bytes.as_mut_ptr().cast(), rgb) };
+        out.copy_from_slice(&block_bytes[..24]);
+    }
+    blocks * 8
+}
+
+/// Per distinct colour, what a look paints it as ([`colour_table`] builds
+/// it), and one entry more, so that a 4-byte read at any entry's start
+/// stays inside.
+pub(crate) struct ColourTable {
+    entries: Vec<[u8; 3]>,
 }
 
 impl IndexedImage {
@@ -244,17 +306,17 @@ const TABLE_BAND: usize = 1 << 12;
 /// Computes a table with one entry per distinct colour, in parallel bands:
 /// `fill(first, colours, table)` fills the entries for `colours`, the first
 /// of which has index `first`.
-pub(crate) fn colour_table<F>(colours: &[[u8; 3]], fill: F) -> Vec<[u8; 3]>
+pub(crate) fn colour_table<F>(colours: &[[u8; 3]], fill: F) -> ColourTable
 where
     F: Fn(usize, &[[u8; 3]], &mut [[u8; 3]]) + Sync,
 {
-    let mut table = vec![[0u8; 3]; colours.len()];
-    table
+    let mut entries = vec![[0u8; 3]; colours.len() + 1];
+    entries[..colours.len()]
         .par_chunks_mut(TABLE_BAND)
         .zip(colours.par_chunks(TABLE_BAND))
         .enumerate()
         .for_each(|(band, (table, colours))| fill(band * TABLE_BAND, colours, table));
-    table
+    ColourTable { entries }
 }
 
 #[cfg(test)]
@@ -289,6 +351,27 @@ mod tests {
         indexed.paint(&table, &image, &mut out);
         for (out, src) in out.chunks_exact(4).zip(pixels.chunks_exact(4)) {
             assert_eq!(out, [255 - src[0], 255 - src[1], 255 - src[2], src[3]]);
+        }
+    }
+
+    /// RGB pixels go eight at a time where the CPU can: whole blocks, a
+    /// partial one, and the last colour of the table (white) among them.
+    #[test]
+    fn paints_rgb_pixels_from_the_table() {
+        let pixels: Vec<u8> =
+            (0..3 * 61u32).map(|i| if i >= 3 * 57 { 255 } else { (i * 37 % 251) as u8 }).collect();
+        let image = SourceImage::from_pixels("t", 61, 1, Channels::Rgb, pixels.clone()).unwrap();
+        let indexed = IndexedImage::new(&image);
+        assert_eq!(indexed.colours().last(), Some(&[255, 255, 255]));
+        let table = colour_table(indexed.colours(), |_, colours, table| {
+            for (entry, colour) in table.iter_mut().zip(colours) {
+                *entry = [colour[2], colour[0] ^ 0x55, colour[1]];
+            }
+        });
+        let mut out = vec![0u8; pixels.len()];
+        indexed.paint(&table, &image, &mut out);
+        for (out, src) in out.chunks_exact(3).zip(pixels.chunks_exact(3)) {
+            assert_eq!(out, [src[2], src[0] ^ 0x55, src[1]]);
         }
     }
 }

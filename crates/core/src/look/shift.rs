@@ -15,7 +15,7 @@ use super::{Look, PreparedLook};
 use crate::analysis::AnalysisOptions;
 use crate::colour8::{Lanes, hsv8_to_srgb_lanes, lab8_to_srgb_lanes, srgb_to_hsv8_lanes, srgb_to_lab8};
 use crate::error::{BuildError, LookError};
-use crate::indexed::{IndexedImage, colour_table};
+use crate::indexed::{ColourTable, IndexedImage, colour_table};
 use crate::kmeans::{kmeans_finished, label_colours};
 use crate::palette::Palette;
 use crate::recipe::option_number;
@@ -275,12 +275,13 @@ impl PreparedShift {
     /// scaled by `lightness`. Channel-major, indexed by label; 256 entries
     /// so that any `u8` label is in bounds in the hot loop.
     fn cluster_shifts(&self, clustering: &Clustering, palette: &Palette, k: usize) -> Box<ShiftTable> {
-        let mut shifts = Box::new([[0.0; 256]; 3]);
+        let mut shifts =
+            Box::new(ShiftTable { by_label: [[0.0; 256]; 3], clusters: clustering.centres.len() });
         for target in self.cluster_targets(clustering, palette, k) {
             let from = srgb_to_lab8(target.centre).map(f32::from);
             let to = srgb_to_lab8(target.colour).map(f32::from);
             let shift = [(to[0] - from[0]) * self.options.lightness, to[1] - from[1], to[2] - from[2]];
-            for (channel, value) in shifts.iter_mut().zip(shift) {
+            for (channel, value) in shifts.by_label.iter_mut().zip(shift) {
                 channel[target.cluster] = value;
             }
         }
@@ -316,7 +317,7 @@ impl PreparedShift {
 
     /// Per distinct colour, its recoloured colour, each moved by its own
     /// cluster's shift.
-    fn table(&self, palette: &Palette) -> Result<Vec<[u8; 3]>, LookError> {
+    fn table(&self, palette: &Palette) -> Result<ColourTable, LookError> {
         let (k, clustering) = self.clustering_for(palette)?;
         let shifts = self.cluster_shifts(clustering, palette, k);
         let params = KernelParams { blend: self.options.blend, saturation: self.options.saturation };
@@ -352,7 +353,12 @@ struct KernelParams {
 }
 
 /// Per channel (L*, a*, b*), each cluster's shift, indexed by label.
-type ShiftTable = [[f32; 256]; 3];
+struct ShiftTable {
+    /// 256 entries a channel, so that any `u8` label is in bounds.
+    by_label: [[f32; 256]; 3],
+    /// Labels are below this.
+    clusters: usize,
+}
 
 /// Colours the kernel works on at once: each step is a loop over this many
 /// lanes, which the compiler turns into SIMD.
@@ -403,6 +409,9 @@ fn shift_colours_avx2(
         0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1,
         -1, -1, -1,
     );
+    let few_clusters = shifts.clusters <= LANES;
+    // SAFETY: eight of each channel's 256 entries.
+    let first_eight = shifts.by_label.each_ref().map(|channel| unsafe { _mm256_loadu_ps(channel.as_ptr()) });
     for start in (0..out.len()).step_by(LANES) {
         // The planes and labels are padded to whole blocks, so every
         // block's eight are there.
@@ -410,9 +419,17 @@ fn shift_colours_avx2(
         let src_v = planes.src.each_ref().map(|plane| _mm256_cvtepi32_ps(lanes(plane)));
         let lab_v = planes.lab.each_ref().map(|plane| _mm256_cvtepi32_ps(lanes(plane)));
         let label = lanes(labels);
-        // SAFETY: labels are bytes, inside the 256 entries of each channel.
-        let shift_v =
-            shifts.each_ref().map(|channel| unsafe { _mm256_i32gather_ps::<4>(channel.as_ptr(), label) });
+        let shift_v = if few_clusters {
+            // A permutation within a register, where a gather would wait
+            // on memory: labels are below 8.
+            first_eight.map(|channel| _mm256_permutevar8x32_ps(channel, label))
+        } else {
+            // SAFETY: labels are bytes, inside the 256 entries of each channel.
+            shifts
+                .by_label
+                .each_ref()
+                .map(|channel| unsafe { _mm256_i32gather_ps::<4>(channel.as_ptr(), label) })
+        };
 
         let truncate = |x: __m256| _mm256_cvtepi32_ps(_mm256_cvttps_epi32(x));
         let moved = std::array::from_fn(|c| {
@@ -460,7 +477,7 @@ fn shift_colours(
         let lanes = |plane: &Vec<u8>| -> [f32; LANES] { std::array::from_fn(|i| f32::from(plane[at + i])) };
         let block_shifts = std::array::from_fn(|i| {
             let label = usize::from(labels[at + i]);
-            [shifts[0][label], shifts[1][label], shifts[2][label]]
+            shifts.by_label.map(|channel| channel[label])
         });
         let shifted = shift_lanes(
             planes.src.each_ref().map(lanes),
@@ -531,9 +548,9 @@ mod tests {
 
     /// `shifts` as a table, and labels taking them in turn from `offset`.
     fn cycling(shifts: &[[f32; 3]], offset: usize, colours: usize) -> (Box<ShiftTable>, Vec<u8>) {
-        let mut table = Box::new([[0.0; 256]; 3]);
+        let mut table = Box::new(ShiftTable { by_label: [[0.0; 256]; 3], clusters: shifts.len() });
         for (label, shift) in shifts.iter().enumerate() {
-            (0..3).for_each(|c| table[c][label] = shift[c]);
+            (0..3).for_each(|c| table.by_label[c][label] = shift[c]);
         }
         let padded = colours.div_ceil(LANES) * LANES;
         (table, (0..padded).map(|i| ((i + offset) % shifts.len()) as u8).collect())
@@ -564,8 +581,8 @@ mod tests {
     }
 
     /// Every 24-bit colour, each block of 8 with other cluster shifts
-    /// (whole, fractional, zero, past both ends): the AVX2 kernel gives the
-    /// portable kernel's bytes.
+    /// (whole, fractional, zero, past both ends; up to eight clusters and
+    /// more): the AVX2 kernel gives the portable kernel's bytes.
     #[test]
     fn avx2_matches_portable_on_every_colour() {
         #[cfg(target_arch = "x86_64")]
@@ -577,13 +594,20 @@ mod tests {
                 [0.0, 0.0, 0.0],
                 [70.0, 127.0, -128.0],
                 [-3.3, 1.7, 0.4],
+                [9.9, -9.9, 0.5],
+                [-70.0, 0.25, 3.0],
+                [1.0, 2.0, -3.0],
+                [-0.5, 0.5, 64.0],
             ];
             let (mut portable, mut avx2) = (vec![[0u8; 3]; 1 << 16], vec![[0u8; 3]; 1 << 16]);
             for red in 0..=255u8 {
                 let colours: Vec<[u8; 3]> =
                     (0..=u16::MAX).map(|gb| [red, (gb >> 8) as u8, gb as u8]).collect();
                 let planes = ColourPlanes::new(&colours);
-                let (table, labels) = cycling(&shifts, usize::from(red), colours.len());
+                // Five clusters (a permutation in the AVX2 code) and nine
+                // (a gather) on alternate rounds.
+                let clusters = if red % 2 == 0 { 5 } else { 9 };
+                let (table, labels) = cycling(&shifts[..clusters], usize::from(red), colours.len());
                 // A partial last block on some of the rounds.
                 let count = colours.len() - usize::from(red % 8);
                 shift_colours(&planes, &labels, &table, params, 0, &mut portable[..count]);
