@@ -39,10 +39,12 @@ pub(crate) fn encode(
         return Err(std::io::Error::other(message).into());
     }
     let bands = compress_bands(pixels, row_bytes, height, Some(channels))?;
-    let mut encoder = png::Encoder::new(out, width, height);
+    let mut head = Vec::new();
+    let mut encoder = png::Encoder::new(&mut head, width, height);
     encoder.set_color(if channels == 4 { png::ColorType::Rgba } else { png::ColorType::Rgb });
     encoder.set_depth(png::BitDepth::Eight);
-    write(encoder, srgb, &bands)
+    write_head(encoder, srgb)?;
+    write(&head, &bands, out)
 }
 
 /// Encodes an image of palette indices (one byte a pixel, each below
@@ -94,11 +96,13 @@ pub(crate) fn encode_indexed(
         }
     };
     let bands = compress_bands(&packed, row_bytes, height, Some(1))?;
-    let mut encoder = png::Encoder::new(out, width, height);
+    let mut head = Vec::new();
+    let mut encoder = png::Encoder::new(&mut head, width, height);
     encoder.set_color(png::ColorType::Indexed);
     encoder.set_depth(depth);
     encoder.set_palette(palette.concat());
-    write(encoder, srgb, &bands)
+    write_head(encoder, srgb)?;
+    write(&head, &bands, out)
 }
 
 /// Filters and compresses every band of rows, in parallel: with the
@@ -117,19 +121,42 @@ fn compress_bands(
         .collect()
 }
 
-/// Writes the header the encoder was set up with, the sRGB chunk where the
-/// colours are known to be sRGB, and the bands joined into one IDAT chunk.
-fn write<W: std::io::Write>(
-    mut encoder: png::Encoder<W>,
-    srgb: bool,
-    bands: &[Band],
-) -> Result<(), png::EncodingError> {
+/// Writes a PNG with no image data: the header the encoder was set up
+/// with, the sRGB chunk where the colours are known to be sRGB, and IEND.
+fn write_head<W: std::io::Write>(mut encoder: png::Encoder<W>, srgb: bool) -> Result<(), png::EncodingError> {
     if srgb {
         encoder.set_source_srgb(png::SrgbRenderingIntent::Perceptual);
     }
-    let mut writer = encoder.write_header()?;
-    writer.write_chunk(png::chunk::IDAT, &join_zlib(bands))?;
-    writer.finish()
+    encoder.write_header()?.finish()
+}
+
+/// An IEND chunk: its length (0), type and CRC.
+const IEND_BYTES: usize = 12;
+
+/// Writes the PNG `head` (from [`write_head`]) with the bands joined into
+/// one IDAT chunk before its IEND, into `out`: sized once, and the bands
+/// copied once, straight from their own buffers.
+fn write(head: &[u8], bands: &[Band], out: &mut Vec<u8>) -> Result<(), png::EncodingError> {
+    let (head, iend) = head.split_at(head.len().saturating_sub(IEND_BYTES));
+    let mut zlib_len = 0;
+    join_zlib(bands, |piece| zlib_len += piece.len());
+    let length =
+        u32::try_from(zlib_len).ok().filter(|&length| length <= i32::MAX as u32).ok_or_else(|| {
+            std::io::Error::other(format!("{zlib_len} bytes of image data do not fit a PNG chunk"))
+        })?;
+    out.reserve_exact(head.len() + 12 + zlib_len + iend.len());
+    out.extend_from_slice(head);
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(b"IDAT");
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(b"IDAT");
+    join_zlib(bands, |piece| {
+        crc.update(piece);
+        out.extend_from_slice(piece);
+    });
+    out.extend_from_slice(&crc.finalize().to_be_bytes());
+    out.extend_from_slice(iend);
+    Ok(())
 }
 
 /// A band of rows, filtered and compressed on its own.
@@ -151,8 +178,12 @@ fn compress_band(
     bpp: Option<usize>,
 ) -> Result<Band, std::io::Error> {
     let rows = pixels.chunks_exact(row_bytes).skip(first_row).take(BAND_ROWS);
+    // Room for the worst case (fixed codes take up to 9 bits a byte), so
+    // that a colour-rich band never reallocates; pages never written are
+    // never touched.
+    let filtered_bytes = BAND_ROWS * (row_bytes + 1);
     let mut compressor =
-        fdeflate::Compressor::new(Cursor::new(Vec::with_capacity(BAND_ROWS * row_bytes / 2)))?;
+        fdeflate::Compressor::new(Cursor::new(Vec::with_capacity(filtered_bytes + filtered_bytes / 8 + 64)))?;
     let zeros = vec![0u8; row_bytes];
     let mut previous = match first_row {
         0 => &zeros[..],
@@ -175,33 +206,35 @@ fn compress_band(
     Ok(Band { zlib: compressor.finish()?.into_inner(), filtered_len })
 }
 
-/// Joins the bands' zlib streams into one (see the module docs).
-fn join_zlib(bands: &[Band]) -> Vec<u8> {
-    let mut zlib = Vec::with_capacity(bands.iter().map(|band| band.zlib.len() + 5).sum::<usize>());
-    zlib.extend_from_slice(&[0x78, 0x01]);
+/// Joins the bands' zlib streams into one (see the module docs), handing
+/// `emit` its pieces in order.
+fn join_zlib(bands: &[Band], mut emit: impl FnMut(&[u8])) {
+    emit(&[0x78, 0x01]);
     let mut adler = 1;
     for (index, band) in bands.iter().enumerate() {
         let (block, checksum) = band.zlib[2..].split_at(band.zlib.len() - 6);
-        let start = zlib.len();
-        zlib.extend_from_slice(block);
-        if index + 1 < bands.len() {
+        match block.split_first() {
             // Not the final block any more: clear BFINAL, its first bit.
-            zlib[start] &= !1;
-            // fdeflate's end-of-block code ends in a 1 bit, so the zero bits
-            // above the highest set bit of the last byte are padding.
-            let padding = block.last().map_or(0, |byte| byte.leading_zeros());
-            // An empty stored block: 3 header bits of 0, in the padding if
-            // there is room and else in a byte of their own, then LEN, NLEN.
-            if padding < 3 {
-                zlib.push(0);
+            Some((&first, rest)) if index + 1 < bands.len() => {
+                emit(&[first & !1]);
+                emit(rest);
+                // fdeflate's end-of-block code ends in a 1 bit, so the zero
+                // bits above the highest set bit of the last byte are padding.
+                let padding = block.last().map_or(0, |byte| byte.leading_zeros());
+                // An empty stored block: 3 header bits of 0, in the padding
+                // if there is room and else in a byte of their own, then
+                // LEN, NLEN.
+                if padding < 3 {
+                    emit(&[0]);
+                }
+                emit(&[0x00, 0x00, 0xff, 0xff]);
             }
-            zlib.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+            _ => emit(block),
         }
         let band_adler = u32::from_be_bytes([checksum[0], checksum[1], checksum[2], checksum[3]]);
         adler = adler32_combine(adler, band_adler, band.filtered_len);
     }
-    zlib.extend_from_slice(&adler.to_be_bytes());
-    zlib
+    emit(&adler.to_be_bytes());
 }
 
 const ADLER_BASE: u64 = 65_521;
