@@ -144,7 +144,12 @@ fn write(head: &[u8], bands: &[Band], out: &mut Vec<u8>) -> Result<(), png::Enco
         u32::try_from(zlib_len).ok().filter(|&length| length <= i32::MAX as u32).ok_or_else(|| {
             std::io::Error::other(format!("{zlib_len} bytes of image data do not fit a PNG chunk"))
         })?;
-    out.reserve_exact(head.len() + 12 + zlib_len + iend.len());
+    let needed = out.len() + head.len() + 12 + zlib_len + iend.len();
+    if out.is_empty() && out.capacity() < needed {
+        // A fresh allocation: growing would copy the whole of the old one.
+        *out = Vec::with_capacity(needed);
+    }
+    out.reserve_exact(needed - out.len());
     out.extend_from_slice(head);
     out.extend_from_slice(&length.to_be_bytes());
     out.extend_from_slice(b"IDAT");
