@@ -138,17 +138,15 @@ impl IndexedImage {
 /// Writes the colour of each of `indices` from `table` into `out`, three
 /// bytes a pixel: eight pixels a step with AVX2 where the CPU has it.
 fn paint_rgb(table: &ColourTable, indices: &[u32], out: &mut [u8]) {
-    let done = {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, as just checked.
-            unsafe { paint_rgb_avx2(table, indices, out) }
-        } else {
-            0
-        }
-        #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "x86_64")]
+    let done = if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, as just checked.
+        unsafe { paint_rgb_avx2(table, indices, out) }
+    } else {
         0
     };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
     let colours = &table.entries[..table.entries.len() - 1];
     for (out, &index) in out[done * 3..].chunks_exact_mut(3).zip(&indices[done..]) {
         out.copy_from_slice(&colours[index as usize]);
