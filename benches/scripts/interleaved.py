@@ -22,7 +22,6 @@ image, rounds, threads, floor, builds = sys.argv[1], int(sys.argv[2]), sys.argv[
 palettes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "palettes.json")
 work = tempfile.mkdtemp(prefix="interleaved-")
 
-
 commands = {"floor": lambda out: [floor, image, out, threads]}
 for build in builds:
     commands[build] = (lambda b: lambda out: [b, "run", image, "--palettes", palettes, "-q", "--threads", threads, "--out", out])(build)

@@ -130,21 +130,21 @@ fn write_head<W: std::io::Write>(mut encoder: png::Encoder<W>, srgb: bool) -> Re
     encoder.write_header()?.finish()
 }
 
-/// An IEND chunk: its length (0), type and CRC.
-const IEND_BYTES: usize = 12;
+/// A chunk's length, type and CRC around its data: all of an IEND chunk.
+const CHUNK_FRAMING: usize = 12;
 
 /// Writes the PNG `head` (from [`write_head`]) with the bands joined into
 /// one IDAT chunk before its IEND, into `out`: sized once, and the bands
 /// copied once, straight from their own buffers.
 fn write(head: &[u8], bands: &[Band], out: &mut Vec<u8>) -> Result<(), png::EncodingError> {
-    let (head, iend) = head.split_at(head.len().saturating_sub(IEND_BYTES));
+    let (head, iend) = head.split_at(head.len().saturating_sub(CHUNK_FRAMING));
     let mut zlib_len = 0;
     join_zlib(bands, |piece| zlib_len += piece.len());
     let length =
         u32::try_from(zlib_len).ok().filter(|&length| length <= i32::MAX as u32).ok_or_else(|| {
             std::io::Error::other(format!("{zlib_len} bytes of image data do not fit a PNG chunk"))
         })?;
-    let needed = out.len() + head.len() + 12 + zlib_len + iend.len();
+    let needed = out.len() + head.len() + CHUNK_FRAMING + zlib_len + iend.len();
     if out.is_empty() && out.capacity() < needed {
         // A fresh allocation: growing would copy the whole of the old one.
         *out = Vec::with_capacity(needed);

@@ -222,17 +222,16 @@ const SATURATION_NUMERATOR: f32 = (255 << HSV_SHIFT) as f32;
 const HUE_NUMERATOR: f32 = (30 << HSV_SHIFT) as f32;
 
 /// Per value (0..=255), 255 / value in [`HSV_SHIFT`] fixed point, rounded.
-static SATURATION_DIVISORS: LazyLock<[i32; 256]> = LazyLock::new(|| {
-    std::array::from_fn(|v| if v == 0 { 0 } else { (f64::from(255 << HSV_SHIFT) / v as f64).round() as i32 })
-});
+static SATURATION_DIVISORS: LazyLock<[i32; 256]> = LazyLock::new(|| divisors(SATURATION_NUMERATOR));
 
 /// Per chroma (0..=255), 30 / chroma (180 hue steps over 6 sectors) in
 /// [`HSV_SHIFT`] fixed point, rounded.
-static HUE_DIVISORS: LazyLock<[i32; 256]> = LazyLock::new(|| {
-    std::array::from_fn(|d| {
-        if d == 0 { 0 } else { (f64::from(180 << HSV_SHIFT) / (6.0 * d as f64)).round() as i32 }
-    })
-});
+static HUE_DIVISORS: LazyLock<[i32; 256]> = LazyLock::new(|| divisors(HUE_NUMERATOR));
+
+/// `numerator / d` rounded, for each `d` in 0..=255 (0 for 0).
+fn divisors(numerator: f32) -> [i32; 256] {
+    std::array::from_fn(|d| if d == 0 { 0 } else { (f64::from(numerator) / d as f64).round() as i32 })
+}
 
 /// `(x * divisor) / 2^12`, rounded half up (an arithmetic shift floors).
 #[inline(always)]

@@ -118,7 +118,7 @@ impl IndexedImage {
     pub(crate) fn paint(&self, table: &ColourTable, image: &SourceImage, out: &mut [u8]) {
         let channels = image.channels().count();
         let band_bytes = BAND_PIXELS * channels;
-        let colours = &table.entries[..table.entries.len() - 1];
+        let colours = table.colours();
         out.par_chunks_mut(band_bytes)
             .zip(image.pixels().par_chunks(band_bytes))
             .zip(self.indices.par_chunks(BAND_PIXELS))
@@ -147,7 +147,7 @@ fn paint_rgb(table: &ColourTable, indices: &[u32], out: &mut [u8]) {
     };
     #[cfg(not(target_arch = "x86_64"))]
     let done = 0;
-    let colours = &table.entries[..table.entries.len() - 1];
+    let colours = table.colours();
     for (out, &index) in out[done * 3..].chunks_exact_mut(3).zip(&indices[done..]) {
         out.copy_from_slice(&colours[index as usize]);
     }
@@ -197,6 +197,13 @@ fn paint_rgb_avx2(table: &ColourTable, indices: &[u32], out: &mut [u8]) -> usize
 /// stays inside.
 pub(crate) struct ColourTable {
     entries: Vec<[u8; 3]>,
+}
+
+impl ColourTable {
+    /// The entries, one per distinct colour, without the padding one.
+    fn colours(&self) -> &[[u8; 3]] {
+        &self.entries[..self.entries.len().saturating_sub(1)]
+    }
 }
 
 impl IndexedImage {
