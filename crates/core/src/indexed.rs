@@ -13,8 +13,9 @@
 //! Building the index takes two passes over the pixels and no hashing: a
 //! bit per possible 24-bit colour (2 MiB, one per thread while marking)
 //! marks the colours present, and a colour's index is the number of marked
-//! colours below it. So colours come
-//! out sorted by value and the index is the same whatever the thread count.
+//! colours below it: listed in parallel bands of the bitmap, each band
+//! first counting its own. So colours come out sorted by value and the
+//! index is the same whatever the thread count.
 
 use rayon::prelude::*;
 
@@ -47,23 +48,8 @@ impl IndexedImage {
     pub(crate) fn new(image: &SourceImage) -> IndexedImage {
         let channels = image.channels().count();
         let pixels = image.pixels();
-
         let marks = mark_colours(image);
-
-        // Per word, the number of colours marked before it; and the colours.
-        let mut below = Vec::with_capacity(WORDS);
-        let mut colours = Vec::new();
-        for (word_index, &word) in marks.iter().enumerate() {
-            below.push(colours.len() as u32);
-            let mut rest = word;
-            while rest != 0 {
-                let key = (word_index as u32) << 6 | rest.trailing_zeros();
-                let [_, r, g, b] = key.to_be_bytes();
-                colours.push([r, g, b]);
-                rest &= rest - 1;
-            }
-        }
-
+        let (colours, below) = list_colours(&marks);
         let mut indices = vec![0u32; pixels.len() / channels];
         indices
             .par_chunks_mut(BAND_PIXELS)
@@ -248,6 +234,56 @@ fn mark_colours(image: &SourceImage) -> Vec<u64> {
         .unwrap_or_else(|| vec![0; WORDS])
 }
 
+/// Words of the bitmap per parallel band while listing: 16 bands of the
+/// 2^18, so that two threads share a photo's colours evenly.
+const LIST_WORDS: usize = WORDS / 16;
+
+/// The marked colours, ascending, and per word of `marks` the number of
+/// colours marked before it: counted per band of [`LIST_WORDS`] first, so
+/// that every band knows where its colours start and all list at once.
+fn list_colours(marks: &[u64]) -> (Vec<[u8; 3]>, Vec<u32>) {
+    let mut firsts: Vec<usize> = marks
+        .par_chunks(LIST_WORDS)
+        .map(|words| words.iter().map(|word| word.count_ones() as usize).sum())
+        .collect();
+    let mut total = 0;
+    for first in &mut firsts {
+        (*first, total) = (total, total + *first);
+    }
+    let mut colours = vec![[0u8; 3]; total];
+    let mut below = vec![0u32; WORDS];
+    // Each band's colours: from its first to the next band's.
+    let mut pieces = Vec::with_capacity(firsts.len());
+    let mut rest = colours.as_mut_slice();
+    for (band, &first) in firsts.iter().enumerate() {
+        let end = firsts.get(band + 1).copied().unwrap_or(total);
+        let (piece, after) = rest.split_at_mut(end - first);
+        pieces.push(piece);
+        rest = after;
+    }
+    below
+        .par_chunks_mut(LIST_WORDS)
+        .zip(marks.par_chunks(LIST_WORDS))
+        .zip(pieces)
+        .zip(firsts)
+        .enumerate()
+        .for_each(|(band, (((below, words), colours), first))| {
+            let mut listed = 0;
+            for (offset, (below, &word)) in below.iter_mut().zip(words).enumerate() {
+                *below = (first + listed) as u32;
+                let word_index = (band * LIST_WORDS + offset) as u32;
+                let mut rest = word;
+                while rest != 0 {
+                    let [_, r, g, b] = (word_index << 6 | rest.trailing_zeros()).to_be_bytes();
+                    colours[listed] = [r, g, b];
+                    listed += 1;
+                    rest &= rest - 1;
+                }
+            }
+        });
+    (colours, below)
+}
+
 /// Fewest pixels per bitmap of [`mark_colours`].
 const MARK_PIXELS: usize = crate::memory::MARK_PIXELS as usize;
 
@@ -356,6 +392,36 @@ mod tests {
         indexed.paint(&table, &image, &mut out);
         for (out, src) in out.chunks_exact(4).zip(pixels.chunks_exact(4)) {
             assert_eq!(out, [255 - src[0], 255 - src[1], 255 - src[2], src[3]]);
+        }
+    }
+
+    /// Marked in several pieces and listed in parallel bands, the colours
+    /// come out ascending, each pixel indexes its own colour, and the index
+    /// is the same in pools of 1, 2 and 4 threads.
+    #[test]
+    fn the_same_index_at_any_thread_count() {
+        // 1024x768, over 2^18 pixels a piece at 2 and 4 threads; a hash of
+        // each position, so colours fall in every band of the bitmap.
+        let pixels: Vec<u8> = (0..1024 * 768u32)
+            .flat_map(|i| {
+                let [_, r, g, b] = i.wrapping_mul(0x9E37_79B1).rotate_left(7).to_be_bytes();
+                [r, g, b & 0xF0]
+            })
+            .collect();
+        let image = SourceImage::from_pixels("t", 1024, 768, Channels::Rgb, pixels.clone()).unwrap();
+        let index_in = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| IndexedImage::new(&image))
+        };
+        let one = index_in(1);
+        assert!(one.colours().windows(2).all(|pair| pair[0] < pair[1]));
+        for (px, &index) in pixels.chunks_exact(3).zip(one.indices()) {
+            assert_eq!(one.colours()[index as usize], px);
+        }
+        for threads in [2, 4] {
+            let many = index_in(threads);
+            assert_eq!(many.colours(), one.colours(), "{threads} threads");
+            assert_eq!(many.indices(), one.indices(), "{threads} threads");
         }
     }
 
