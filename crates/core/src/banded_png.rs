@@ -19,6 +19,8 @@ use std::io::Cursor;
 
 use rayon::prelude::*;
 
+use crate::indexed::RowPainter;
+
 /// Rows per band: 16 bands for a 2048-row frame, enough for two threads
 /// to share one image evenly, and few enough that the joins cost nothing.
 const BAND_ROWS: usize = 128;
@@ -38,13 +40,49 @@ pub(crate) fn encode(
             format!("{} bytes are not a {width}x{height} image of {channels} channels", pixels.len());
         return Err(std::io::Error::other(message).into());
     }
-    let bands = compress_bands(pixels, row_bytes, height, Some(channels))?;
+    let bands = compress_bands(Rows::Frame(pixels), row_bytes, height, Some(channels))?;
+    write_rgb(&bands, width, height, channels, srgb, out)
+}
+
+/// Encodes what `painter` paints as [`encode`] would encode its frame (the
+/// same bytes): each band paints its rows one at a time into a row buffer,
+/// where the filter reads them while they are in cache.
+pub(crate) fn encode_painted(
+    painter: &RowPainter,
+    srgb: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), png::EncodingError> {
+    let image = painter.image();
+    let (width, height, channels) = (image.width(), image.height(), image.channels().count());
+    let row_bytes = width as usize * channels;
+    let bands = compress_bands(Rows::Painted(painter), row_bytes, height, Some(channels))?;
+    write_rgb(&bands, width, height, channels, srgb, out)
+}
+
+/// Writes an RGB or RGBA PNG of the compressed `bands` into `out`.
+fn write_rgb(
+    bands: &[Band],
+    width: u32,
+    height: u32,
+    channels: usize,
+    srgb: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), png::EncodingError> {
     let mut head = Vec::new();
     let mut encoder = png::Encoder::new(&mut head, width, height);
     encoder.set_color(if channels == 4 { png::ColorType::Rgba } else { png::ColorType::Rgb });
     encoder.set_depth(png::BitDepth::Eight);
     write_head(encoder, srgb)?;
-    write(&head, &bands, out)
+    write(&head, bands, out)
+}
+
+/// Where a band's rows come from.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    /// A frame of rows, one after another.
+    Frame(&'a [u8]),
+    /// A painter, a row at a time.
+    Painted(&'a RowPainter<'a>),
 }
 
 /// Encodes an image of palette indices (one byte a pixel, each below
@@ -95,7 +133,7 @@ pub(crate) fn encode_indexed(
             packed
         }
     };
-    let bands = compress_bands(&packed, row_bytes, height, Some(1))?;
+    let bands = compress_bands(Rows::Frame(&packed), row_bytes, height, Some(1))?;
     let mut head = Vec::new();
     let mut encoder = png::Encoder::new(&mut head, width, height);
     encoder.set_color(png::ColorType::Indexed);
@@ -108,7 +146,7 @@ pub(crate) fn encode_indexed(
 /// Filters and compresses every band of rows, in parallel: with the
 /// adaptive filter for pixels of `bpp` bytes, or with none.
 fn compress_bands(
-    rows: &[u8],
+    rows: Rows,
     row_bytes: usize,
     height: u32,
     bpp: Option<usize>,
@@ -177,26 +215,20 @@ struct Band {
 /// fewer, at the bottom) into a zlib stream of their own: adaptively for
 /// pixels of `bpp` bytes, or with no filter.
 fn compress_band(
-    pixels: &[u8],
+    rows: Rows,
     row_bytes: usize,
     first_row: usize,
     bpp: Option<usize>,
 ) -> Result<Band, std::io::Error> {
-    let rows = pixels.chunks_exact(row_bytes).skip(first_row).take(BAND_ROWS);
     // Room for the worst case (fixed codes take up to 9 bits a byte), so
     // that a colour-rich band never reallocates; pages never written are
     // never touched.
     let filtered_bytes = BAND_ROWS * (row_bytes + 1);
     let mut compressor =
         fdeflate::Compressor::new(Cursor::new(Vec::with_capacity(filtered_bytes + filtered_bytes / 8 + 64)))?;
-    let zeros = vec![0u8; row_bytes];
-    let mut previous = match first_row {
-        0 => &zeros[..],
-        row => &pixels[(row - 1) * row_bytes..row * row_bytes],
-    };
     let mut filtered = vec![0u8; row_bytes + 1];
     let mut filtered_len = 0;
-    for row in rows {
+    let mut write_row = |previous: &[u8], row: &[u8]| {
         filtered[0] = match bpp {
             Some(bpp) => adaptive_filter(bpp, previous, row, &mut filtered[1..]) as u8,
             None => {
@@ -204,9 +236,35 @@ fn compress_band(
                 0
             }
         };
-        compressor.write_data(&filtered)?;
         filtered_len += filtered.len();
-        previous = row;
+        compressor.write_data(&filtered)
+    };
+    let zeros = vec![0u8; row_bytes];
+    match rows {
+        Rows::Frame(pixels) => {
+            let mut previous = match first_row {
+                0 => &zeros[..],
+                row => &pixels[(row - 1) * row_bytes..row * row_bytes],
+            };
+            for row in pixels.chunks_exact(row_bytes).skip(first_row).take(BAND_ROWS) {
+                write_row(previous, row)?;
+                previous = row;
+            }
+        }
+        Rows::Painted(painter) => {
+            // The row above the band (painted again: one row in BAND_ROWS),
+            // then each row of the band, into two row buffers in turn.
+            let (mut previous, mut row) = (zeros.clone(), zeros.clone());
+            if first_row > 0 {
+                painter.paint_row(first_row - 1, &mut previous);
+            }
+            let height = painter.image().height() as usize;
+            for y in first_row..(first_row + BAND_ROWS).min(height) {
+                painter.paint_row(y, &mut row);
+                write_row(&previous, &row)?;
+                std::mem::swap(&mut previous, &mut row);
+            }
+        }
     }
     Ok(Band { zlib: compressor.finish()?.into_inner(), filtered_len })
 }
@@ -465,6 +523,39 @@ mod tests {
             decoded.into_rgb8().into_raw()
         };
         (width, height, pixels)
+    }
+
+    /// A look's rows painted as the bands take them give the same file as
+    /// the frame they make: RGB and RGBA (alpha from the source), over
+    /// several bands, the first row of each filtered against the row above.
+    #[test]
+    fn painted_rows_encode_as_their_frame() {
+        use crate::indexed::{IndexedImage, colour_table};
+        use crate::pixels::Channels;
+        use crate::source::SourceImage;
+
+        let (width, height) = (61, 2 * BAND_ROWS as u32 + 7);
+        for channels in [Channels::Rgb, Channels::Rgba] {
+            let pixels = image(width, height, channels.count());
+            let source = SourceImage::from_pixels("t", width, height, channels, pixels).unwrap();
+            let indexed = IndexedImage::new(&source);
+            let table = || {
+                colour_table(indexed.colours(), |_, colours, table| {
+                    for (entry, colour) in table.iter_mut().zip(colours) {
+                        *entry = [colour[1], colour[2] ^ 0x33, colour[0]];
+                    }
+                })
+            };
+            let mut frame = vec![0; source.pixels().len()];
+            indexed.paint(&table(), &source, &mut frame);
+            let mut expected = Vec::new();
+            encode(&frame, width, height, channels.count(), true, &mut expected).unwrap();
+
+            let mut painted = Vec::new();
+            encode_painted(&RowPainter::new(&indexed, table(), &source), true, &mut painted).unwrap();
+            assert!(painted == expected, "{channels:?}");
+            assert_eq!(decode(&painted).2, frame);
+        }
     }
 
     #[test]

@@ -104,20 +104,56 @@ impl IndexedImage {
     pub(crate) fn paint(&self, table: &ColourTable, image: &SourceImage, out: &mut [u8]) {
         let channels = image.channels().count();
         let band_bytes = BAND_PIXELS * channels;
-        let colours = table.colours();
         out.par_chunks_mut(band_bytes)
             .zip(image.pixels().par_chunks(band_bytes))
             .zip(self.indices.par_chunks(BAND_PIXELS))
-            .for_each(|((out, src), indices)| match channels {
-                3 => paint_rgb(table, indices, out),
-                _ => {
-                    for ((out, src), &index) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)).zip(indices)
-                    {
-                        let [r, g, b] = colours[index as usize];
-                        out.copy_from_slice(&[r, g, b, src[3]]);
-                    }
-                }
-            });
+            .for_each(|((out, src), indices)| paint_span(table, indices, src, channels, out));
+    }
+}
+
+/// A look's colour table and the index it paints through: a variation's
+/// pixels a row at a time, so that an encoder can take each row while it is
+/// in cache instead of a whole frame painted first
+/// ([`PreparedLook::painter`](crate::look::PreparedLook::painter)).
+pub struct RowPainter<'a> {
+    indexed: &'a IndexedImage,
+    table: ColourTable,
+    image: &'a SourceImage,
+}
+
+impl<'a> RowPainter<'a> {
+    pub(crate) fn new(indexed: &'a IndexedImage, table: ColourTable, image: &'a SourceImage) -> Self {
+        RowPainter { indexed, table, image }
+    }
+
+    /// The image being painted.
+    pub(crate) fn image(&self) -> &SourceImage {
+        self.image
+    }
+
+    /// Writes row `y` (below the image's height) into `out`, one row in the
+    /// source's layout.
+    pub(crate) fn paint_row(&self, y: usize, out: &mut [u8]) {
+        let width = self.image.width() as usize;
+        let channels = self.image.channels().count();
+        let indices = &self.indexed.indices[y * width..][..width];
+        let src = &self.image.pixels()[y * width * channels..][..width * channels];
+        paint_span(&self.table, indices, src, channels, out);
+    }
+}
+
+/// Writes the colours of `indices` from `table` into `out`, in the layout
+/// of `src` (pixels of `channels` bytes), alpha copied from `src`.
+fn paint_span(table: &ColourTable, indices: &[u32], src: &[u8], channels: usize, out: &mut [u8]) {
+    match channels {
+        3 => paint_rgb(table, indices, out),
+        _ => {
+            let colours = table.colours();
+            for ((out, src), &index) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)).zip(indices) {
+                let [r, g, b] = colours[index as usize];
+                out.copy_from_slice(&[r, g, b, src[3]]);
+            }
+        }
     }
 }
 

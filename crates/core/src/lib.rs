@@ -95,7 +95,8 @@ pub use error::{
 };
 pub use look::{
     Dither, DitherMethod, GradientLook, LOOK_OPTIONS, Look, LookName, LookOption, LookSpec, LookSpecError,
-    OptionKind, OptionValue, PreparedLook, RemapLook, ShiftLook, ShiftOptions, SoftLook, look_option,
+    OptionKind, OptionValue, PreparedLook, RemapLook, RowPainter, ShiftLook, ShiftOptions, SoftLook,
+    look_option,
 };
 pub use memory::{MemoryEstimate, MemoryPlan, Size, default_max_memory, parse_size};
 pub use palette::Palette;

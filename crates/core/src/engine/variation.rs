@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, panic_message};
-use crate::encode::{EncodeOptions, EncodedImage, encode_indexed};
+use crate::banded_png::encode_painted;
+use crate::encode::{EncodeOptions, EncodedImage, OutputFormat, encode_indexed};
 use crate::error::{LookError, VariationError};
-use crate::look::PreparedLook;
+use crate::look::{PreparedLook, RowPainter};
 use crate::palette::Palette;
 use crate::preview::Preview;
 use crate::source::SourceImage;
@@ -37,10 +38,13 @@ pub struct Variation {
 /// Time spent on one variation, per stage. Serialised in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariationTimings {
-    /// Recolouring the pixels.
+    /// Recolouring the pixels. Where a PNG's rows are painted as the
+    /// encoder takes them (the default shift look's PNG, say), the look's
+    /// per-palette table alone: the painting is in `encode`.
     #[serde(with = "crate::millis")]
     pub recolour: Duration,
-    /// Encoding the file (and its thumbnail).
+    /// Encoding the file (and its thumbnail), and painting rows the
+    /// encoder paints.
     #[serde(with = "crate::millis")]
     pub encode: Duration,
 }
@@ -79,15 +83,16 @@ impl Engine {
     }
 
     /// Recolours into `frame`: palette indices where the look can give them
-    /// and the file can hold them (a PNG of an image without alpha), and
-    /// otherwise pixels.
-    fn recolour(
+    /// and the file can hold them (a PNG of an image without alpha); else,
+    /// for a PNG with nothing else made from its pixels, the look's painter
+    /// where it has one, which paints no frame; and otherwise pixels.
+    fn recolour<'a>(
         &self,
-        image: &SourceImage,
-        look: &dyn PreparedLook,
+        image: &'a SourceImage,
+        look: &'a dyn PreparedLook,
         palette: &Palette,
         frame: &mut Vec<u8>,
-    ) -> Result<Recoloured, LookError> {
+    ) -> Result<Recoloured<'a>, LookError> {
         // A look writes every byte of its frame, so a lane's frame is not
         // cleared between palettes: zeroing it cost a pass over memory each.
         let pixels = image.width() as usize * image.height() as usize;
@@ -99,6 +104,14 @@ impl Engine {
                 frame.truncate(pixels);
                 return result.map(|()| Recoloured::Indices);
             }
+        }
+        let config = &self.inner.config;
+        let pixels_only = config.thumbnail.is_none() && config.previews.is_none();
+        if config.format == OutputFormat::Png
+            && pixels_only
+            && let Some(painter) = look.painter(image, palette)
+        {
+            return painter.map(Recoloured::Painted);
         }
         frame.resize(image.pixels().len(), 0);
         look.recolour(image, palette, frame).map(|()| Recoloured::Pixels)
@@ -145,6 +158,12 @@ impl Engine {
         };
         let encoded = match recoloured {
             Recoloured::Pixels => encode(frame, size.0, size.1, channels)?,
+            Recoloured::Painted(painter) => {
+                let mut bytes = Vec::with_capacity(image.pixels().len() / 2);
+                encode_painted(&painter, image.is_srgb_tagged(), &mut bytes)
+                    .map_err(|error| encode_error(&error))?;
+                EncodedImage::new(bytes, config.format, size.0, size.1, gauge)
+            }
             Recoloured::Indices => {
                 let colours: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
                 let mut bytes = Vec::with_capacity(frame.len() / 4);
@@ -188,12 +207,14 @@ impl Engine {
     }
 }
 
-/// What `Engine::recolour` wrote into the frame.
-enum Recoloured {
+/// What `Engine::recolour` wrote into the frame, or how the pixels will be painted.
+enum Recoloured<'a> {
     /// The image's pixels, in its layout.
     Pixels,
     /// One palette index a pixel.
     Indices,
+    /// Nothing yet: the encoder paints each row as it takes it.
+    Painted(RowPainter<'a>),
 }
 
 /// What making one variation produced.

@@ -9,11 +9,11 @@
 
 use rayon::prelude::*;
 
-use super::{Look, PreparedLook};
+use super::{Look, PreparedLook, RowPainter};
 use crate::analysis::AnalysisOptions;
 use crate::colour::{LabToSrgb, srgb_f32_to_lab, srgb8_to_lab};
 use crate::error::LookError;
-use crate::indexed::{IndexedImage, colour_table};
+use crate::indexed::{ColourTable, IndexedImage, colour_table};
 use crate::palette::Palette;
 use crate::source::SourceImage;
 
@@ -71,16 +71,30 @@ fn ramp(palette: &Palette) -> Vec<[u8; 3]> {
         .collect()
 }
 
-impl PreparedLook for PreparedGradient {
-    fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
+impl PreparedGradient {
+    /// Each distinct colour's step of the palette's ramp.
+    fn table(&self, palette: &Palette) -> ColourTable {
         let ramp = ramp(palette);
-        let table = colour_table(self.indexed.colours(), |first, _, table| {
+        colour_table(self.indexed.colours(), |first, _, table| {
             for (entry, &lightness) in table.iter_mut().zip(&self.lightness[first..]) {
                 let step = ((lightness * 0.01).clamp(0.0, 1.0) * (STEPS - 1) as f32 + 0.5) as usize;
                 *entry = ramp[step.min(STEPS - 1)];
             }
-        });
-        self.indexed.paint(&table, image, out);
+        })
+    }
+}
+
+impl PreparedLook for PreparedGradient {
+    fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
+        self.indexed.paint(&self.table(palette), image, out);
         Ok(())
+    }
+
+    fn painter<'a>(
+        &'a self,
+        image: &'a SourceImage,
+        palette: &Palette,
+    ) -> Option<Result<RowPainter<'a>, LookError>> {
+        Some(Ok(RowPainter::new(&self.indexed, self.table(palette), image)))
     }
 }

@@ -28,6 +28,7 @@ use crate::analysis::AnalysisOptions;
 use crate::colour::srgb8_to_lab;
 use crate::error::LookError;
 use crate::indexed::IndexedImage;
+pub use crate::indexed::RowPainter;
 use crate::palette::Palette;
 use crate::source::SourceImage;
 
@@ -91,6 +92,21 @@ pub trait PreparedLook: Send + Sync {
         let _ = (image, palette, out);
         None
     }
+
+    /// For a look that paints every pixel from a table of the image's
+    /// distinct colours: that table for `palette`, as a painter that the
+    /// engine's PNG encoder asks for one row at a time, each while it is in
+    /// cache, instead of a frame painted whole and read back. It must paint
+    /// what [`PreparedLook::recolour`] writes. `None` (the default): the
+    /// look cannot, and is recoloured into a frame.
+    fn painter<'a>(
+        &'a self,
+        image: &'a SourceImage,
+        palette: &Palette,
+    ) -> Option<Result<RowPainter<'a>, LookError>> {
+        let _ = (image, palette);
+        None
+    }
 }
 
 /// Each distinct colour's CIELAB, computed once per image and shared by
@@ -99,4 +115,37 @@ pub(crate) fn colour_lab(indexed: &IndexedImage) -> Vec<[f32; 3]> {
     let mut lab = Vec::new();
     indexed.colours().par_iter().map(|&colour| srgb8_to_lab(colour)).collect_into_vec(&mut lab);
     lab
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every look with a painter paints, row by row, what it recolours
+    /// into a frame: RGB (coffee.png) and RGBA (logo.png) photos, every
+    /// bundled palette.
+    #[test]
+    fn painters_paint_what_looks_recolour() {
+        let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+        let palettes = Palette::load_list(testdata.join("palettes.json")).unwrap();
+        let looks: [Box<dyn Look>; 3] =
+            [Box::new(ShiftLook::default()), Box::new(GradientLook), Box::new(RemapLook::new(false))];
+        for name in ["coffee.png", "logo.png"] {
+            let image = SourceImage::open(testdata.join(name), 1 << 26).unwrap();
+            let row_bytes = image.width() as usize * image.channels().count();
+            for look in &looks {
+                let prepared = look.prepare(&image, &palettes, &AnalysisOptions::default()).unwrap();
+                for palette in &palettes {
+                    let mut frame = vec![0; image.pixels().len()];
+                    prepared.recolour(&image, palette, &mut frame).unwrap();
+                    let painter = prepared.painter(&image, palette).unwrap().unwrap();
+                    let mut row = vec![0; row_bytes];
+                    for (y, expected) in frame.chunks_exact(row_bytes).enumerate() {
+                        painter.paint_row(y, &mut row);
+                        assert!(row == expected, "{name}, {}, {}, row {y}", look.name(), palette.name);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -10,11 +10,11 @@ use rayon::prelude::*;
 
 use super::dither::{DitherMethod, DitherOutput, MAX_DITHER_COLOURS, dither, nearest};
 use super::spec::{OptionValue, check_value};
-use super::{Look, PreparedLook, colour_lab};
+use super::{Look, PreparedLook, RowPainter, colour_lab};
 use crate::analysis::AnalysisOptions;
 use crate::colour::srgb_f32_to_lab;
 use crate::error::{BuildError, LookError};
-use crate::indexed::{IndexedImage, colour_table};
+use crate::indexed::{ColourTable, IndexedImage, colour_table};
 use crate::palette::Palette;
 use crate::recipe::option_number;
 use crate::source::SourceImage;
@@ -120,18 +120,30 @@ impl PreparedRemap {
         self.lab.par_iter().map(|&lab| nearest(&targets, lab)).collect_into_vec(&mut table);
         table
     }
+
+    /// Each distinct colour's nearest colour of `palette`.
+    fn colour_table(&self, palette: &Palette) -> ColourTable {
+        let nearest = self.nearest_table(palette);
+        colour_table(self.indexed.colours(), |first, _, table| {
+            for (entry, &index) in table.iter_mut().zip(&nearest[first..]) {
+                *entry = palette.colors[index].0;
+            }
+        })
+    }
 }
 
 impl PreparedLook for PreparedRemap {
     fn recolour(&self, image: &SourceImage, palette: &Palette, out: &mut [u8]) -> Result<(), LookError> {
-        let nearest = self.nearest_table(palette);
-        let table = colour_table(self.indexed.colours(), |first, _, table| {
-            for (entry, &index) in table.iter_mut().zip(&nearest[first..]) {
-                *entry = palette.colors[index].0;
-            }
-        });
-        self.indexed.paint(&table, image, out);
+        self.indexed.paint(&self.colour_table(palette), image, out);
         Ok(())
+    }
+
+    fn painter<'a>(
+        &'a self,
+        image: &'a SourceImage,
+        palette: &Palette,
+    ) -> Option<Result<RowPainter<'a>, LookError>> {
+        Some(Ok(RowPainter::new(&self.indexed, self.colour_table(palette), image)))
     }
 
     fn palette_indices(

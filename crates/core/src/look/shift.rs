@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::spec::{OptionValue, check_value};
-use super::{Look, PreparedLook};
+use super::{Look, PreparedLook, RowPainter};
 use crate::analysis::AnalysisOptions;
 use crate::colour8::{Lanes, hsv8_to_srgb_lanes, lab8_to_srgb_lanes, srgb_to_hsv8_lanes, srgb_to_lab8};
 use crate::error::{BuildError, LookError};
@@ -333,6 +333,14 @@ impl PreparedLook for PreparedShift {
         let table = self.table(palette)?;
         self.indexed.paint(&table, image, out);
         Ok(())
+    }
+
+    fn painter<'a>(
+        &'a self,
+        image: &'a SourceImage,
+        palette: &Palette,
+    ) -> Option<Result<RowPainter<'a>, LookError>> {
+        Some(self.table(palette).map(|table| RowPainter::new(&self.indexed, table, image)))
     }
 }
 
