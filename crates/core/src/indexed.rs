@@ -24,6 +24,9 @@ use crate::source::SourceImage;
 /// 2^24 colours, one bit each, 64 to a word.
 const WORDS: usize = 1 << 18;
 
+/// Words of a colour bitmap, for [`mark_rows`].
+pub(crate) const MARK_WORDS: usize = WORDS;
+
 /// Pixels per parallel band.
 const BAND_PIXELS: usize = 1 << 16;
 
@@ -48,13 +51,21 @@ impl IndexedImage {
     pub(crate) fn new(image: &SourceImage) -> IndexedImage {
         let channels = image.channels().count();
         let pixels = image.pixels();
-        let marks = mark_colours(image);
-        let (colours, below) = list_colours(&marks);
+        // Marked as the image was decoded, or now.
+        let marked;
+        let marks = match image.colour_marks() {
+            Some(marks) => marks,
+            None => {
+                marked = mark_colours(image);
+                &marked
+            }
+        };
+        let (colours, below) = list_colours(marks);
         let mut indices = vec![0u32; pixels.len() / channels];
         indices
             .par_chunks_mut(BAND_PIXELS)
             .zip(pixels.par_chunks(BAND_PIXELS * channels))
-            .for_each(|(indices, band)| index_band(indices, band, channels, &marks, &below));
+            .for_each(|(indices, band)| index_band(indices, band, channels, marks, &below));
         IndexedImage { colours, indices }
     }
 
@@ -320,6 +331,15 @@ fn list_colours(marks: &[u64]) -> (Vec<[u8; 3]>, Vec<u32>) {
     (colours, below)
 }
 
+/// Sets the bit of each colour of `rows` (pixels of `channels` bytes) in
+/// `marks` (of [`MARK_WORDS`]), as [`mark_colours`] does.
+pub(crate) fn mark_rows(rows: &[u8], channels: usize, marks: &mut [u64]) {
+    match channels {
+        3 => mark_piece::<3>(rows, marks),
+        _ => mark_piece::<4>(rows, marks),
+    }
+}
+
 /// Fewest pixels per bitmap of [`mark_colours`].
 const MARK_PIXELS: usize = crate::memory::MARK_PIXELS as usize;
 
@@ -336,7 +356,8 @@ fn mark_piece<const C: usize>(piece: &[u8], marks: &mut [u64]) {
 /// How many distinct colours `image` has, as [`IndexedImage::new`] would
 /// find them, without building the index.
 pub(crate) fn distinct_colours(image: &SourceImage) -> usize {
-    mark_colours(image).iter().map(|word| word.count_ones() as usize).sum()
+    let count = |marks: &[u64]| marks.iter().map(|word| word.count_ones() as usize).sum();
+    image.colour_marks().map_or_else(|| count(&mark_colours(image)), count)
 }
 
 /// Each pixel's index: the colours marked before its own. Compiled with

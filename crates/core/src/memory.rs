@@ -188,7 +188,8 @@ impl MemoryPlan {
         };
         MemoryEstimate {
             decode: self.file_bytes + declared * DECODE_PER_PIXEL,
-            image: frame,
+            // The pixels, and the colour marks a PNG's decoding may leave with them.
+            image: frame + COLOUR_MARKS,
             analysis,
             // The PNG encoder holds its compressed bands and their joined
             // stream beside the file it writes.

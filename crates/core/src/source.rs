@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use image::metadata::Orientation;
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::colour_profile::{self, Profile};
 use crate::error::DecodeError;
+use crate::indexed;
 use crate::jpeg::Decoded;
 use crate::pixels::{Channels, hex};
 use crate::preview::Preview;
@@ -104,6 +106,9 @@ pub struct SourceImage {
     profile: Profile,
     sha256: [u8; 32],
     decode_time: Duration,
+    /// The colours present, a bit each, where they were marked while the
+    /// rows were decoded (see `decode_png_marking`): these pixels' own.
+    colour_marks: Option<Arc<Vec<u64>>>,
 }
 
 impl std::fmt::Debug for SourceImage {
@@ -152,6 +157,20 @@ impl SourceImage {
         origin: &str,
         options: &DecodeOptions,
         check: impl FnOnce(&ImageHeader) -> Result<(), DecodeError>,
+    ) -> Result<SourceImage, DecodeError> {
+        SourceImage::decode_marking(bytes, origin, options, check, false)
+    }
+
+    /// [`SourceImage::decode_checked`]; with `mark_colours`, an 8-bit RGB or
+    /// RGBA PNG has its colours marked as its rows arrive, on the pool's
+    /// other threads while this one decodes (the engine's first step of
+    /// indexing its colours, done while it would otherwise wait).
+    pub(crate) fn decode_marking(
+        bytes: &[u8],
+        origin: &str,
+        options: &DecodeOptions,
+        check: impl FnOnce(&ImageHeader) -> Result<(), DecodeError>,
+        mark_colours: bool,
     ) -> Result<SourceImage, DecodeError> {
         let DecodeOptions { max_pixels, lenient, colour_profiles } = *options;
         let _span = tracing::info_span!("decode", origin).entered();
@@ -213,14 +232,23 @@ impl SourceImage {
             },
             _ => None,
         };
+        // Room for the largest layout a decoder may use (16-bit RGBA) plus
+        // its working buffers; the pixel budget above is the real limit.
+        let max_alloc = max_pixels.saturating_mul(8).saturating_add(64 << 20);
+        let mut colour_marks = None;
+        let marking = mark_colours && format == ImageFormat::Png && !is_animated(format, bytes);
         let (channels, pixels) = match libjpeg {
             Some(pixels) => (Channels::Rgb, pixels),
+            None if let Some((pixels, marks)) =
+                marking.then(|| decode_png_marking(bytes, channels, max_alloc)).flatten() =>
+            {
+                colour_marks = Some(Arc::new(marks));
+                (channels, pixels)
+            }
             None => {
                 let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
                 let mut limits = Limits::no_limits();
-                // Room for the largest layout a decoder may use (16-bit RGBA)
-                // plus its working buffers; the pixel budget above is the real limit.
-                limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
+                limits.max_alloc = Some(max_alloc);
                 reader.limits(limits);
                 into_rgb_or_rgba(reader.decode().map_err(corrupt)?)
             }
@@ -228,6 +256,8 @@ impl SourceImage {
 
         let (width, height, mut pixels) = upright(orientation, width, height, channels, pixels);
         let icc = icc.filter(|_| colour_profiles == ColourProfiles::Convert);
+        // A profile changes the colours; turning the picture upright does not.
+        let colour_marks = colour_marks.filter(|_| icc.is_none());
         let profile = colour_profile::into_srgb(icc.as_deref(), channels, width, &mut pixels, origin);
         let decode_time = started.elapsed();
         tracing::debug!(width, height, ?channels, ms = decode_time.as_secs_f64() * 1e3, "decoded");
@@ -242,6 +272,7 @@ impl SourceImage {
             profile,
             sha256: Sha256::digest(bytes).into(),
             decode_time,
+            colour_marks,
         })
     }
 
@@ -278,6 +309,7 @@ impl SourceImage {
             format: ImageFormat::Png,
             profile: Profile::Untagged,
             decode_time: Duration::ZERO,
+            colour_marks: None,
         })
     }
 
@@ -311,6 +343,7 @@ impl SourceImage {
             profile: self.profile,
             sha256: self.sha256,
             decode_time: self.decode_time,
+            colour_marks: None,
         })
     }
 
@@ -384,6 +417,58 @@ impl SourceImage {
     pub fn decode_time(&self) -> Duration {
         self.decode_time
     }
+    /// The colours present, marked as the rows were decoded, if they were.
+    pub(crate) fn colour_marks(&self) -> Option<&[u64]> {
+        self.colour_marks.as_deref().map(Vec::as_slice)
+    }
+}
+
+/// Rows per band handed to the marking while a PNG decodes.
+const MARK_ROWS: usize = 32;
+
+/// Decodes an 8-bit RGB or RGBA PNG (of `channels`, as its header said),
+/// not interlaced and without a transparency chunk, row by row, and marks
+/// its colours ([`indexed::mark_rows`]) band by band on the pool's other
+/// threads as the rows arrive. Those rows are the bytes the image crate
+/// gives for such a file. `None` for any other PNG and on any error: the
+/// image crate then decodes it, and names what is wrong.
+fn decode_png_marking(bytes: &[u8], channels: Channels, max_alloc: u64) -> Option<(Vec<u8>, Vec<u64>)> {
+    let limits = png::Limits { bytes: usize::try_from(max_alloc).unwrap_or(usize::MAX) };
+    let mut reader = png::Decoder::new_with_limits(Cursor::new(bytes), limits).read_info().ok()?;
+    let info = reader.info();
+    let colour_type = match channels {
+        Channels::Rgb => png::ColorType::Rgb,
+        Channels::Rgba => png::ColorType::Rgba,
+    };
+    let simple = info.color_type == colour_type
+        && info.bit_depth == png::BitDepth::Eight
+        && !info.interlaced
+        && info.trns.is_none();
+    if !simple {
+        return None;
+    }
+    let row_bytes = info.width as usize * channels.count();
+    let mut pixels = vec![0u8; row_bytes.checked_mul(info.height as usize)?];
+    let marks = Mutex::new(vec![0u64; indexed::MARK_WORDS]);
+    let decoded = rayon::scope(|scope| {
+        let mut rest = pixels.as_mut_slice();
+        while !rest.is_empty() {
+            let (band, after) = rest.split_at_mut((MARK_ROWS * row_bytes).min(rest.len()));
+            for row in band.chunks_exact_mut(row_bytes) {
+                reader.read_row(row).ok()??;
+            }
+            let (band, marks): (&[u8], _) = (band, &marks);
+            // Bands are marked one at a time, in any order: OR is.
+            scope.spawn(move |_| {
+                let mut marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
+                indexed::mark_rows(band, channels.count(), &mut marks);
+            });
+            rest = after;
+        }
+        Some(())
+    });
+    decoded?;
+    Some((pixels, marks.into_inner().unwrap_or_else(PoisonError::into_inner)))
 }
 
 pub(crate) fn format_name(format: ImageFormat) -> &'static str {
@@ -490,4 +575,92 @@ fn zero_sized_or(error: DecodeError, bytes: &[u8], origin: &str) -> DecodeError 
         }
     }
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indexed::IndexedImage;
+
+    fn testdata(name: &str) -> Vec<u8> {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)).unwrap()
+    }
+
+    /// A PNG of `colour` and `depth` from the png crate, with a tRNS chunk
+    /// and palette where given.
+    fn png(
+        colour: png::ColorType,
+        depth: png::BitDepth,
+        data: &[u8],
+        extra: Option<(&[u8], &[u8])>,
+    ) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, 4, 2);
+        encoder.set_color(colour);
+        encoder.set_depth(depth);
+        if let Some((palette, trns)) = extra {
+            if !palette.is_empty() {
+                encoder.set_palette(palette.to_vec());
+            }
+            encoder.set_trns(trns.to_vec());
+        }
+        encoder.write_header().unwrap().write_image_data(data).unwrap();
+        bytes
+    }
+
+    /// Decoded in a pool of `threads`, asking for its colours to be marked.
+    fn decode_marking(bytes: &[u8], threads: usize) -> SourceImage {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| SourceImage::decode_marking(bytes, "t", &DecodeOptions::default(), |_| Ok(()), true))
+            .unwrap()
+    }
+
+    /// An 8-bit RGB or RGBA PNG has its colours marked as its rows arrive,
+    /// at 1 and 2 threads: the same pixels as the image crate decodes, and
+    /// the same colour index as marking them afterwards. Any other PNG (16
+    /// bits, a transparency chunk, a palette, a colour profile) decodes as
+    /// before, unmarked.
+    #[test]
+    fn simple_pngs_are_marked_as_they_decode() {
+        for name in ["coffee.png", "logo.png"] {
+            let bytes = testdata(name);
+            let plain = SourceImage::decode(&bytes, name, u64::MAX).unwrap();
+            assert!(plain.colour_marks().is_none());
+            let expected = IndexedImage::new(&plain);
+            for threads in [1, 2] {
+                let marked = decode_marking(&bytes, threads);
+                assert!(marked.colour_marks().is_some(), "{name}");
+                assert!(marked.pixels() == plain.pixels(), "{name}");
+                let indexed = IndexedImage::new(&marked);
+                assert_eq!(indexed.colours(), expected.colours(), "{name}");
+                assert_eq!(indexed.indices(), expected.indices(), "{name}");
+            }
+        }
+
+        let rgb16: Vec<u8> = (0..4 * 2 * 6).map(|i| (i * 37) as u8).collect();
+        let rgb8: Vec<u8> = (0..4 * 2 * 3).map(|i| (i * 37) as u8).collect();
+        let others = [
+            ("16-bit", png(png::ColorType::Rgb, png::BitDepth::Sixteen, &rgb16, None)),
+            (
+                "tRNS",
+                png(png::ColorType::Rgb, png::BitDepth::Eight, &rgb8, Some((&[], &[0, 0, 0, 37, 0, 74]))),
+            ),
+            (
+                "palette",
+                png(
+                    png::ColorType::Indexed,
+                    png::BitDepth::Eight,
+                    &[0, 1, 1, 0, 1, 0, 0, 1],
+                    Some((&[9, 8, 7, 200, 100, 0], &[])),
+                ),
+            ),
+            ("profile", testdata("profiles/p3.png")),
+        ];
+        for (what, bytes) in others {
+            let plain = SourceImage::decode(&bytes, what, u64::MAX).unwrap();
+            let marked = decode_marking(&bytes, 2);
+            assert!(marked.colour_marks().is_none(), "{what}");
+            assert!(marked.pixels() == plain.pixels(), "{what}");
+        }
+    }
 }

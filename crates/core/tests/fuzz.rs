@@ -1,7 +1,8 @@
 //! Fuzzing on the stable toolchain: real PNG, JPEG and WebP files and
 //! palette JSON, mutated (bits flipped, lengths and sizes overwritten,
 //! slices cut, repeated or spliced from another file), through the decoder
-//! and the palette parser. Every input must give a value or a typed error:
+//! (alone, and as the engine runs it, marking a PNG's colours as its rows
+//! arrive) and the palette parser. Every input must give a value or a typed error:
 //! no panic, no hang, and no allocation beyond what the pixel budget allows.
 //!
 //! `cargo test` runs it for VARIEGATE_FUZZ_SECONDS (default 10; CI 60);
@@ -16,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::fixture;
-use variegate_core::{DecodeOptions, Palette, SourceImage};
+use variegate_core::{DecodeOptions, Engine, Palette, SourceImage};
 use variegate_test_support::fuzzing::{CountingAllocator, LIVE, PEAK, Rng, keep, mutate};
 
 #[global_allocator]
@@ -51,6 +52,10 @@ fn mutated_images_and_palettes_give_values_or_errors() {
     ]);
     let palettes = seeds(&["palettes.json", "palettes-as-written.json", "bad/bad-colour.json"]);
 
+    let engines = [false, true].map(|lenient| {
+        Engine::builder().threads(2).max_pixels(MAX_PIXELS).lenient(lenient).build().expect("engine")
+    });
+
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut rng = Rng(0x5EED_F00D_CAFE_D00D);
     let (mut tried, mut decoded, mut refused, mut parsed) = (0u64, 0u64, 0u64, 0u64);
@@ -65,9 +70,14 @@ fn mutated_images_and_palettes_give_values_or_errors() {
         let before = LIVE.load(Ordering::Relaxed);
         PEAK.store(before, Ordering::Relaxed);
         let started = Instant::now();
+        let through_engine = rng.below(2) == 1;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let options = DecodeOptions { max_pixels: MAX_PIXELS, lenient, ..DecodeOptions::default() };
-            SourceImage::decode_with(&input, "fuzz", &options).map(|image| image.pixels().len())
+            match through_engine {
+                true => engines[usize::from(lenient)].decode(&input, "fuzz"),
+                false => SourceImage::decode_with(&input, "fuzz", &options),
+            }
+            .map(|image| image.pixels().len())
         }));
         let (elapsed, peak) = (started.elapsed(), PEAK.load(Ordering::Relaxed).saturating_sub(before));
         largest_peak = largest_peak.max(peak);

@@ -156,8 +156,13 @@ impl Engine {
     pub fn decode(&self, bytes: &[u8], name: &str) -> Result<SourceImage, DecodeError> {
         let within_budget =
             |header: &ImageHeader| self.check_least(header, name).map_err(DecodeError::OverMemory);
+        // The looks index an image's colours; their marks are made while
+        // the image decodes, unless it may be downscaled (other colours).
+        let mark_colours = self.inner.config.max_side.is_none();
         self.inner.pool.install(|| {
-            let image = SourceImage::decode_checked(bytes, name, &self.inner.config.decode, within_budget)?;
+            let config = &self.inner.config;
+            let image =
+                SourceImage::decode_marking(bytes, name, &config.decode, within_budget, mark_colours)?;
             Ok(self.fit(image))
         })
     }
