@@ -34,7 +34,9 @@ const INDEX_PER_PIXEL: u64 = 4;
 const ANALYSIS_PER_COLOUR: u64 = 40;
 
 /// The colour marks, a bit per 24-bit colour: one bitmap per thread while
-/// marking ([`MARK_PIXELS`] pixels at least each).
+/// marking ([`MARK_PIXELS`] pixels at least each); or the one a PNG's
+/// decoding marked, which the image keeps for the rest of its run (the
+/// analysis and the variations are counted as alive together).
 const COLOUR_MARKS: u64 = 2 << 20;
 
 /// The marks' running counts, a `u32` per 64 colours.
@@ -188,8 +190,7 @@ impl MemoryPlan {
         };
         MemoryEstimate {
             decode: self.file_bytes + declared * DECODE_PER_PIXEL,
-            // The pixels, and the colour marks a PNG's decoding may leave with them.
-            image: frame + COLOUR_MARKS,
+            image: frame,
             analysis,
             // The PNG encoder holds its compressed bands and their joined
             // stream beside the file it writes.
