@@ -143,12 +143,14 @@ impl<'a> RowPainter<'a> {
     }
 
     /// Writes row `y` (below the image's height) into `out`, one row in the
-    /// source's layout.
+    /// source's layout. A row the index does not have (a painter given
+    /// another image than its look was prepared for) is left as it was.
     pub(crate) fn paint_row(&self, y: usize, out: &mut [u8]) {
         let width = self.image.width() as usize;
         let channels = self.image.channels().count();
-        let indices = &self.indexed.indices[y * width..][..width];
-        let src = &self.image.pixels()[y * width * channels..][..width * channels];
+        let (start, end) = (y * width, (y + 1) * width);
+        let indices = self.indexed.indices.get(start..end).unwrap_or_default();
+        let src = self.image.pixels().get(start * channels..end * channels).unwrap_or_default();
         paint_span(&self.table, indices, src, channels, out);
     }
 }

@@ -8,7 +8,9 @@
 //!    (EXIF orientation) and converted to sRGB (an embedded ICC profile);
 //!    images over the pixel budget, or whose run would not fit in the memory
 //!    budget ([`MemoryPlan`]), are refused before pixels are allocated,
-//!    truncated or damaged ones unless lenient ([`DecodeOptions`]).
+//!    truncated or damaged ones unless lenient ([`DecodeOptions`]). While
+//!    the engine decodes a PNG (serially), the pool's other threads mark
+//!    the colours of its rows as they arrive: the analysis's first pass.
 //! 2. **Analyse once** ([`Look::prepare`]): the image is indexed by colour,
 //!    so that everything that does not depend on a palette is computed once
 //!    per distinct colour (a few percent of the pixels of a photo), among it
@@ -17,7 +19,9 @@
 //! 3. **Recolour** ([`PreparedLook::recolour`]): per palette, a table of the
 //!    distinct colours recoloured, then one lookup a pixel; palettes in
 //!    parallel in the engine's rayon pool, and bands of one image in
-//!    parallel when there are fewer palettes than threads.
+//!    parallel when there are fewer palettes than threads. For a PNG the
+//!    lookups are made row by row as the encoder takes the rows
+//!    ([`PreparedLook::painter`]), while they are in cache.
 //! 4. **Encode** ([`OutputFormat`]; PNG in parallel bands of rows) and
 //!    **send** each [`Variation`] down a bounded `crossbeam-channel`. A full
 //!    channel blocks the workers, so a slow consumer throttles the pool and

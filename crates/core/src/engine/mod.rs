@@ -4,7 +4,8 @@
 //! An image is decoded and fitted to `max_side` in the pool ([`Engine::decode`],
 //! checked against the memory budget before its pixels exist: `budget`),
 //! then [`Engine::run`] prepares the look once and makes the variations in
-//! lanes, each one palette at a time in a frame of its own (`variation`),
+//! lanes, each one palette at a time in a frame of its own, or painted row
+//! by row into the PNG encoder where the look can (`variation`),
 //! sending each down the channel the moment it is encoded. [`Engine::start`]
 //! does that on a thread of its own and hands back a [`Job`] (`job`). The
 //! options are set once in an [`EngineBuilder`] (`config`).

@@ -4,7 +4,8 @@
 //! everything that does not depend on a palette (clustering, colour
 //! conversions, once per distinct colour). [`PreparedLook::recolour`] then
 //! runs once per palette, in parallel, and should cost one pass over the
-//! pixels.
+//! pixels; a look that paints from a table of colours also offers that
+//! pass a row at a time ([`PreparedLook::painter`]), for the PNG encoder.
 
 mod dither;
 mod gradient;
