@@ -1,7 +1,8 @@
 //! Runs the Python package's own tests (`tests/test_*.py`) on the package as
 //! users install it: a virtual environment of its own in
 //! `target/python-venv`, the test tools pinned in `tests/requirements.txt`,
-//! then `pip install ./crates/python` (maturin, release profile), then
+//! then `pip install ./crates/python` (maturin, the workspace's `wheel-test`
+//! profile: release with the test profile's unoptimised crates), then
 //! pytest. The tests compare bytes with the `variegate` binary that
 //! `cargo test --workspace` builds beside this test.
 //!
@@ -102,7 +103,10 @@ fn python_package() {
         command
     };
     let pip = |what: &str, args: &[&str]| {
-        run(what, in_venv("python").args(["-m", "pip", "--disable-pip-version-check", "-q"]).args(args));
+        // The wheel in the workspace's `wheel-test` profile (see Cargo.toml).
+        let mut pip = in_venv("python");
+        pip.env("MATURIN_PEP517_ARGS", "--profile wheel-test");
+        run(what, pip.args(["-m", "pip", "--disable-pip-version-check", "-q"]).args(args));
     };
     pip("installing the test tools", &["install", "-r", "crates/python/tests/requirements.txt"]);
     pip(
