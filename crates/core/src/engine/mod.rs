@@ -157,9 +157,9 @@ impl Engine {
     pub fn decode(&self, bytes: &[u8], name: &str) -> Result<SourceImage, DecodeError> {
         let within_budget =
             |header: &ImageHeader| self.check_least(header, name).map_err(DecodeError::OverMemory);
-        // The looks index an image's colours; their marks are made while
-        // the image decodes, unless it may be downscaled (other colours).
-        let mark_colours = self.inner.config.max_side.is_none();
+        // A look that indexes the image's colours has them marked while the
+        // image decodes, unless it may be downscaled (other colours).
+        let mark_colours = self.inner.config.max_side.is_none() && self.inner.config.look.indexes_colours();
         self.inner.pool.install(|| {
             let config = &self.inner.config;
             let image =

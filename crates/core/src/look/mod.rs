@@ -51,6 +51,13 @@ pub trait Look: Send + Sync + std::fmt::Debug {
         0
     }
 
+    /// Whether [`Look::prepare`] indexes the image's colours (every look
+    /// but dithering): the engine then marks a PNG's colours while it
+    /// decodes, the first step of that index. Default true.
+    fn indexes_colours(&self) -> bool {
+        true
+    }
+
     /// Whether `palette` can work with this look, before any image is
     /// read: why not, if it cannot (e.g. too many colours to dither).
     /// Palettes without colours are refused by the engine for every look.

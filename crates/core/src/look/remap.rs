@@ -86,6 +86,10 @@ impl Look for RemapLook {
         }
     }
 
+    fn indexes_colours(&self) -> bool {
+        self.dither.is_none()
+    }
+
     fn prepare(
         &self,
         image: &SourceImage,
