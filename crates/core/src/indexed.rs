@@ -19,6 +19,7 @@
 
 use rayon::prelude::*;
 
+use crate::large_buffer::LargeBuffer;
 use crate::source::SourceImage;
 
 /// 2^24 colours, one bit each, 64 to a word.
@@ -38,7 +39,7 @@ pub(crate) struct IndexedImage {
     /// The distinct colours, ascending by `0xRRGGBB`.
     colours: Vec<[u8; 3]>,
     /// Per pixel, the index of its colour in `colours`.
-    indices: Vec<u32>,
+    indices: LargeBuffer<u32>,
 }
 
 /// A colour's position among the 2^24: `0xRRGGBB`.
@@ -53,7 +54,7 @@ impl IndexedImage {
         let pixels = image.pixels();
         // Marked as the image was decoded, or now.
         let marked;
-        let marks = match image.colour_marks() {
+        let marks: &[u64] = match image.colour_marks() {
             Some(marks) => marks,
             None => {
                 marked = mark_colours(image);
@@ -61,7 +62,7 @@ impl IndexedImage {
             }
         };
         let (colours, below) = list_colours(marks);
-        let mut indices = vec![0u32; pixels.len() / channels];
+        let mut indices = LargeBuffer::zeroed(pixels.len() / channels);
         indices
             .par_chunks_mut(BAND_PIXELS)
             .zip(pixels.par_chunks(BAND_PIXELS * channels))
@@ -81,7 +82,7 @@ impl IndexedImage {
 
     /// Per colour, how many pixels have it, fully transparent pixels left
     /// out (they have no colour worth clustering).
-    pub(crate) fn counts(&self, image: &SourceImage) -> Vec<u64> {
+    pub(crate) fn counts(&self, image: &SourceImage) -> LargeBuffer<u64> {
         let channels = image.channels().count();
         let colours = self.colours.len();
         // At most one partial table per thread (the memory budget counts
@@ -92,7 +93,7 @@ impl IndexedImage {
             .par_chunks(piece)
             .zip(image.pixels().par_chunks(piece * channels))
             .map(|(indices, pixels)| {
-                let mut counts = vec![0u64; colours];
+                let mut counts = LargeBuffer::zeroed(colours);
                 match channels {
                     3 => indices.iter().for_each(|&index| counts[index as usize] += 1),
                     _ => {
@@ -107,7 +108,7 @@ impl IndexedImage {
                 a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
                 a
             })
-            .unwrap_or_else(|| vec![0; colours])
+            .unwrap_or_else(|| LargeBuffer::zeroed(colours))
     }
 
     /// Writes every pixel's colour from `table` into `out`, which has the
@@ -260,7 +261,7 @@ impl IndexedImage {
 /// its own bitmap with plain writes (no atomics, no branch on whether a
 /// colour is new, which a colour-rich image mispredicts on every fourth
 /// pixel), and the bitmaps are merged with OR.
-fn mark_colours(image: &SourceImage) -> Vec<u64> {
+fn mark_colours(image: &SourceImage) -> LargeBuffer<u64> {
     let channels = image.channels().count();
     let pixels = image.pixels().len() / channels;
     let pieces = rayon::current_num_threads().max(1);
@@ -269,7 +270,7 @@ fn mark_colours(image: &SourceImage) -> Vec<u64> {
         .pixels()
         .par_chunks(piece)
         .map(|piece| {
-            let mut marks = vec![0u64; WORDS];
+            let mut marks = LargeBuffer::zeroed(WORDS);
             match channels {
                 3 => mark_piece::<3>(piece, &mut marks),
                 _ => mark_piece::<4>(piece, &mut marks),
@@ -280,7 +281,7 @@ fn mark_colours(image: &SourceImage) -> Vec<u64> {
             marks.iter_mut().zip(&other).for_each(|(word, other)| *word |= other);
             marks
         })
-        .unwrap_or_else(|| vec![0; WORDS])
+        .unwrap_or_else(|| LargeBuffer::zeroed(WORDS))
 }
 
 /// Words of the bitmap per parallel band while listing: 16 bands of the
@@ -290,7 +291,7 @@ const LIST_WORDS: usize = WORDS / 16;
 /// The marked colours, ascending, and per word of `marks` the number of
 /// colours marked before it: counted per band of [`LIST_WORDS`] first, so
 /// that every band knows where its colours start and all list at once.
-fn list_colours(marks: &[u64]) -> (Vec<[u8; 3]>, Vec<u32>) {
+fn list_colours(marks: &[u64]) -> (Vec<[u8; 3]>, LargeBuffer<u32>) {
     let mut firsts: Vec<usize> = marks
         .par_chunks(LIST_WORDS)
         .map(|words| words.iter().map(|word| word.count_ones() as usize).sum())
@@ -300,7 +301,7 @@ fn list_colours(marks: &[u64]) -> (Vec<[u8; 3]>, Vec<u32>) {
         (*first, total) = (total, total + *first);
     }
     let mut colours = vec![[0u8; 3]; total];
-    let mut below = vec![0u32; WORDS];
+    let mut below = LargeBuffer::zeroed(WORDS);
     // Each band's colours: from its first to the next band's.
     let mut pieces = Vec::with_capacity(firsts.len());
     let mut rest = colours.as_mut_slice();
@@ -440,7 +441,7 @@ mod tests {
         let indexed = IndexedImage::new(&image);
         assert_eq!(indexed.colours(), &[[0, 0, 1], [7, 0, 0], [9, 9, 9], [255, 255, 255]]);
         assert_eq!(indexed.indices(), &[2, 0, 3, 2, 0, 1]);
-        assert_eq!(indexed.counts(&image), vec![2, 0, 2, 1]);
+        assert_eq!(*indexed.counts(&image), [2, 0, 2, 1]);
 
         let table = colour_table(indexed.colours(), |_, colours, table| {
             for (entry, colour) in table.iter_mut().zip(colours) {

@@ -8,6 +8,8 @@
 
 use rayon::prelude::*;
 
+use crate::large_buffer::LargeBuffer;
+
 /// Lloyd's iterations stop here at the latest, as OpenCV's criteria in the
 /// original service (`TERM_CRITERIA_MAX_ITER`, 100).
 const MAX_ITERATIONS: usize = 100;
@@ -197,7 +199,7 @@ const CORESET_LEVELS: usize = 4;
 /// (Lloyd's sums are exact for integer colours, so the same centres as
 /// every pixel), or a coreset of them.
 struct Distinct {
-    blocks: Vec<Block>,
+    blocks: LargeBuffer<Block>,
 }
 
 /// Points compared with the centres at once; the loop over them becomes SIMD.
@@ -209,6 +211,9 @@ struct Block {
     channels: [[f32; LANES]; 3],
     weights: [f64; LANES],
 }
+
+// SAFETY: floats only; all zeros is a block of black, weightless points.
+unsafe impl bytemuck::Zeroable for Block {}
 
 impl Distinct {
     /// From a list of points, repeats and all.
@@ -227,16 +232,13 @@ impl Distinct {
     /// colours (fully transparent pixels' only) are kept: they move no
     /// centre.
     fn weighted(colours: &[[u8; 3]], weights: &[u64]) -> Distinct {
-        let mut blocks = Vec::new();
-        colours
-            .par_chunks(LANES)
-            .zip(weights.par_chunks(LANES))
-            .map(|(colours, weights)| {
-                let mut block = Block::of_colours(colours);
+        let mut blocks = LargeBuffer::zeroed(colours.len().div_ceil(LANES));
+        blocks.par_iter_mut().zip(colours.par_chunks(LANES)).zip(weights.par_chunks(LANES)).for_each(
+            |((block, colours), weights)| {
+                *block = Block::of_colours(colours);
                 block.weights.iter_mut().zip(weights).for_each(|(weight, &w)| *weight = w as f64);
-                block
-            })
-            .collect_into_vec(&mut blocks);
+            },
+        );
         Distinct { blocks }
     }
 
@@ -299,7 +301,7 @@ impl Distinct {
             (filled..LANES).for_each(|lane| set(&mut block, lane, last, 0.0));
             blocks.push(block);
         }
-        Distinct { blocks }
+        Distinct { blocks: blocks.into() }
     }
 }
 

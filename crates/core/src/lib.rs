@@ -74,6 +74,7 @@ mod guided;
 mod indexed;
 mod jpeg;
 mod kmeans;
+mod large_buffer;
 mod look;
 mod memory;
 // How every timing of the workspace's records is written; public only so

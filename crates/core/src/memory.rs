@@ -14,6 +14,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::large_buffer;
 use crate::pixels::Channels;
 
 /// Bytes per pixel while decoding, at the size the file declares: the
@@ -32,6 +33,9 @@ const INDEX_PER_PIXEL: u64 = 4;
 /// noise (4.2 million colours) peaks at 286 MB with the shift look, about
 /// 28 bytes a colour of it.
 const ANALYSIS_PER_COLOUR: u64 = 40;
+
+/// Of [`ANALYSIS_PER_COLOUR`], k-means' points in blocks, one large buffer.
+const KMEANS_BLOCK_PER_COLOUR: u64 = 20;
 
 /// The colour marks, a bit per 24-bit colour: one bitmap per thread while
 /// marking ([`MARK_PIXELS`] pixels at least each); or the one a PNG's
@@ -173,11 +177,17 @@ impl MemoryPlan {
         let distinct = self.distinct_colours.unwrap_or(recoloured.min(1 << 24));
         let count_tables = (self.threads.max(1) as u64).min(recoloured.div_ceil(COUNT_PIXELS));
         let bitmaps = (self.threads.max(1) as u64).min(recoloured.div_ceil(MARK_PIXELS));
-        let analysis = recoloured * (INDEX_PER_PIXEL + self.look_per_pixel)
-            + bitmaps * COLOUR_MARKS
-            + RUNNING_COUNTS
+        // The index, the marks, their running counts, the count tables and
+        // k-means' blocks of points are large buffers: whole huge pages.
+        let held = large_buffer::bytes_held;
+        let blocks = distinct * KMEANS_BLOCK_PER_COLOUR;
+        let analysis = held(recoloured * INDEX_PER_PIXEL)
+            + recoloured * self.look_per_pixel
+            + bitmaps * held(COLOUR_MARKS)
+            + held(RUNNING_COUNTS)
             + distinct * ANALYSIS_PER_COLOUR
-            + count_tables * distinct * 8;
+            + (held(blocks) - blocks)
+            + count_tables * held(distinct * 8);
         let lanes = self.lanes.clamp(1, self.palettes.max(1));
         let buffers = self.palettes.max(1).min(lanes + self.waiting);
         // Worst case, an encoder stores the pixels as they are, plus its framing.

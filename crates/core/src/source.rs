@@ -15,6 +15,7 @@ use crate::colour_profile::{self, Profile};
 use crate::error::DecodeError;
 use crate::indexed;
 use crate::jpeg::Decoded;
+use crate::large_buffer::LargeBuffer;
 use crate::pixels::{Channels, hex};
 use crate::preview::Preview;
 use crate::resize::{fit, resize};
@@ -108,7 +109,7 @@ pub struct SourceImage {
     decode_time: Duration,
     /// The colours present, a bit each, where they were marked while the
     /// rows were decoded (see `decode_png_marking`): these pixels' own.
-    colour_marks: Option<Arc<Vec<u64>>>,
+    colour_marks: Option<Arc<LargeBuffer<u64>>>,
 }
 
 impl std::fmt::Debug for SourceImage {
@@ -419,7 +420,7 @@ impl SourceImage {
     }
     /// The colours present, marked as the rows were decoded, if they were.
     pub(crate) fn colour_marks(&self) -> Option<&[u64]> {
-        self.colour_marks.as_deref().map(Vec::as_slice)
+        self.colour_marks.as_deref().map(|marks| &marks[..])
     }
 }
 
@@ -432,7 +433,11 @@ const MARK_ROWS: usize = 32;
 /// threads as the rows arrive. Those rows are the bytes the image crate
 /// gives for such a file. `None` for any other PNG and on any error: the
 /// image crate then decodes it, and names what is wrong.
-fn decode_png_marking(bytes: &[u8], channels: Channels, max_alloc: u64) -> Option<(Vec<u8>, Vec<u64>)> {
+fn decode_png_marking(
+    bytes: &[u8],
+    channels: Channels,
+    max_alloc: u64,
+) -> Option<(Vec<u8>, LargeBuffer<u64>)> {
     let limits = png::Limits { bytes: usize::try_from(max_alloc).unwrap_or(usize::MAX) };
     let mut reader = png::Decoder::new_with_limits(Cursor::new(bytes), limits).read_info().ok()?;
     let info = reader.info();
@@ -449,7 +454,7 @@ fn decode_png_marking(bytes: &[u8], channels: Channels, max_alloc: u64) -> Optio
     }
     let row_bytes = info.width as usize * channels.count();
     let mut pixels = vec![0u8; row_bytes.checked_mul(info.height as usize)?];
-    let marks = Mutex::new(vec![0u64; indexed::MARK_WORDS]);
+    let marks = Mutex::new(LargeBuffer::zeroed(indexed::MARK_WORDS));
     let decoded = rayon::scope(|scope| {
         let mut rest = pixels.as_mut_slice();
         while !rest.is_empty() {
