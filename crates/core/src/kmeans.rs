@@ -6,6 +6,8 @@
 //! only the best finished on every colour. Independent starts run in
 //! parallel.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use crate::large_buffer::LargeBuffer;
@@ -177,10 +179,11 @@ fn start_avx2(points: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
 fn start_portable(points: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
     let centres = lloyd(points, kmeans_plus_plus(points, k, seed));
     let mut inertia = 0.0;
-    for block in &points.blocks {
+    for (index, block) in points.blocks.iter().enumerate() {
         let nearest = block.nearest(&centres);
         for i in 0..LANES {
-            inertia += block.weights[i] * f64::from(distance2(block.point(i), centres[nearest[i] as usize]));
+            let distance = distance2(block.point(i), centres[nearest[i] as usize]);
+            inertia += weight_of(&points.weights, index * LANES + i) * f64::from(distance);
         }
     }
     (inertia, centres)
@@ -198,8 +201,19 @@ const CORESET_LEVELS: usize = 4;
 /// weightless points): an image's distinct colours with their pixel counts
 /// (Lloyd's sums are exact for integer colours, so the same centres as
 /// every pixel), or a coreset of them.
-struct Distinct {
+struct Distinct<'a> {
     blocks: LargeBuffer<Block>,
+    /// Per point, its weight; the padding past the last point has none
+    /// ([`weight_of`]). An image's pixel counts are borrowed as they are:
+    /// only a point that changes cluster reads its weight, so the blocks
+    /// that every iteration reads are the smaller for not holding them.
+    weights: Cow<'a, [u64]>,
+}
+
+/// The weight of point `index` of `weights`, none past its end.
+#[inline(always)]
+fn weight_of(weights: &[u64], index: usize) -> f64 {
+    weights.get(index).map_or(0.0, |&weight| weight as f64)
 }
 
 /// Points compared with the centres at once; the loop over them becomes SIMD.
@@ -209,16 +223,15 @@ const LANES: usize = 8;
 #[derive(Clone, Copy, Default)]
 struct Block {
     channels: [[f32; LANES]; 3],
-    weights: [f64; LANES],
 }
 
-// SAFETY: floats only; all zeros is a block of black, weightless points.
+// SAFETY: floats only; all zeros is a block of black points.
 unsafe impl bytemuck::Zeroable for Block {}
 
-impl Distinct {
+impl<'a> Distinct<'a> {
     /// From a list of points, repeats and all.
     #[cfg(test)]
-    fn new(points: &[[u8; 3]]) -> Distinct {
+    fn new(points: &[[u8; 3]]) -> Distinct<'static> {
         let mut sorted: Vec<u32> = points.iter().map(|&[r, g, b]| u32::from_be_bytes([0, r, g, b])).collect();
         sorted.sort_unstable();
         let runs = sorted.chunk_by(|a, b| a == b).map(|run| {
@@ -231,15 +244,13 @@ impl Distinct {
     /// From distinct colours and their weights, in parallel. Weightless
     /// colours (fully transparent pixels' only) are kept: they move no
     /// centre.
-    fn weighted(colours: &[[u8; 3]], weights: &[u64]) -> Distinct {
+    fn weighted(colours: &[[u8; 3]], weights: &'a [u64]) -> Distinct<'a> {
         let mut blocks = LargeBuffer::zeroed(colours.len().div_ceil(LANES));
-        blocks.par_iter_mut().zip(colours.par_chunks(LANES)).zip(weights.par_chunks(LANES)).for_each(
-            |((block, colours), weights)| {
-                *block = Block::of_colours(colours);
-                block.weights.iter_mut().zip(weights).for_each(|(weight, &w)| *weight = w as f64);
-            },
-        );
-        Distinct { blocks }
+        blocks
+            .par_iter_mut()
+            .zip(colours.par_chunks(LANES))
+            .for_each(|(block, colours)| *block = Block::of_colours(colours));
+        Distinct { blocks, weights: Cow::Borrowed(weights) }
     }
 
     /// A weighted coreset of distinct colours (ascending by `0xRRGGBB`, as
@@ -249,7 +260,7 @@ impl Distinct {
     /// total weight. Sorted colours come in slabs of one red bin, so one
     /// green-blue plane of bins at a time is enough; the bins come out in
     /// order, the same for any thread count.
-    fn coreset(colours: &[[u8; 3]], weights: &[u64]) -> Distinct {
+    fn coreset(colours: &[[u8; 3]], weights: &[u64]) -> Distinct<'static> {
         const SIDE: usize = 256 / CORESET_LEVELS;
         let level = |c: u8| usize::from(c) / CORESET_LEVELS;
         // Per green-blue bin: the weighted sums of the three channels, and the weight.
@@ -274,22 +285,23 @@ impl Distinct {
     }
 
     #[cfg(test)]
-    fn from_runs(runs: impl Iterator<Item = ([u8; 3], u64)>) -> Distinct {
+    fn from_runs(runs: impl Iterator<Item = ([u8; 3], u64)>) -> Distinct<'static> {
         Distinct::from_points(runs.map(|(colour, weight)| (colour.map(f32::from), weight)))
     }
 
     /// From points and their weights, in blocks of [`LANES`]; the lanes
     /// past the last point repeat it, weightless.
-    fn from_points(points: impl Iterator<Item = ([f32; 3], u64)>) -> Distinct {
+    fn from_points(points: impl Iterator<Item = ([f32; 3], u64)>) -> Distinct<'static> {
         let (mut blocks, mut block, mut filled) = (Vec::new(), Block::default(), 0);
-        let set = |block: &mut Block, lane: usize, point: [f32; 3], weight: f64| {
+        let mut weights = Vec::new();
+        let set = |block: &mut Block, lane: usize, point: [f32; 3]| {
             for (channel, value) in block.channels.iter_mut().zip(point) {
                 channel[lane] = value;
             }
-            block.weights[lane] = weight;
         };
         for (point, weight) in points {
-            set(&mut block, filled, point, weight as f64);
+            set(&mut block, filled, point);
+            weights.push(weight);
             filled += 1;
             if filled == LANES {
                 blocks.push(std::mem::take(&mut block));
@@ -298,10 +310,10 @@ impl Distinct {
         }
         if filled > 0 {
             let last = block.point(filled - 1);
-            (filled..LANES).for_each(|lane| set(&mut block, lane, last, 0.0));
+            (filled..LANES).for_each(|lane| set(&mut block, lane, last));
             blocks.push(block);
         }
-        Distinct { blocks: blocks.into() }
+        Distinct { blocks: blocks.into(), weights: Cow::Owned(weights) }
     }
 }
 
@@ -369,13 +381,15 @@ fn finish(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
         return centres;
     }
     let k = centres.len();
-    iterate(points, centres, |blocks, labels, centres, sums| {
+    iterate(points, centres, |blocks, weights, labels, centres, sums| {
         let bands: Vec<(bool, Vec<[f64; 4]>)> = blocks
             .par_chunks(FINISH_BAND)
             .zip(labels.par_chunks_mut(FINISH_BAND))
-            .map(|(blocks, labels)| {
+            .enumerate()
+            .map(|(band, (blocks, labels))| {
+                let weights = weights.get(band * FINISH_BAND * LANES..).unwrap_or_default();
                 let mut moved = vec![[0f64; 4]; k];
-                (relabel_fastest(blocks, labels, centres, &mut moved), moved)
+                (relabel_fastest(blocks, weights, labels, centres, &mut moved), moved)
             })
             .collect();
         let mut changed = false;
@@ -396,7 +410,7 @@ fn finish(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
 fn iterate(
     points: &Distinct,
     mut centres: Vec<[f32; 3]>,
-    mut step: impl FnMut(&[Block], &mut [[u32; LANES]], &[[f32; 3]], &mut [[f64; 4]]) -> bool,
+    mut step: impl FnMut(&[Block], &[u64], &mut [[u32; LANES]], &[[f32; 3]], &mut [[f64; 4]]) -> bool,
 ) -> Vec<[f32; 3]> {
     let k = centres.len();
     // No point has a cluster yet: u32::MAX names none, so the first
@@ -405,7 +419,7 @@ fn iterate(
     // Per centre: weighted sums of the three channels, and the weight.
     let mut sums = vec![[0f64; 4]; k];
     for _ in 0..MAX_ITERATIONS {
-        if !step(&points.blocks, &mut labels, &centres, &mut sums) {
+        if !step(&points.blocks, &points.weights, &mut labels, &centres, &mut sums) {
             break;
         }
         let mut largest_move: f64 = 0.0;
@@ -427,6 +441,7 @@ fn iterate(
 /// [`relabel`] compiled for AVX2 where the CPU has it, as [`start_avx2`].
 fn relabel_fastest(
     blocks: &[Block],
+    weights: &[u64],
     labels: &mut [[u32; LANES]],
     centres: &[[f32; 3]],
     sums: &mut [[f64; 4]],
@@ -434,20 +449,21 @@ fn relabel_fastest(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, as just checked.
-        return unsafe { relabel_avx2(blocks, labels, centres, sums) };
+        return unsafe { relabel_avx2(blocks, weights, labels, centres, sums) };
     }
-    relabel(blocks, labels, centres, sums)
+    relabel(blocks, weights, labels, centres, sums)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn relabel_avx2(
     blocks: &[Block],
+    weights: &[u64],
     labels: &mut [[u32; LANES]],
     centres: &[[f32; 3]],
     sums: &mut [[f64; 4]],
 ) -> bool {
-    relabel(blocks, labels, centres, sums)
+    relabel(blocks, weights, labels, centres, sums)
 }
 
 /// Each point's nearest centre; a point that changed cluster takes its
@@ -456,12 +472,13 @@ fn relabel_avx2(
 #[inline(always)]
 fn relabel(
     blocks: &[Block],
+    weights: &[u64],
     labels: &mut [[u32; LANES]],
     centres: &[[f32; 3]],
     sums: &mut [[f64; 4]],
 ) -> bool {
     let mut changed = false;
-    for (block, labels) in blocks.iter().zip(labels) {
+    for (index, (block, labels)) in blocks.iter().zip(labels).enumerate() {
         let nearest = block.nearest(centres);
         if nearest == *labels {
             continue;
@@ -472,7 +489,7 @@ fn relabel(
             if was == now {
                 continue;
             }
-            let weight = block.weights[i];
+            let weight = weight_of(weights, index * LANES + i);
             let channel = |c: usize| weight * f64::from(block.channels[c][i]);
             let moved = [channel(0), channel(1), channel(2), weight];
             if let Some(from) = sums.get_mut(was as usize) {
@@ -494,18 +511,21 @@ fn kmeans_plus_plus(distinct: &Distinct, k: usize, seed: u64) -> Vec<[f32; 3]> {
     let point = |index: usize| distinct.blocks[index / LANES].point(index % LANES);
     // Per point (padding included, weightless): its share of the next draw,
     // and its squared distance to the nearest centre so far.
-    let mut mass: Vec<f64> = distinct.blocks.iter().flat_map(|block| block.weights).collect();
+    let weights: Vec<f64> =
+        (0..distinct.blocks.len() * LANES).map(|index| weight_of(&distinct.weights, index)).collect();
+    let mut mass = weights.clone();
     let mut nearest_d2 = vec![f32::INFINITY; mass.len()];
     let Some(first) = draw(&mass, &mut rng) else { return vec![[0.0; 3]; k] };
     let mut centres = vec![point(first)];
     while centres.len() < k {
         let newest = centres[centres.len() - 1];
-        for ((block, d2), mass) in
-            distinct.blocks.iter().zip(nearest_d2.chunks_exact_mut(LANES)).zip(mass.chunks_exact_mut(LANES))
+        let lanes = nearest_d2.chunks_exact_mut(LANES).zip(mass.chunks_exact_mut(LANES));
+        for ((block, weights), (d2, mass)) in
+            distinct.blocks.iter().zip(weights.chunks_exact(LANES)).zip(lanes)
         {
             for i in 0..LANES {
                 d2[i] = d2[i].min(distance2(block.point(i), newest));
-                mass[i] = block.weights[i] * f64::from(d2[i]);
+                mass[i] = weights[i] * f64::from(d2[i]);
             }
         }
         // Every point already on a centre (fewer distinct colours than k):

@@ -35,7 +35,7 @@ const INDEX_PER_PIXEL: u64 = 4;
 const ANALYSIS_PER_COLOUR: u64 = 40;
 
 /// Of [`ANALYSIS_PER_COLOUR`], k-means' points in blocks, one large buffer.
-const KMEANS_BLOCK_PER_COLOUR: u64 = 20;
+const KMEANS_BLOCK_PER_COLOUR: u64 = 12;
 
 /// The colour marks, a bit per 24-bit colour: one bitmap per thread while
 /// marking ([`MARK_PIXELS`] pixels at least each); or the one a PNG's
