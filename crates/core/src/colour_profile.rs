@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use moxcms::{ColorProfile, DataColorSpace, Layout, Transform8BitExecutor, TransformOptions};
 use rayon::prelude::*;
 
+use crate::large_buffer::LargeBuffer;
 use crate::pixels::Channels;
 
 /// Rows converted per task: fixed, so that the work splits the same way at
@@ -38,7 +39,7 @@ pub(crate) fn into_srgb(
     icc: Option<&[u8]>,
     channels: Channels,
     width: u32,
-    pixels: &mut Vec<u8>,
+    pixels: &mut LargeBuffer<u8>,
     origin: &str,
 ) -> Profile {
     let Some(icc) = icc else {
@@ -55,7 +56,7 @@ pub(crate) fn into_srgb(
         return Profile::Srgb;
     }
     let row = width as usize * channels.count();
-    let mut converted = vec![0; pixels.len()];
+    let mut converted = LargeBuffer::zeroed(pixels.len());
     let failed = converted
         .par_chunks_mut(row * ROWS_PER_TASK)
         .zip(pixels.par_chunks(row * ROWS_PER_TASK))

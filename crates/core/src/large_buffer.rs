@@ -67,6 +67,15 @@ impl<T: Zeroable> LargeBuffer<T> {
     }
 }
 
+impl<T: Zeroable + Copy> Clone for LargeBuffer<T> {
+    /// A copy, allocated as [`LargeBuffer::zeroed`] allocates.
+    fn clone(&self) -> Self {
+        let mut copy = LargeBuffer::zeroed(self.len());
+        copy.copy_from_slice(self);
+        copy
+    }
+}
+
 impl<T: Zeroable> From<Vec<T>> for LargeBuffer<T> {
     /// The values as they are, on the heap.
     fn from(values: Vec<T>) -> Self {

@@ -102,7 +102,7 @@ pub struct SourceImage {
     /// The size as read; differs from `width` x `height` once downscaled.
     original_size: (u32, u32),
     channels: Channels,
-    pixels: Vec<u8>,
+    pixels: LargeBuffer<u8>,
     format: ImageFormat,
     profile: Profile,
     sha256: [u8; 32],
@@ -238,8 +238,8 @@ impl SourceImage {
         let max_alloc = max_pixels.saturating_mul(8).saturating_add(64 << 20);
         let mut colour_marks = None;
         let marking = mark_colours && format == ImageFormat::Png && !is_animated(format, bytes);
-        let (channels, pixels) = match libjpeg {
-            Some(pixels) => (Channels::Rgb, pixels),
+        let (channels, pixels): (Channels, LargeBuffer<u8>) = match libjpeg {
+            Some(pixels) => (Channels::Rgb, pixels.into()),
             None if let Some((pixels, marks)) =
                 marking.then(|| decode_png_marking(bytes, channels, max_alloc)).flatten() =>
             {
@@ -251,7 +251,8 @@ impl SourceImage {
                 let mut limits = Limits::no_limits();
                 limits.max_alloc = Some(max_alloc);
                 reader.limits(limits);
-                into_rgb_or_rgba(reader.decode().map_err(corrupt)?)
+                let (channels, pixels) = into_rgb_or_rgba(reader.decode().map_err(corrupt)?);
+                (channels, pixels.into())
             }
         };
 
@@ -306,7 +307,7 @@ impl SourceImage {
             original_size: (width, height),
             channels,
             sha256: Sha256::digest(&pixels).into(),
-            pixels,
+            pixels: pixels.into(),
             format: ImageFormat::Png,
             profile: Profile::Untagged,
             decode_time: Duration::ZERO,
@@ -339,7 +340,7 @@ impl SourceImage {
             height,
             original_size: self.original_size,
             channels: self.channels,
-            pixels,
+            pixels: pixels.into(),
             format: self.format,
             profile: self.profile,
             sha256: self.sha256,
@@ -437,7 +438,7 @@ fn decode_png_marking(
     bytes: &[u8],
     channels: Channels,
     max_alloc: u64,
-) -> Option<(Vec<u8>, LargeBuffer<u64>)> {
+) -> Option<(LargeBuffer<u8>, LargeBuffer<u64>)> {
     let limits = png::Limits { bytes: usize::try_from(max_alloc).unwrap_or(usize::MAX) };
     let mut reader = png::Decoder::new_with_limits(Cursor::new(bytes), limits).read_info().ok()?;
     let info = reader.info();
@@ -453,10 +454,10 @@ fn decode_png_marking(
         return None;
     }
     let row_bytes = info.width as usize * channels.count();
-    let mut pixels = vec![0u8; row_bytes.checked_mul(info.height as usize)?];
+    let mut pixels = LargeBuffer::zeroed(row_bytes.checked_mul(info.height as usize)?);
     let marks = Mutex::new(LargeBuffer::zeroed(indexed::MARK_WORDS));
     let decoded = rayon::scope(|scope| {
-        let mut rest = pixels.as_mut_slice();
+        let mut rest = &mut pixels[..];
         while !rest.is_empty() {
             let (band, after) = rest.split_at_mut((MARK_ROWS * row_bytes).min(rest.len()));
             for row in band.chunks_exact_mut(row_bytes) {
@@ -538,13 +539,14 @@ fn upright(
     width: u32,
     height: u32,
     channels: Channels,
-    pixels: Vec<u8>,
-) -> (u32, u32, Vec<u8>) {
+    pixels: LargeBuffer<u8>,
+) -> (u32, u32, LargeBuffer<u8>) {
     // Decoders return width x height pixels; anything else is left alone.
     let whole = pixels.len() == width as usize * height as usize * channels.count();
     if orientation == Orientation::NoTransforms || !whole {
         return (width, height, pixels);
     }
+    let pixels = pixels.to_vec();
     let mut image = match channels {
         Channels::Rgb => {
             DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, pixels).unwrap_or_default())
@@ -555,7 +557,7 @@ fn upright(
     };
     tracing::debug!(?orientation, "turned upright");
     image.apply_orientation(orientation);
-    (image.width(), image.height(), into_rgb_or_rgba(image).1)
+    (image.width(), image.height(), into_rgb_or_rgba(image).1.into())
 }
 
 fn into_rgb_or_rgba(image: DynamicImage) -> (Channels, Vec<u8>) {
