@@ -110,7 +110,7 @@ pub struct MemoryPlan {
 pub struct MemoryEstimate {
     /// Reading and decoding: the file and the decoder's buffers.
     pub decode: u64,
-    /// The pixels recoloured.
+    /// The pixels recoloured (in huge pages when large).
     pub image: u64,
     /// The per-image analysis: the colour index and per-colour tables.
     pub analysis: u64,
@@ -200,7 +200,7 @@ impl MemoryPlan {
         };
         MemoryEstimate {
             decode: self.file_bytes + declared * DECODE_PER_PIXEL,
-            image: frame,
+            image: large_buffer::bytes_held(frame),
             analysis,
             // The PNG encoder holds its compressed bands and their joined
             // stream beside the file it writes.
