@@ -15,7 +15,10 @@
 //!    so that everything that does not depend on a palette is computed once
 //!    per distinct colour (a few percent of the pixels of a photo), among it
 //!    a seeded k-means of those colours weighted by their pixels for each
-//!    cluster count the palettes need ([`dominant_colours`]).
+//!    cluster count the palettes need ([`dominant_colours`]). Its large
+//!    buffers (and a decoded PNG's pixels) are allocated in 2 MiB huge
+//!    pages where Linux has them (`large_buffer`): written once, all of
+//!    them, they would otherwise take a page fault every 4 KiB.
 //! 3. **Recolour** ([`PreparedLook::recolour`]): per palette, a table of the
 //!    distinct colours recoloured, then one lookup a pixel; palettes in
 //!    parallel in the engine's rayon pool, and bands of one image in
