@@ -20,6 +20,7 @@ use std::io::Cursor;
 use rayon::prelude::*;
 
 use crate::indexed::RowPainter;
+use crate::large_buffer::LargeBuffer;
 
 /// Rows per band: 16 bands for a 2048-row frame, enough for two threads
 /// to share one image evenly, and few enough that the joins cost nothing.
@@ -46,17 +47,25 @@ pub(crate) fn encode(
 
 /// Encodes what `painter` paints as [`encode`] would encode its frame (the
 /// same bytes): each band paints its rows one at a time into a row buffer,
-/// where the filter reads them while they are in cache.
+/// where the filter reads them while they are in cache. The file is a
+/// [`LargeBuffer`], as it is written once, whole, and then only read.
 pub(crate) fn encode_painted(
     painter: &RowPainter,
     srgb: bool,
-    out: &mut Vec<u8>,
-) -> Result<(), png::EncodingError> {
+) -> Result<LargeBuffer<u8>, png::EncodingError> {
     let image = painter.image();
     let (width, height, channels) = (image.width(), image.height(), image.channels().count());
     let row_bytes = width as usize * channels;
     let bands = compress_bands(Rows::Painted(painter), row_bytes, height, Some(channels))?;
-    write_rgb(&bands, width, height, channels, srgb, out)
+    let head = rgb_head(width, height, channels, srgb)?;
+    let (length, zlib_length) = png_length(&head, &bands)?;
+    let mut file = LargeBuffer::zeroed(length);
+    let mut at = 0;
+    write_png(&head, &bands, zlib_length, |piece| {
+        file[at..at + piece.len()].copy_from_slice(piece);
+        at += piece.len();
+    });
+    Ok(file)
 }
 
 /// Writes an RGB or RGBA PNG of the compressed `bands` into `out`.
@@ -68,12 +77,17 @@ fn write_rgb(
     srgb: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), png::EncodingError> {
+    write(&rgb_head(width, height, channels, srgb)?, bands, out)
+}
+
+/// The head of an RGB or RGBA PNG, as [`write_head`] writes it.
+fn rgb_head(width: u32, height: u32, channels: usize, srgb: bool) -> Result<Vec<u8>, png::EncodingError> {
     let mut head = Vec::new();
     let mut encoder = png::Encoder::new(&mut head, width, height);
     encoder.set_color(if channels == 4 { png::ColorType::Rgba } else { png::ColorType::Rgb });
     encoder.set_depth(png::BitDepth::Eight);
     write_head(encoder, srgb)?;
-    write(&head, bands, out)
+    Ok(head)
 }
 
 /// Where a band's rows come from.
@@ -175,31 +189,45 @@ const CHUNK_FRAMING: usize = 12;
 /// one IDAT chunk before its IEND, into `out`: sized once, and the bands
 /// copied once, straight from their own buffers.
 fn write(head: &[u8], bands: &[Band], out: &mut Vec<u8>) -> Result<(), png::EncodingError> {
-    let (head, iend) = head.split_at(head.len().saturating_sub(CHUNK_FRAMING));
-    let mut zlib_len = 0;
-    join_zlib(bands, |piece| zlib_len += piece.len());
-    let length =
-        u32::try_from(zlib_len).ok().filter(|&length| length <= i32::MAX as u32).ok_or_else(|| {
-            std::io::Error::other(format!("{zlib_len} bytes of image data do not fit a PNG chunk"))
-        })?;
-    let needed = out.len() + head.len() + CHUNK_FRAMING + zlib_len + iend.len();
+    let (length, zlib_length) = png_length(head, bands)?;
+    let needed = out.len() + length;
     if out.is_empty() && out.capacity() < needed {
         // A fresh allocation: growing would copy the whole of the old one.
         *out = Vec::with_capacity(needed);
     }
     out.reserve_exact(needed - out.len());
-    out.extend_from_slice(head);
-    out.extend_from_slice(&length.to_be_bytes());
-    out.extend_from_slice(b"IDAT");
+    write_png(head, bands, zlib_length, |piece| out.extend_from_slice(piece));
+    Ok(())
+}
+
+/// The length of the PNG that [`write_png`] writes, and of its IDAT data;
+/// an error if the data does not fit one chunk.
+fn png_length(head: &[u8], bands: &[Band]) -> Result<(usize, u32), png::EncodingError> {
+    let mut zlib_len = 0;
+    join_zlib(bands, |piece| zlib_len += piece.len());
+    let zlib_length =
+        u32::try_from(zlib_len).ok().filter(|&length| length <= i32::MAX as u32).ok_or_else(|| {
+            std::io::Error::other(format!("{zlib_len} bytes of image data do not fit a PNG chunk"))
+        })?;
+    Ok((head.len() + CHUNK_FRAMING + zlib_len, zlib_length))
+}
+
+/// Hands `emit` the PNG `head` with the bands (`zlib_length` bytes once
+/// joined, from [`png_length`]) as one IDAT chunk before its IEND, piece by
+/// piece in order.
+fn write_png(head: &[u8], bands: &[Band], zlib_length: u32, mut emit: impl FnMut(&[u8])) {
+    let (head, iend) = head.split_at(head.len().saturating_sub(CHUNK_FRAMING));
+    emit(head);
+    emit(&zlib_length.to_be_bytes());
+    emit(b"IDAT");
     let mut crc = crc32fast::Hasher::new();
     crc.update(b"IDAT");
     join_zlib(bands, |piece| {
         crc.update(piece);
-        out.extend_from_slice(piece);
+        emit(piece);
     });
-    out.extend_from_slice(&crc.finalize().to_be_bytes());
-    out.extend_from_slice(iend);
-    Ok(())
+    emit(&crc.finalize().to_be_bytes());
+    emit(iend);
 }
 
 /// A band of rows, filtered and compressed on its own.
@@ -551,9 +579,8 @@ mod tests {
             let mut expected = Vec::new();
             encode(&frame, width, height, channels.count(), true, &mut expected).unwrap();
 
-            let mut painted = Vec::new();
-            encode_painted(&RowPainter::new(&indexed, table(), &source), true, &mut painted).unwrap();
-            assert!(painted == expected, "{channels:?}");
+            let painted = encode_painted(&RowPainter::new(&indexed, table(), &source), true).unwrap();
+            assert!(painted[..] == expected[..], "{channels:?}");
             assert_eq!(decode(&painted).2, frame);
         }
     }

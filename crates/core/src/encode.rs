@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The indexed-colour PNG encoder, for [`OutputFormat::takes_indices`].
 pub(crate) use crate::banded_png::encode_indexed;
 use crate::colour_profile::srgb_icc;
+use crate::large_buffer::LargeBuffer;
 use crate::pixels::{Channels, Rgb8};
 
 /// The file format variations are written in. In a recipe it reads
@@ -320,7 +321,7 @@ fn over_background(rgba: &[u8], background: Rgb8) -> Vec<u8> {
 /// moment it is encoded until it is dropped.
 #[derive(Debug)]
 pub struct EncodedImage {
-    bytes: Vec<u8>,
+    bytes: LargeBuffer<u8>,
     format: OutputFormat,
     width: u32,
     height: u32,
@@ -329,13 +330,13 @@ pub struct EncodedImage {
 
 impl EncodedImage {
     pub(crate) fn new(
-        bytes: Vec<u8>,
+        bytes: impl Into<LargeBuffer<u8>>,
         format: OutputFormat,
         width: u32,
         height: u32,
         gauge: &BufferGauge,
     ) -> Self {
-        EncodedImage { bytes, format, width, height, _alive: gauge.track() }
+        EncodedImage { bytes: bytes.into(), format, width, height, _alive: gauge.track() }
     }
     /// The encoded file.
     pub fn bytes(&self) -> &[u8] {
@@ -357,9 +358,10 @@ impl EncodedImage {
     pub fn height(&self) -> u32 {
         self.height
     }
-    /// Takes the bytes out; the buffer stops being counted.
+    /// Takes the bytes out (a copy, if they are in huge pages); the buffer
+    /// stops being counted.
     pub fn into_vec(self) -> Vec<u8> {
-        self.bytes
+        self.bytes.into_vec()
     }
 }
 

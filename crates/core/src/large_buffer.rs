@@ -68,6 +68,23 @@ impl<T: Zeroable + Copy> LargeBuffer<T> {
     }
 }
 
+impl<T: Zeroable + Copy> LargeBuffer<T> {
+    /// The values as a `Vec`: the one they are in, or a copy.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        match self.storage {
+            Storage::Heap(values) => values,
+            #[cfg(target_os = "linux")]
+            Storage::HugePages(pages) => pages.slice().to_vec(),
+        }
+    }
+}
+
+impl<T: Zeroable + Copy> std::fmt::Debug for LargeBuffer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LargeBuffer({} values)", self.len())
+    }
+}
+
 impl<T: Zeroable + Copy> Clone for LargeBuffer<T> {
     /// A copy, allocated as [`LargeBuffer::zeroed`] allocates.
     fn clone(&self) -> Self {

@@ -191,7 +191,8 @@ impl MemoryPlan {
         let lanes = self.lanes.clamp(1, self.palettes.max(1));
         let buffers = self.palettes.max(1).min(lanes + self.waiting);
         // Worst case, an encoder stores the pixels as they are, plus its framing.
-        let encoded_one = frame + frame / 64 + 4096;
+        // A painted PNG's file is a large buffer: whole huge pages.
+        let encoded_one = large_buffer::bytes_held(frame + frame / 64 + 4096);
         let small = |side: Option<u32>| {
             side.map_or(0, |side| {
                 let side = u64::from(side);

@@ -159,9 +159,8 @@ impl Engine {
         let encoded = match recoloured {
             Recoloured::Pixels => encode(frame, size.0, size.1, channels)?,
             Recoloured::Painted(painter) => {
-                let mut bytes = Vec::with_capacity(image.pixels().len() / 2);
-                encode_painted(&painter, image.is_srgb_tagged(), &mut bytes)
-                    .map_err(|error| encode_error(&error))?;
+                let bytes =
+                    encode_painted(&painter, image.is_srgb_tagged()).map_err(|error| encode_error(&error))?;
                 EncodedImage::new(bytes, config.format, size.0, size.1, gauge)
             }
             Recoloured::Indices => {
