@@ -311,27 +311,44 @@ impl<'a> Distinct<'a> {
     }
 }
 
+/// Bins a channel in [`Distinct::coreset`]'s planes.
+const CORESET_SIDE: usize = 256 / CORESET_LEVELS;
+
 /// The bins of [`Distinct::coreset`] for a run of whole slabs of
 /// `colours`, in order: each bin's weighted mean and its weight.
 fn coreset_bins(colours: &[[u8; 3]], weights: &[u64]) -> Vec<([f32; 3], u64)> {
-    const SIDE: usize = 256 / CORESET_LEVELS;
+    const BINS: usize = CORESET_SIDE * CORESET_SIDE;
     let level = |c: u8| usize::from(c) / CORESET_LEVELS;
     // Per green-blue bin: the weighted sums of the three channels, and the weight.
-    let mut plane = vec![[0u64; 4]; SIDE * SIDE];
+    let mut plane = vec![[0u64; 4]; BINS];
+    // A bit per bin that a colour of the slab fell in: a slab is read back
+    // through these, in bin order, instead of the whole 128 KiB plane (64
+    // slabs of it cost a millisecond, however few colours an image has).
+    let mut touched = [0u64; BINS / 64];
     let mut points = Vec::new();
     let mut first = 0;
     for slab in colours.chunk_by(|a, b| level(a[0]) == level(b[0])) {
         for (&colour, &weight) in slab.iter().zip(&weights[first..]) {
-            let sums = &mut plane[level(colour[1]) * SIDE + level(colour[2])];
+            let bin = level(colour[1]) * CORESET_SIDE + level(colour[2]);
+            touched[bin / 64] |= 1 << (bin % 64);
+            let sums = &mut plane[bin];
             for (sum, value) in sums.iter_mut().zip(colour) {
                 *sum += weight * u64::from(value);
             }
             sums[3] += weight;
         }
         first += slab.len();
-        for sums in plane.iter_mut().filter(|sums| sums[3] > 0) {
-            let [r, g, b, weight] = std::mem::take(sums);
-            points.push(([r, g, b].map(|sum| (sum as f64 / weight as f64) as f32), weight));
+        for (word_index, word) in touched.iter_mut().enumerate() {
+            let mut rest = std::mem::take(word);
+            while rest != 0 {
+                let bin = word_index * 64 + rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                // A bin of weightless colours only (fully transparent pixels') is left out.
+                let [r, g, b, weight] = std::mem::take(&mut plane[bin]);
+                if weight > 0 {
+                    points.push(([r, g, b].map(|sum| (sum as f64 / weight as f64) as f32), weight));
+                }
+            }
         }
     }
     points
@@ -658,6 +675,47 @@ mod tests {
         assert_eq!(one.1.iter().sum::<u64>(), weights.iter().sum::<u64>());
         for threads in [2, 3, 8] {
             assert_eq!(coreset(threads), one, "{threads} threads");
+        }
+    }
+
+    /// The coreset's bins as the plane gives them, every bin looked at:
+    /// what reading only the bins colours fell in must give.
+    fn coreset_bins_scanned(colours: &[[u8; 3]], weights: &[u64]) -> Vec<([f32; 3], u64)> {
+        let level = |c: u8| usize::from(c) / CORESET_LEVELS;
+        let mut plane = vec![[0u64; 4]; CORESET_SIDE * CORESET_SIDE];
+        let mut points = Vec::new();
+        let mut first = 0;
+        for slab in colours.chunk_by(|a, b| level(a[0]) == level(b[0])) {
+            for (&colour, &weight) in slab.iter().zip(&weights[first..]) {
+                let sums = &mut plane[level(colour[1]) * CORESET_SIDE + level(colour[2])];
+                for (sum, value) in sums.iter_mut().zip(colour) {
+                    *sum += weight * u64::from(value);
+                }
+                sums[3] += weight;
+            }
+            first += slab.len();
+            for sums in plane.iter_mut().filter(|sums| sums[3] > 0) {
+                let [r, g, b, weight] = std::mem::take(sums);
+                points.push(([r, g, b].map(|sum| (sum as f64 / weight as f64) as f32), weight));
+            }
+        }
+        points
+    }
+
+    #[test]
+    fn coreset_bins_are_those_of_the_whole_plane() {
+        // Sorted distinct colours: sparse, crowded, every colour; some weightless.
+        let sparse: Vec<[u8; 3]> =
+            (0..3_000u32).map(|i| [(i / 12) as u8, (i * 97) as u8, (i * 41) as u8]).collect();
+        let crowded: Vec<[u8; 3]> =
+            (0..200_000u32).map(|i| [(i >> 12) as u8 + 100, (i >> 6) as u8, i as u8]).collect();
+        let every: Vec<[u8; 3]> =
+            (0..1u32 << 24).step_by(7).map(|i| [(i >> 16) as u8, (i >> 8) as u8, i as u8]).collect();
+        for mut colours in [sparse, crowded, every] {
+            colours.sort_unstable();
+            colours.dedup();
+            let weights: Vec<u64> = (0..colours.len() as u64).map(|i| i % 5).collect();
+            assert_eq!(coreset_bins(&colours, &weights), coreset_bins_scanned(&colours, &weights));
         }
     }
 
