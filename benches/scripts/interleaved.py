@@ -44,9 +44,12 @@ print(f"{os.path.basename(image)}, {threads} threads, {rounds} rounds (medians)"
 for name, measured in runs.items():
     wall = statistics.median(w for w, _ in measured)
     cpu = statistics.median(c for _, c in measured)
-    line = f"  {name}: {wall:.0f} ms (CPU {cpu:.0f})"
+    line = f"  {name}: {wall:.1f} ms (CPU {cpu:.0f})"
     if name != "floor":
         ratios = sorted(w / f for (w, _), (f, _) in zip(measured, floor_runs))
-        cpu_ratio = statistics.median(c / f for (_, c), (_, f) in zip(measured, floor_runs))
-        line += f", {statistics.median(ratios):.2f}x the floor (CPU {cpu_ratio:.2f}x; rounds {ratios[0]:.2f}-{ratios[-1]:.2f})"
+        # The children's CPU time comes in clock ticks: a run shorter than
+        # one (a tiny image) may read as none, and has no CPU ratio.
+        cpu_ratios = [c / f for (_, c), (_, f) in zip(measured, floor_runs) if f > 0]
+        cpu_ratio = f"{statistics.median(cpu_ratios):.2f}x" if cpu_ratios else "not measured"
+        line += f", {statistics.median(ratios):.2f}x the floor (CPU {cpu_ratio}; rounds {ratios[0]:.2f}-{ratios[-1]:.2f})"
     print(line)
