@@ -19,6 +19,12 @@
 //! batch's uploader and readers share its one core, as the floor's one
 //! thread does all of its work.
 //!
+//! Both write their files under the temporary folder (`TMPDIR`, else
+//! `/tmp`). The batch writes more of them (a manifest and an index entry
+//! an image, each through a staging file), so a file system where creating
+//! files is slow weighs on it more: `TMPDIR=/dev/shm` measures the engine
+//! without the disk (docs/performance.md, session 17).
+//!
 //! Peak memory, for the number of images: `/usr/bin/time -f "%e s %M KB"
 //! target/release/variegate batch DIR/list.txt --palettes testdata/palettes.json --out OUT -q`.
 
