@@ -359,18 +359,18 @@ fn every_look_runs_end_to_end() {
     );
 }
 
-/// The README's library example is the batch example's code, line for line.
+/// The README's library example is the embedding example's code, line for line.
 #[test]
-fn readme_library_example_is_the_batch_example() {
+fn readme_library_example_is_the_embedding_example() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let example = std::fs::read_to_string(root.join("crates/cli/examples/batch.rs")).unwrap();
+    let example = std::fs::read_to_string(root.join("crates/cli/examples/embed.rs")).unwrap();
     let section = readme.split("## As a library").nth(1).unwrap();
     let code = section.split("```rust\n").nth(1).unwrap().split("```").next().unwrap();
     assert!(code.lines().count() <= 15, "at most 15 lines:\n{code}");
     let body: Vec<&str> = example.lines().map(str::trim).collect();
     for line in code.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        assert!(body.contains(&line), "README line not in examples/batch.rs: {line}");
+        assert!(body.contains(&line), "README line not in examples/embed.rs: {line}");
     }
 }
 

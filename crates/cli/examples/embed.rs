@@ -1,6 +1,6 @@
 //! A batch job embedding variegate as a library: no async, no CLI.
 //!
-//! `cargo run --release -p variegate-cli --example batch -- IMAGE PALETTES OUT`
+//! `cargo run --release -p variegate-cli --example embed -- IMAGE PALETTES OUT`
 
 use variegate_core::{Engine, Palette};
 use variegate_uploader::{Store, Uploader};
@@ -8,7 +8,7 @@ use variegate_uploader::{Store, Uploader};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [image, palettes, out] = args.as_slice() else {
-        return Err("usage: batch IMAGE PALETTES OUT".into());
+        return Err("usage: embed IMAGE PALETTES OUT".into());
     };
 
     let engine = Engine::builder().threads(2).build()?;
