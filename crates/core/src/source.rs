@@ -546,7 +546,8 @@ fn upright(
     if orientation == Orientation::NoTransforms || !whole {
         return (width, height, pixels);
     }
-    let pixels = pixels.to_vec();
+    // The image crate turns a `Vec`: the decoder's own, or a copy of huge pages.
+    let pixels = pixels.into_vec();
     let mut image = match channels {
         Channels::Rgb => {
             DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, pixels).unwrap_or_default())
