@@ -128,6 +128,17 @@ impl OutputFormat {
             OutputFormat::Avif { .. } => "avif",
         }
     }
+    /// The longest side the format can store: WebP's 14-bit sizes (16383),
+    /// JPEG's 16-bit ones (65535), AV1's width less one in 16 bits (65536); PNG's
+    /// 31 bits go beyond any image the pixel budget lets in.
+    pub fn max_side(self) -> u32 {
+        match self {
+            OutputFormat::Png => i32::MAX as u32,
+            OutputFormat::Jpeg { .. } => 65_535,
+            OutputFormat::WebP | OutputFormat::WebPLossy { .. } => 16_383,
+            OutputFormat::Avif { .. } => 65_536,
+        }
+    }
     /// Bytes a pixel the encoder holds while it works, beyond the frame it
     /// reads and the file it writes: an upper bound for the memory budget
     /// (measured, with margin, in docs/performance.md). 0 for the formats

@@ -38,7 +38,7 @@ pub enum DecodeError {
     },
     /// The header declares more pixels than the budget allows.
     #[error(
-        "{origin}: image is {width}x{height} ({} megapixels), over the limit of {} megapixels",
+        "{origin}: image is {width}x{height} ({}), over the limit of {}",
         megapixels(*width as u64 * *height as u64),
         megapixels(*max_pixels)
     )]
@@ -50,6 +50,47 @@ pub enum DecodeError {
         /// Declared height.
         height: u32,
         /// The budget it is over.
+        max_pixels: u64,
+    },
+    /// The image, as it would be recoloured, is larger than the output
+    /// format can store (see [`crate::OutputFormat::max_side`]).
+    #[error("{origin}: image is {width}x{height}, over {format}'s limit of {max_side} pixels a side")]
+    OverFormatLimit {
+        /// The path or name.
+        origin: String,
+        /// Width of the variations.
+        width: u32,
+        /// Height of the variations.
+        height: u32,
+        /// The format, e.g. `lossy WebP`.
+        format: &'static str,
+        /// Its longest side.
+        max_side: u32,
+    },
+    /// The file is larger than the memory budget (refused before it is
+    /// read; a stream, once it has passed the budget).
+    #[error("{origin}: {}, over the memory budget of {}", file_size(*bytes, *budget), Size(*budget))]
+    FileOverMemory {
+        /// The path or name.
+        origin: String,
+        /// Its size; `None` for a stream read past the budget.
+        bytes: Option<u64>,
+        /// The budget, in bytes.
+        budget: u64,
+    },
+    /// The file is larger than any image within the pixel budget can be
+    /// (see [`crate::FileLimit::for_pixels`]).
+    #[error(
+        "{origin}: {}, larger than any image of at most {}",
+        file_size(*bytes, crate::FileLimit::for_pixels(*max_pixels)),
+        megapixels(*max_pixels)
+    )]
+    FileTooLarge {
+        /// The path or name.
+        origin: String,
+        /// Its size; `None` for a stream read past the limit.
+        bytes: Option<u64>,
+        /// The pixel budget.
         max_pixels: u64,
     },
     /// Recolouring the image would need more memory than the budget, even
@@ -103,8 +144,20 @@ pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     text.replace('\n', " ")
 }
 
+/// "file of 1.0 GiB", or "a stream of more than 100 MiB".
+fn file_size(bytes: Option<u64>, limit: u64) -> String {
+    match bytes {
+        Some(bytes) => format!("file of {}", Size(bytes)),
+        None => format!("a stream of more than {}", Size(limit)),
+    }
+}
+
+/// "100.0 megapixels", or below one megapixel "153 pixels" (not "0.0").
 fn megapixels(pixels: u64) -> String {
-    format!("{:.1}", pixels as f64 / 1e6)
+    match pixels {
+        0..1_000_000 => format!("{pixels} pixels"),
+        _ => format!("{:.1} megapixels", pixels as f64 / 1e6),
+    }
 }
 
 /// Why a palettes file or palette could not be used.

@@ -111,7 +111,10 @@ pub use palette::Palette;
 pub use pixels::{Channels, Rgb8};
 pub use preview::{Preview, SheetTile, contact_sheet_bytes, contact_sheet_png};
 pub use recipe::{OUTPUT_VERSION, Recipe, option_number};
-pub use source::{ColourProfiles, DEFAULT_MAX_PIXELS, DecodeOptions, ImageHeader, SourceImage, SourceInfo};
+pub use source::{
+    ColourProfiles, DEFAULT_MAX_PIXELS, DecodeOptions, FileLimit, ImageHeader, SourceImage, SourceInfo,
+    read_image_file,
+};
 
 // Crates whose types appear in this crate's API, so that embedders use the
 // very versions it was built with.

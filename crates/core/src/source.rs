@@ -23,6 +23,81 @@ use crate::resize::{fit, resize};
 /// The default pixel budget: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
+/// The most bytes an image file may have before it is read: what bounds a
+/// read, so that a huge file or an endless stream (`/dev/zero`, a FIFO) is
+/// refused before it fills memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileLimit {
+    /// The pixel budget: no PNG, JPEG or WebP of at most this many pixels
+    /// is larger than [`FileLimit::for_pixels`] of it.
+    pub max_pixels: u64,
+    /// The memory budget of the run the file is read for: the file is held
+    /// whole while it decodes.
+    pub budget: u64,
+}
+
+impl FileLimit {
+    /// The largest file an image of `max_pixels` can be: its pixels at
+    /// 16-bit RGBA stored uncompressed (8 bytes a pixel), plus 64 MiB of
+    /// metadata (profiles, EXIF, text). The decoders' allocation limit too.
+    pub fn for_pixels(max_pixels: u64) -> u64 {
+        max_pixels.saturating_mul(8).saturating_add(64 << 20)
+    }
+
+    /// The bytes a file may have: the smaller of the two limits.
+    pub fn bytes(&self) -> u64 {
+        FileLimit::for_pixels(self.max_pixels).min(self.budget)
+    }
+
+    /// Why `bytes` (`None`: a stream, more than the limit) is too many.
+    pub fn refuse(&self, origin: &str, bytes: Option<u64>) -> DecodeError {
+        let origin = origin.to_string();
+        match self.budget < FileLimit::for_pixels(self.max_pixels) {
+            true => DecodeError::FileOverMemory { origin, bytes, budget: self.budget },
+            false => DecodeError::FileTooLarge { origin, bytes, max_pixels: self.max_pixels },
+        }
+    }
+}
+
+/// Reads an image file whole, within `limit`: the format is told from its
+/// first bytes before anything more is read, a file's size is compared
+/// with the limit before it is read, and a stream (FIFO, device) is read
+/// no further than the limit. Garbage, an empty file, or too many bytes
+/// are refused naming `origin`.
+pub fn read_image_file(path: &Path, origin: &str, limit: FileLimit) -> Result<Vec<u8>, DecodeError> {
+    use std::io::Read;
+    let read_error = |source| DecodeError::Read { origin: origin.to_string(), source };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    // Enough for every signature `image::guess_format` knows.
+    const SIGNATURE: u64 = 16;
+    let mut bytes = Vec::new();
+    (&mut file).take(SIGNATURE).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty { origin: origin.to_string() });
+    }
+    if bytes.len() as u64 == SIGNATURE && format_of(&bytes).is_none() {
+        return Err(DecodeError::UnknownFormat { origin: origin.to_string() });
+    }
+    let max = limit.bytes();
+    let size = file.metadata().ok().filter(std::fs::Metadata::is_file).map(|m| m.len());
+    if let Some(size) = size.filter(|&size| size > max) {
+        return Err(limit.refuse(origin, Some(size)));
+    }
+    bytes.reserve(size.map_or(0, |size| size.saturating_sub(SIGNATURE)) as usize);
+    (&mut file).take((max + 1).saturating_sub(SIGNATURE)).read_to_end(&mut bytes).map_err(read_error)?;
+    match bytes.len() as u64 > max {
+        true => Err(limit.refuse(origin, None)),
+        false => Ok(bytes),
+    }
+}
+
+/// The format of a file the engine reads, from its first bytes.
+fn format_of(bytes: &[u8]) -> Option<ImageFormat> {
+    image::guess_format(bytes)
+        .ok()
+        .filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP))
+}
+
 /// How files are decoded. The defaults are strict and colour-managed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeOptions {
@@ -125,12 +200,13 @@ impl std::fmt::Debug for SourceImage {
 }
 
 impl SourceImage {
-    /// Reads and decodes a PNG, JPEG or WebP file (the format is taken from the content).
+    /// Reads and decodes a PNG, JPEG or WebP file (the format is taken from
+    /// the content), reading no more than an image of `max_pixels` can
+    /// need (see [`read_image_file`]).
     pub fn open(path: impl AsRef<Path>, max_pixels: u64) -> Result<SourceImage, DecodeError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|source| DecodeError::Read { origin: origin.clone(), source })?;
+        let bytes = read_image_file(path, &origin, FileLimit { max_pixels, budget: u64::MAX })?;
         SourceImage::decode(&bytes, &origin, max_pixels)
     }
 
@@ -180,10 +256,7 @@ impl SourceImage {
         if bytes.is_empty() {
             return Err(DecodeError::Empty { origin: origin_owned() });
         }
-        let format = image::guess_format(bytes)
-            .ok()
-            .filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP))
-            .ok_or_else(|| DecodeError::UnknownFormat { origin: origin_owned() })?;
+        let format = format_of(bytes).ok_or_else(|| DecodeError::UnknownFormat { origin: origin_owned() })?;
         let corrupt =
             |source| DecodeError::Corrupt { origin: origin_owned(), format: format_name(format), source };
 
@@ -235,7 +308,7 @@ impl SourceImage {
         };
         // Room for the largest layout a decoder may use (16-bit RGBA) plus
         // its working buffers; the pixel budget above is the real limit.
-        let max_alloc = max_pixels.saturating_mul(8).saturating_add(64 << 20);
+        let max_alloc = FileLimit::for_pixels(max_pixels);
         let mut colour_marks = None;
         let marking = mark_colours && format == ImageFormat::Png && !is_animated(format, bytes);
         let (channels, pixels): (Channels, LargeBuffer<u8>) = match libjpeg {

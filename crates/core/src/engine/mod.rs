@@ -35,7 +35,8 @@ use crate::look::Look;
 use crate::palette::Palette;
 use crate::pixels::Channels;
 use crate::recipe::{OUTPUT_VERSION, Recipe};
-use crate::source::{ImageHeader, SourceImage};
+use crate::resize::fit;
+use crate::source::{FileLimit, ImageHeader, SourceImage};
 use config::Config;
 
 /// Recolours images into palette variations. Cheap to clone: clones share
@@ -141,9 +142,14 @@ impl Engine {
     pub fn open(&self, path: impl AsRef<Path>) -> Result<SourceImage, DecodeError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|source| DecodeError::Read { origin: origin.clone(), source })?;
+        let bytes = crate::source::read_image_file(path, &origin, self.file_limit())?;
         self.decode(&bytes, &origin)
+    }
+    /// The most bytes an image file of this engine's runs may have: within
+    /// its pixel budget and its memory budget, checked before the file is
+    /// read ([`crate::read_image_file`]).
+    pub fn file_limit(&self) -> FileLimit {
+        FileLimit { max_pixels: self.inner.config.decode.max_pixels, budget: self.max_memory }
     }
     /// Decodes an image in memory within this engine's pixel budget,
     /// downscaled to its `max_side`. The work runs in the engine's pool, so
@@ -155,8 +161,10 @@ impl Engine {
     /// are allocated (its colours are known only later:
     /// [`Engine::variations_at_once`] checks again).
     pub fn decode(&self, bytes: &[u8], name: &str) -> Result<SourceImage, DecodeError> {
-        let within_budget =
-            |header: &ImageHeader| self.check_least(header, name).map_err(DecodeError::OverMemory);
+        let within_budget = |header: &ImageHeader| {
+            self.check_format(header.width, header.height, name)?;
+            self.check_least(header, name).map_err(DecodeError::OverMemory)
+        };
         // A look that indexes the image's colours has them marked while the
         // image decodes, unless it may be downscaled (other colours).
         let mark_colours = self.inner.config.max_side.is_none() && self.inner.config.look.indexes_colours();
@@ -184,8 +192,28 @@ impl Engine {
         if u64::from(width) * u64::from(height) > max_pixels {
             return Err(DecodeError::TooLarge { origin: name.into(), width, height, max_pixels });
         }
+        self.check_format(width, height, name)?;
         let image = SourceImage::from_pixels(name, width, height, channels, pixels)?;
         Ok(self.inner.pool.install(|| self.fit(image)))
+    }
+
+    /// Whether the variations of a `width` x `height` image, fitted to
+    /// `max_side`, fit the output format's sides: found from the header,
+    /// before any work that the encoder would then refuse.
+    fn check_format(&self, width: u32, height: u32, name: &str) -> Result<(), DecodeError> {
+        let config = &self.inner.config;
+        let (width, height) = config.max_side.map_or((width, height), |side| fit(width, height, side));
+        let max_side = config.format.max_side();
+        match width.max(height) > max_side {
+            true => Err(DecodeError::OverFormatLimit {
+                origin: name.into(),
+                width,
+                height,
+                format: config.format.name(),
+                max_side,
+            }),
+            false => Ok(()),
+        }
     }
 
     /// `image` downscaled to the engine's `max_side`, if larger: the one

@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
-use variegate_core::DecodeError;
+use variegate_core::Engine;
 
 use super::{Batch, ImageFailure};
 use crate::list::{ImageLocation, ListEntry};
@@ -62,19 +62,34 @@ impl Batch {
         }
     }
 
-    /// Its bytes; `image` names it as listed.
-    pub(super) fn read(&self, input: &Input, image: &str) -> Result<Bytes, ImageFailure> {
+    /// Its bytes, within `engine`'s file limit; `image` names it as listed.
+    pub(super) fn read_within(
+        &self,
+        engine: &Engine,
+        input: &Input,
+        image: &str,
+    ) -> Result<Bytes, ImageFailure> {
         match input {
             // Read from its normal path, named as listed.
-            Input::Local(path) => std::fs::read(path)
-                .map(Bytes::from)
-                .map_err(|source| DecodeError::Read { origin: image.into(), source }.into()),
+            Input::Local(path) => {
+                Ok(variegate_core::read_image_file(path, image, engine.file_limit()).map(Bytes::from)?)
+            }
+            // Its size, from the answer's head, is checked before its body is read.
             Input::Stored { store, path } => {
-                let get = async { store.objects().get(path).await?.bytes().await };
-                self.uploader
+                let limit = engine.file_limit();
+                let get = async {
+                    let object = store.objects().get(path).await?;
+                    if object.meta.size > limit.bytes() {
+                        return Ok(Err(limit.refuse(image, Some(object.meta.size))));
+                    }
+                    object.bytes().await.map(Ok)
+                };
+                let read = self
+                    .uploader
                     .within_grace(&self.canceller, get)
                     .and_then(|read| read.map_err(ObjectError::from))
-                    .map_err(|reason| ImageFailure::Read { image: image.into(), reason })
+                    .map_err(|reason| ImageFailure::Read { image: image.into(), reason })?;
+                Ok(read?)
             }
         }
     }
