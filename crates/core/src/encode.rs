@@ -69,8 +69,8 @@ impl OutputFormat {
     /// the command line's `--format`, `--quality`, `--lossless` and
     /// `--speed` and Python's `format=`, `quality=`, `lossless=`, `speed=`.
     /// `webp` is lossy unless `lossless`. A setting the format does not
-    /// take is an error naming it (`quality` with PNG is ignored, as it
-    /// always was); ranges are checked when an engine is built.
+    /// take is an error naming it; ranges are checked when an engine is
+    /// built.
     pub fn from_settings(
         name: &str,
         quality: Option<u8>,
@@ -82,7 +82,10 @@ impl OutputFormat {
             false => Ok(()),
         };
         let format = match name {
-            "png" => OutputFormat::Png,
+            "png" => {
+                takes("quality", quality.is_some(), "format jpeg, webp or avif")?;
+                OutputFormat::Png
+            }
             "jpeg" | "jpg" => OutputFormat::Jpeg { quality: quality.unwrap_or(DEFAULT_JPEG_QUALITY) },
             "webp" if lossless => {
                 takes("quality", quality.is_some(), "lossy WebP (without lossless)")?;

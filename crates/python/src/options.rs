@@ -6,8 +6,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use variegate_core::{
-    BuildError, ColourProfiles, DEFAULT_MAX_PIXELS, EncodeOptions, Engine, LOOK_OPTIONS, LookName, LookSpec,
-    LookSpecError, OptionKind, OptionValue, OutputFormat, Rgb8, parse_size,
+    BuildError, ColourProfiles, DEFAULT_MAX_PIXELS, Engine, LOOK_OPTIONS, LookName, LookSpec, LookSpecError,
+    OptionKind, OptionValue, OutputFormat, Rgb8, parse_size,
 };
 
 /// Keyword options, each taken once by name; what is left at the end was
@@ -147,18 +147,20 @@ pub fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> 
             builder = builder.max_memory(bytes);
         }
     }
+    // Only where given: the engine refuses them where they change no byte.
+    if let Some(seed) = options.take("seed")? {
+        builder = builder.seed(seed);
+    }
+    if let Some(text) = options.take::<String>("background")? {
+        builder = builder.background(Rgb8::parse_hex(text.trim()).ok_or_else(|| {
+            PyValueError::new_err(format!("background {text:?} is not a hex colour (#RGB or #RRGGBB)"))
+        })?);
+    }
     builder
         .threads(threads.unwrap_or(0))
-        .seed(options.take("seed")?.unwrap_or(0))
         .format(format)
         .max_pixels(options.take("max_pixels")?.unwrap_or(DEFAULT_MAX_PIXELS))
         .lenient(options.take("lenient")?.unwrap_or(false))
-        .background(match options.take::<String>("background")? {
-            None => EncodeOptions::default().background,
-            Some(text) => Rgb8::parse_hex(text.trim()).ok_or_else(|| {
-                PyValueError::new_err(format!("background {text:?} is not a hex colour (#RGB or #RRGGBB)"))
-            })?,
-        })
         .colour_profiles(match options.take::<String>("colour_profiles")?.as_deref() {
             None | Some("convert") => ColourProfiles::Convert,
             Some("ignore") => ColourProfiles::Ignore,

@@ -19,6 +19,10 @@ pub struct EngineBuilder {
     threads: usize,
     channel_capacity: Option<usize>,
     max_memory: Option<u64>,
+    /// Set by the caller, not left at their defaults: refused where they
+    /// would change no byte (see [`EngineBuilder::build`]).
+    seed_given: bool,
+    background_given: bool,
 }
 
 /// What the builder sets and a built engine reads, held once: the options
@@ -57,6 +61,8 @@ impl Default for EngineBuilder {
             threads: 0,
             channel_capacity: None,
             max_memory: None,
+            seed_given: false,
+            background_given: false,
         }
     }
 }
@@ -103,9 +109,11 @@ impl EngineBuilder {
         }
         Ok(self)
     }
-    /// Seed of the clustering. Default 0.
+    /// Seed of the clustering, for the looks that cluster (shift and soft;
+    /// [`EngineBuilder::build`] refuses it with the others). Default 0.
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.analysis.seed = seed;
+        self.seed_given = true;
         self
     }
     /// No longer used (see [`AnalysisOptions::max_side`]): the clustering
@@ -135,9 +143,11 @@ impl EngineBuilder {
         self
     }
     /// What JPEG variations show through transparent pixels. Default white.
-    /// Part of the recipe of JPEG runs.
+    /// Part of the recipe of JPEG runs; [`EngineBuilder::build`] refuses it
+    /// with the formats that keep alpha.
     pub fn background(mut self, background: Rgb8) -> Self {
         self.config.background = background;
+        self.background_given = true;
         self
     }
     /// What to do with an image's embedded ICC profile: convert it to sRGB
@@ -207,6 +217,15 @@ impl EngineBuilder {
         at_least_one("max_pixels", Some(self.config.decode.max_pixels))?;
         at_least_one("channel_capacity", self.channel_capacity.map(|c| c as u64))?;
         at_least_one("max_memory", self.max_memory)?;
+        // Settings that would change the key and not the bytes.
+        if self.seed_given && !self.config.look.uses_seed() {
+            let reason = format!("goes with the shift or soft look, not {}", self.config.look.name());
+            return Err(BuildError::Option { option: "seed", reason });
+        }
+        if self.background_given && !matches!(self.config.format, OutputFormat::Jpeg { .. }) {
+            let reason = format!("goes with JPEG, which has no alpha, not {}", self.config.format.name());
+            return Err(BuildError::Option { option: "background", reason });
+        }
         let (quality, speed) = match self.config.format {
             OutputFormat::Jpeg { quality } | OutputFormat::WebPLossy { quality } => (Some(quality), None),
             OutputFormat::Avif { quality, speed } => (Some(quality), Some(speed)),

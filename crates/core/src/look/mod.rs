@@ -58,6 +58,14 @@ pub trait Look: Send + Sync + std::fmt::Debug {
         true
     }
 
+    /// Whether the clustering's seed ([`crate::AnalysisOptions::seed`])
+    /// changes this look's output: an engine refuses a seed given for a
+    /// look that ignores it, which would change its key and not its bytes.
+    /// Default false.
+    fn uses_seed(&self) -> bool {
+        false
+    }
+
     /// Whether `palette` can work with this look, before any image is
     /// read: why not, if it cannot (e.g. too many colours to dither).
     /// Palettes without colours are refused by the engine for every look.

@@ -83,6 +83,10 @@ impl Look for ShiftLook {
         "shift"
     }
 
+    fn uses_seed(&self) -> bool {
+        true
+    }
+
     fn options(&self) -> serde_json::Value {
         let ShiftOptions { max_k, lightness, blend, saturation } = self.options;
         serde_json::json!({

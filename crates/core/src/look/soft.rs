@@ -85,6 +85,10 @@ impl Look for SoftLook {
         "soft"
     }
 
+    fn uses_seed(&self) -> bool {
+        true
+    }
+
     fn options(&self) -> serde_json::Value {
         self.shift.options()
     }

@@ -327,6 +327,11 @@ impl LookSpec {
             return Err(LookSpecError::OtherLook { option });
         }
         option.kind.check(&value).map_err(|reason| BuildError::Option { option: option.name, reason })?;
+        // -0 is 0: the same bytes, so the same recipe and key (-0 + 0 is +0).
+        let value = match value {
+            OptionValue::Number(number) => OptionValue::Number(number + 0.0),
+            value => value,
+        };
         self.values.insert(option.name, value);
         Ok(self)
     }
