@@ -31,8 +31,14 @@ use variegate_core::{Recipe, SourceInfo};
 use crate::shard::Shard;
 
 /// A name made safe for a key: lower-case ASCII letters and digits, other
-/// runs of characters turned into single hyphens, at most 64 characters.
+/// runs of characters turned into single hyphens, at most 64 characters;
+/// `palette` where nothing is left (`日本`, `---`).
 pub fn slug(name: &str) -> String {
+    slug_or(name, "palette")
+}
+
+/// [`slug`], with `fallback` where nothing is left.
+fn slug_or(name: &str, fallback: &str) -> String {
     let mut slug = String::with_capacity(name.len());
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
@@ -43,7 +49,7 @@ pub fn slug(name: &str) -> String {
     }
     let slug: String = slug.trim_matches('-').chars().take(64).collect();
     let slug = slug.trim_end_matches('-');
-    if slug.is_empty() { "palette".into() } else { slug.into() }
+    if slug.is_empty() { fallback.into() } else { slug.into() }
 }
 
 /// The first 8 hex digits of a digest.
@@ -94,8 +100,12 @@ impl RunKeys {
     /// The keys of a run of `palettes` palettes on `source` with `recipe`,
     /// whose digest (with the palettes) is `digest`.
     pub fn new(source: &SourceInfo, recipe: &Recipe, digest: &str, palettes: usize) -> RunKeys {
-        let folder =
-            format!("{}-{}/{}", slug(&source.stem), short(&source.sha256), recipe_folder(recipe, digest));
+        let folder = format!(
+            "{}-{}/{}",
+            slug_or(&source.stem, "image"),
+            short(&source.sha256),
+            recipe_folder(recipe, digest)
+        );
         RunKeys { folder, width: palettes.saturating_sub(1).to_string().len().max(2) }
     }
 
@@ -166,6 +176,12 @@ mod tests {
             "coffee-cup-8f3a9c1d/shift-01234567/thumbs/03-neon-arcade.jpg"
         );
         assert_eq!(keys.manifest(), "coffee-cup-8f3a9c1d/shift-01234567/manifest.json");
+        // An image named without ASCII letters is an image, not a palette.
+        for stem in ["日本", "---"] {
+            let source = SourceInfo { stem: stem.into(), ..source.clone() };
+            let keys = RunKeys::new(&source, &recipe, "0123456789abcdef", 7);
+            assert_eq!(keys.folder(), "image-8f3a9c1d/shift-01234567", "{stem}");
+        }
         let many = RunKeys::new(&source, &recipe, "0123456789abcdef", 120);
         assert_eq!(many.variation(7, "x", "png"), "coffee-cup-8f3a9c1d/shift-01234567/007-x.png");
     }

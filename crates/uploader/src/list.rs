@@ -24,7 +24,7 @@
 
 use std::collections::HashSet;
 use std::io::BufRead;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -32,6 +32,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::local::normal;
 use crate::shard::Shard;
 use crate::store::{Store, StoreOptions};
 
@@ -69,11 +70,24 @@ impl ListEntry {
     }
 
     /// The image's identity: what decides its shard and its resume marker.
+    /// A file name is bytes: a path that is not UTF-8 is its `file://` URL,
+    /// whose percent-encoding keeps every byte (and which no UTF-8 path,
+    /// always absolute here, can be), so two files never share one.
     pub fn identity(&self) -> String {
         match &self.location {
-            ImageLocation::Local(path) => path.to_string_lossy().into_owned(),
+            ImageLocation::Local(path) => lossless(path),
             ImageLocation::Stored { root, key } => format!("{root}/{key}"),
         }
+    }
+}
+
+/// An absolute path as text, losing nothing: itself where it is UTF-8,
+/// else its `file://` URL (`file:///data/lat%E9.png`), which a list can
+/// name it by.
+fn lossless(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => text.to_string(),
+        None => Url::from_file_path(path).map_or_else(|()| path.to_string_lossy().into_owned(), String::from),
     }
 }
 
@@ -161,22 +175,6 @@ fn locate(image: &str) -> Result<ImageLocation, String> {
     Ok(ImageLocation::Local(normal(&absolute)))
 }
 
-/// `path` without `.`, `..` or repeated separators, taken lexically (a
-/// `..` after a link is not resolved through it).
-fn normal(path: &Path) -> PathBuf {
-    let mut normal = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                normal.pop();
-            }
-            other => normal.push(other),
-        }
-    }
-    normal
-}
-
 /// Reads `list` (see the module docs) and keeps `shard`'s entries; a store
 /// prefix is listed on `runtime`, with `options`.
 pub(crate) fn read_list(
@@ -251,19 +249,23 @@ fn read_folder(list: &str, kept: &mut Kept<'_>) -> std::io::Result<()> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(list)? {
         let path = entry?.path();
-        let name = path.to_string_lossy().into_owned();
-        if !is_image(&name) {
-            continue;
-        }
+        let absolute = normal(&std::path::absolute(&path)?);
+        // Named as listed, or, where that is not UTF-8, losslessly by its
+        // file URL (which is absolute).
+        let name = path.to_str().map_or_else(|| lossless(&absolute), String::from);
         // `metadata` follows links, as `ls` and an image reader do.
         match std::fs::metadata(&path) {
-            Ok(metadata) if metadata.is_file() => {
+            Ok(metadata) if metadata.is_file() && is_image(&name) => {
                 kept.listed += 1;
-                let location = ImageLocation::Local(normal(&std::path::absolute(&path)?));
+                let location = ImageLocation::Local(absolute);
                 let entry = ListEntry { image: name, location, extra: Map::new() };
                 if kept.shard.contains(&entry.identity()) {
                     names.push(entry);
                 }
+            }
+            Ok(metadata) if metadata.is_dir() => skipped.push(format!("{name} (a folder)")),
+            Ok(metadata) if metadata.is_file() => {
+                skipped.push(format!("{name} (not named .png, .jpg, .jpeg or .webp)"))
             }
             Ok(_) => skipped.push(format!("{name} (not a file)")),
             Err(error) => skipped.push(format!("{name} ({error})")),
@@ -274,7 +276,7 @@ fn read_folder(list: &str, kept: &mut Kept<'_>) -> std::io::Result<()> {
         let more = skipped.len().saturating_sub(5);
         let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
         tracing::warn!(
-            "{list}: skipped {} entries named like images: {}{tail}",
+            "{list}: skipped {} entries: {}{tail}",
             skipped.len(),
             skipped[..skipped.len().min(5)].join(", ")
         );
