@@ -296,7 +296,7 @@ fn run(
         .into_iter()
         .collect();
     let uploads: usize = options.take("uploads")?.unwrap_or(DEFAULT_UPLOADS);
-    let spill_dir: PathBuf = options.take("spill_dir")?.unwrap_or_else(|| "./variegate-spill".into());
+    let spill_dir: PathBuf = options.take("spill_dir")?.unwrap_or_else(variegate_uploader::default_spill_dir);
     options.finish()?;
 
     let canceller = Canceller::new();

@@ -67,6 +67,16 @@ pub use store::{ObjectError, Store, StoreError, StoreOptions};
 pub fn check_folder(dir: &std::path::Path, create: bool) -> std::io::Result<()> {
     local::probe(dir, create)
 }
+/// The spill folder when none is given: `./variegate-spill`, or, where the
+/// working folder cannot take it (a container's read-only working folder),
+/// `variegate-spill` in the temporary folder (`$TMPDIR`, else `/tmp`). If
+/// neither takes files, the first, which the uploader's check then refuses
+/// by name.
+pub fn default_spill_dir() -> std::path::PathBuf {
+    let here = std::path::PathBuf::from("./variegate-spill");
+    let temp = std::env::temp_dir().join("variegate-spill");
+    [&here, &temp].into_iter().find(|dir| local::probe(dir, true).is_ok()).unwrap_or(&here).clone()
+}
 pub use uploader::{
     DEFAULT_GRACE, DEFAULT_UPLOADS, EmergencyStop, METADATA_NAMES, Observer, StoreReport, Uploader,
     UploaderBuilder, UploaderError,

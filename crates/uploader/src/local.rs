@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File, TryLockError};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -271,6 +271,41 @@ pub(crate) fn probe(dir: &Path, create: bool) -> io::Result<()> {
     fs::remove_file(&probe)
 }
 
+/// `path` without `.`, `..` or repeated separators, taken lexically (a
+/// `..` after a link is not resolved through it).
+pub(crate) fn normal(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// `path` made absolute, its `..` taken as the file system does: the part
+/// up to the last `..` that exists is resolved (links included), and the
+/// rest, not there yet, lexically. A path without `..` is only made absolute.
+/// object_store's folders take no `..`, and a user's `--out ../x` means the
+/// folder beside this one.
+pub(crate) fn resolve_dots(path: &Path) -> io::Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    let components: Vec<Component> = absolute.components().collect();
+    let Some(last) = components.iter().rposition(|c| *c == Component::ParentDir) else {
+        return Ok(absolute);
+    };
+    let head: PathBuf = components[..=last].iter().collect();
+    let rest: PathBuf = components[last + 1..].iter().collect();
+    Ok(match fs::canonicalize(&head) {
+        Ok(head) => normal(&head.join(rest)),
+        Err(_) => normal(&absolute),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +403,22 @@ mod tests {
         local.stop();
         assert!(local.write("n.json", b"{}", false).is_err());
         assert!(!dir.path().join(STAGING).exists());
+    }
+
+    #[test]
+    fn dots_resolve_as_the_file_system_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        std::os::unix::fs::symlink(root.join("a/b"), root.join("link")).unwrap();
+        let resolved = |p: &str| resolve_dots(&root.join(p)).unwrap();
+        assert_eq!(resolved("a/../x"), root.join("x"));
+        assert_eq!(resolved("a/./b/../../x/y"), root.join("x/y"));
+        // Through the link: its target's parent, as `mkdir -p link/../z` does.
+        assert_eq!(resolved("link/../z"), root.join("a/z"));
+        // Not there yet: lexically.
+        assert_eq!(resolved("new/../x"), root.join("x"));
+        assert_eq!(resolved("a/b"), root.join("a/b"));
     }
 
     #[test]

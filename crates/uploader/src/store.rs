@@ -271,9 +271,8 @@ impl Store {
     /// (`.variegate-staging/`) and renamed into place, and no exit leaves
     /// one half-written in sight (see the crate docs).
     pub fn local(dir: impl AsRef<std::path::Path>) -> Result<Store, object_store::Error> {
-        let dir = std::path::absolute(dir.as_ref()).map_err(|source| object_store::Error::Generic {
-            store: "LocalFileSystem",
-            source: Box::new(source),
+        let dir = crate::local::resolve_dots(dir.as_ref()).map_err(|source| {
+            object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(source) }
         })?;
         let prefix = Path::from_absolute_path(&dir)?;
         let url =
@@ -338,7 +337,11 @@ impl Store {
     /// Where a key (or a folder of keys) is, for people: the store's URL and
     /// the key, e.g. `s3://bucket/prefix/coffee-cc02f8ca/shift-1f2e3d4c`.
     pub fn location_of(&self, key: &str) -> String {
-        format!("{}/{key}", self.url.trim_end_matches('/'))
+        match self.url.trim_end_matches('/') {
+            // `memory://` has no bucket: its keys follow the `//`.
+            root if root.ends_with(':') => format!("{root}//{key}"),
+            root => format!("{root}/{key}"),
+        }
     }
     /// The local folder, for a local store.
     pub(crate) fn local_dir(&self) -> Option<&Arc<LocalDir>> {
