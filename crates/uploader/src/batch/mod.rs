@@ -5,7 +5,10 @@
 //! its own), all on the engine's one pool and the uploader's one runtime:
 //! while one image's palettes are recoloured and encoded, the next is read
 //! and decoded, so the cores never wait on one image's serial decode, and
-//! memory is bounded by the images in flight, never by the list.
+//! memory is bounded by the images in flight, never by the list. They share
+//! the memory budget evenly; an image too large for its share that fits the
+//! whole budget is made alone, the others waiting (a gate each image passes
+//! shared, or alone).
 //!
 //! After an image is stored whole, a small marker goes beside the outputs
 //! (`_index/<look>-<digest>/<hash of the image's name>.json`); with
@@ -21,11 +24,11 @@ mod resume;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use variegate_core::{Canceller, Engine, Palette};
+use variegate_core::{Canceller, DecodeError, Engine, Palette};
 
 pub use results::{ImageFailure, ImageResult, ImageStatus, ImageTimings, ResultsLog};
 
@@ -35,6 +38,7 @@ use crate::manifest::RunStatus;
 use crate::shard::Shard;
 use crate::store::{ObjectError, Store, StoreOptions};
 use crate::uploader::Uploader;
+use input::Input;
 use results::{RunOf, extra};
 use resume::DoneMarker;
 
@@ -45,7 +49,8 @@ pub struct BatchOptions {
     /// one image's decode and another's last stores and manifest overlap a
     /// third's palettes (on two cores, 4% faster than 2 at 1024x1024, up to
     /// 10% with a cheap look; docs/performance.md). They share the engine's
-    /// memory budget evenly ([`Engine::sharing_budget`]).
+    /// memory budget evenly ([`Engine::sharing_budget`]); an image that
+    /// needs more than its share but fits the whole budget is made alone.
     pub in_flight: usize,
     /// Skip images already stored whole by a batch of the same recipe.
     /// Default false.
@@ -106,7 +111,11 @@ impl BatchReport {
 /// Recolours and stores the images of a list, a few at a time.
 #[derive(Debug)]
 pub struct Batch {
+    /// The engine with an image's share of the budget, and with all of it.
     engine: Engine,
+    whole: Engine,
+    /// Passed shared by each image, alone by one that needs the whole budget.
+    gate: RwLock<()>,
     uploader: Uploader,
     palettes: Arc<[Palette]>,
     options: BatchOptions,
@@ -127,6 +136,8 @@ impl Batch {
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Batch {
             engine: engine.sharing_budget(options.in_flight),
+            whole: engine.sharing_budget(1),
+            gate: RwLock::new(()),
             uploader,
             palettes: palettes.into(),
             options,
@@ -220,6 +231,8 @@ impl Batch {
                     ImageStatus::Failed => &mut report.failed,
                     ImageStatus::Skipped => &mut report.skipped,
                     ImageStatus::Cancelled => &mut report.cancelled,
+                    // Not sent by the workers: written below.
+                    ImageStatus::NotStarted => continue,
                 };
                 *count += 1;
                 results.append(&result);
@@ -234,6 +247,14 @@ impl Batch {
             }
         });
         report.interrupted = self.canceller.cancellation().map(|c| c.reason.clone());
+        // Every image of the shard has its line: those never taken say so.
+        // (Images are taken in order: those from `next` on were not.)
+        let taken = next.load(Ordering::SeqCst).min(mine.len());
+        for listed in &mine[taken..] {
+            for entry in listed.iter() {
+                results.append(&ImageResult { status: ImageStatus::NotStarted, ..self.unmade(entry) });
+            }
+        }
         report
     }
 
@@ -263,7 +284,18 @@ impl Batch {
     /// Takes one image from list to store.
     fn image(&self, entry: &ListEntry) -> ImageResult {
         let started = Instant::now();
-        let mut result = ImageResult {
+        let mut result = self.unmade(entry);
+        if let Err(error) = self.store_image(entry, &mut result) {
+            result.status = ImageStatus::Failed;
+            result.error = Some(error);
+        }
+        result.timings.total = started.elapsed();
+        result
+    }
+
+    /// The result of `entry` before any work: failed, nothing counted.
+    fn unmade(&self, entry: &ListEntry) -> ImageResult {
+        ImageResult {
             image: entry.image.clone(),
             status: ImageStatus::Failed,
             stored: 0,
@@ -277,13 +309,26 @@ impl Batch {
             shard: self.options.shard.to_string(),
             run: self.run.clone(),
             extra: extra(entry),
-        };
-        if let Err(error) = self.store_image(entry, &mut result) {
-            result.status = ImageStatus::Failed;
-            result.error = Some(error);
         }
-        result.timings.total = started.elapsed();
-        result
+    }
+
+    /// Reads and decodes an image with `engine`, and checks that its run
+    /// fits that engine's budget (so that a refusal comes before its run).
+    fn decode(
+        &self,
+        engine: &Engine,
+        input: &Input,
+        image: &str,
+        result: &mut ImageResult,
+    ) -> Result<variegate_core::SourceImage, ImageFailure> {
+        let read_started = Instant::now();
+        let bytes = self.read_within(engine, input, image)?;
+        result.timings.read = read_started.elapsed();
+        let source = engine.decode(&bytes, image)?;
+        drop(bytes);
+        result.timings.decode = source.decode_time();
+        engine.variations_at_once(&source, &self.palettes).map_err(DecodeError::OverMemory)?;
+        Ok(source)
     }
 
     fn store_image(&self, entry: &ListEntry, result: &mut ImageResult) -> Result<(), ImageFailure> {
@@ -303,14 +348,22 @@ impl Batch {
             return Ok(());
         }
 
-        let read_started = Instant::now();
-        let bytes = self.read(&input, image)?;
-        result.timings.read = read_started.elapsed();
-        let source = self.engine.decode(&bytes, image)?;
-        drop(bytes);
-        result.timings.decode = source.decode_time();
-        let job = self
-            .engine
+        // Within its share of the budget, beside the other images in
+        // flight; or, if that is too little and the whole budget would do,
+        // alone (the file read again: a refusal comes before the pixels,
+        // or from its colours just after).
+        let shared = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        let (engine, source, _gate) = match self.decode(&self.engine, &input, image, result) {
+            Err(ImageFailure::Decode(error))
+                if self.whole.max_memory() > self.engine.max_memory() && is_memory(&error) =>
+            {
+                drop(shared);
+                let alone = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+                (&self.whole, self.decode(&self.whole, &input, image, result)?, Gate::Alone(alone))
+            }
+            decoded => (&self.engine, decoded?, Gate::Shared(shared)),
+        };
+        let job = engine
             .start_with(source, self.palettes.clone(), self.canceller.clone())
             .map_err(|source| ImageFailure::Start { image: image.into(), source: Arc::new(source) })?;
         let report = self.uploader.store_job(job);
@@ -342,6 +395,17 @@ impl Batch {
         }
         Ok(())
     }
+}
+
+/// How an image passed the batch's gate; held until it is stored.
+enum Gate<'a> {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'a, ()>),
+    Alone(#[allow(dead_code)] std::sync::RwLockWriteGuard<'a, ()>),
+}
+
+/// Whether `error` is a refusal for memory, which more of the budget may lift.
+fn is_memory(error: &DecodeError) -> bool {
+    matches!(error, DecodeError::OverMemory(_) | DecodeError::FileOverMemory { .. })
 }
 
 /// Why a batch's results could not be copied into the store.

@@ -29,6 +29,11 @@ pub enum ImageStatus {
     Skipped,
     /// The batch was interrupted while it ran: run again with `resume`.
     Cancelled,
+    /// The batch was interrupted before it was started: run again with
+    /// `resume`. Written so that a results file accounts for every image of
+    /// its shard, however the batch ended (but SIGKILL).
+    #[serde(rename = "not_started")]
+    NotStarted,
 }
 
 /// Time spent on one image, in its result's `timings_ms`.
