@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use variegate_core::{DEFAULT_MAX_PIXELS, OutputFormat, Rgb8, parse_size};
+use variegate_core::{DEFAULT_MAX_PIXELS, LookName, OutputFormat, Rgb8, parse_size};
 use variegate_uploader::{DEFAULT_UPLOADS, Shard};
 
 use crate::look_args::LookArgs;
@@ -127,9 +127,10 @@ pub struct JobArgs {
     /// How long presigned links in the report stay valid, in seconds (at most 7 days).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub url_ttl: u64,
-    /// Where variations that cannot be stored are saved instead (under their keys).
-    #[arg(long, value_name = "DIR", default_value = "./variegate-spill")]
-    pub spill_dir: PathBuf,
+    /// Where variations that cannot be stored are saved instead (under their keys) [default:
+    /// ./variegate-spill, or variegate-spill in $TMPDIR (else /tmp) where the working folder is read-only].
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
     /// After SIGINT or SIGTERM, how long stores under way may go on, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
@@ -139,15 +140,15 @@ pub struct JobArgs {
     pub threads: Option<u32>,
     #[command(flatten)]
     pub look: LookArgs,
-    /// Seed of the clustering; the same seed gives the same bytes.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub seed: u64,
+    /// Seed of the clustering (shift and soft looks); the same seed gives the same bytes [default: 0].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// File format of the variations and their thumbnails: webp is lossy (at --quality) unless --lossless.
     #[arg(long, value_enum, default_value_t = Format::Png)]
     pub format: Format,
-    /// What JPEG, which has no alpha, shows through transparent pixels.
-    #[arg(long, value_name = "#RRGGBB", default_value = "#FFFFFF", value_parser = colour)]
-    pub background: Rgb8,
+    /// With --format jpeg, which has no alpha: what transparent pixels show [default: #FFFFFF].
+    #[arg(long, value_name = "#RRGGBB", value_parser = colour)]
+    pub background: Option<Rgb8>,
     /// Quality of JPEG, lossy WebP and AVIF, 1-100 [default: 90 JPEG, 90 WebP, 70 AVIF].
     #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: Option<u8>,
@@ -179,7 +180,7 @@ pub struct JobArgs {
     /// Also store a thumbnail of each variation (longest side N) under thumbs/.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub thumbnail: Option<u32>,
-    /// Print only errors (and, for batch, the shard taken, first).
+    /// Print only warnings and errors (and, for batch, the shard taken, first): no progress, no closing line.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -205,16 +206,70 @@ pub enum Format {
 }
 
 /// Combinations clap cannot check: format settings the format does not
-/// take. Like clap's own, these end the process with exit code 2. (A look's
-/// options given with another look are refused in `look_args`.)
-pub fn check_usage(args: &JobArgs) {
-    if let Err(message) = output_format(args) {
-        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, format!("--{message}")).exit()
+/// take, and settings that would change the key and not the bytes (a seed
+/// for a look that does not cluster, a background for a format that keeps
+/// alpha). Like clap's own, these end the process with exit code 2. (A
+/// look's options given with another look are refused in `look_args`.)
+pub fn check_usage(args: &JobArgs, subcommand: &str) {
+    let look = args.look.spec.look();
+    let problem = match output_format(args) {
+        Err(message) => Some(format!("--{message}")),
+        Ok(_) if args.seed.is_some() && !matches!(look, LookName::Shift | LookName::Soft) => Some(format!(
+            "--seed goes with --look shift or soft (--look {} has no clustering)",
+            look.as_str()
+        )),
+        Ok(format) if args.background.is_some() && !matches!(format, OutputFormat::Jpeg { .. }) => {
+            Some(format!("--background goes with --format jpeg ({} keeps alpha)", format.name()))
+        }
+        Ok(_) => None,
+    };
+    if let Some(message) = problem {
+        usage_error(subcommand, clap::error::ErrorKind::ArgumentConflict, message)
     }
+}
+
+/// Ends the process with a usage error worded as clap's, under the
+/// subcommand's usage line.
+pub fn usage_error(subcommand: &str, kind: clap::error::ErrorKind, message: String) -> ! {
+    let mut command = Cli::command();
+    let command = command.find_subcommand_mut(subcommand).cloned().unwrap_or_else(Cli::command);
+    command.bin_name(format!("variegate {subcommand}")).error(kind, message).exit()
 }
 
 /// The format and its settings, as `--format`, `--quality`, `--lossless` and `--speed` say.
 pub fn output_format(args: &JobArgs) -> Result<OutputFormat, String> {
     let name = args.format.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
     OutputFormat::from_settings(&name, args.quality, args.lossless, args.speed)
+}
+
+/// `run`'s own combinations: the contact sheet is a PNG, so a name that
+/// says otherwise (`sheet.avif`) is refused rather than written as PNG.
+pub fn check_run_usage(args: &RunArgs) {
+    let extension = args.contact_sheet.as_ref().and_then(|path| path.extension());
+    if let Some(extension) = extension.filter(|e| !e.eq_ignore_ascii_case("png")) {
+        let message = format!("--contact-sheet is a PNG: name it .png, not .{}", extension.to_string_lossy());
+        usage_error("run", clap::error::ErrorKind::ValueValidation, message)
+    }
+}
+
+/// clap's error, with a hint where a common slip caused it: a method
+/// after `--dither` and a space (`--dither ordered`) is read as an
+/// argument of its own, since the method is optional.
+pub fn explain(error: clap::Error) -> clap::Error {
+    if error.kind() != clap::error::ErrorKind::UnknownArgument {
+        return error;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let slip = args.windows(2).find_map(|pair| {
+        let methods = ["floyd-steinberg", "ordered"];
+        (pair[0] == "--dither" && methods.contains(&pair[1].as_str())).then(|| pair[1].clone())
+    });
+    match slip {
+        Some(method) => {
+            let subcommand = args.get(1).map_or("run", String::as_str);
+            let message = format!("--dither takes its method after an equals sign: --dither={method}");
+            usage_error(subcommand, clap::error::ErrorKind::UnknownArgument, message)
+        }
+        None => error,
+    }
 }

@@ -68,8 +68,10 @@ pub fn batch(args: &BatchArgs) -> anyhow::Result<ExitCode> {
         progress.console.line(&format!("error: results not all written to {}", results.path().display()));
     }
     match batch.publish_results(&results) {
-        Ok(Some(location)) => progress.console.line(&format!("results stored in {location}")),
-        Ok(None) => {}
+        Ok(Some(location)) if !args.job.quiet => {
+            progress.console.line(&format!("results stored in {location}"))
+        }
+        Ok(_) => {}
         Err(error) => {
             let kept = results.path().display();
             progress.console.line(&format!("error: results not stored: {error}; they are in {kept}"));

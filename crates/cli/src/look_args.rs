@@ -71,6 +71,10 @@ impl clap::Args for LookArgs {
 fn number(text: &str, kind: OptionKind) -> Result<f32, String> {
     match text.parse::<f32>() {
         Ok(value) if kind.check(&OptionValue::Number(value)).is_ok() => Ok(value),
+        // 1e308 parses, as infinity: say what is wrong with it.
+        Ok(value) if value.is_infinite() && text.parse::<f64>().is_ok_and(f64::is_finite) => {
+            Err(format!("{text:?} is too large (a number up to {:e})", f32::MAX))
+        }
         _ => Err(format!("{text:?} is not {}", kind.expected())),
     }
 }

@@ -27,11 +27,14 @@ use crate::progress::Console;
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|error| args::explain(error).exit());
     // A look's option given with another look is found here (look_args.rs),
-    // worded with the usage as clap's own errors are.
-    let cli =
-        Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.format(&mut Cli::command()).exit());
+    // worded with the subcommand's usage as clap's own errors are.
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| {
+        let subcommand = matches.subcommand_name().unwrap_or_default();
+        let message = error.to_string();
+        args::usage_error(subcommand, error.kind(), message.trim().trim_start_matches("error: ").into())
+    });
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -47,11 +50,12 @@ fn main() -> ExitCode {
         .init();
     let outcome = match &cli.command {
         Command::Run(args) => {
-            check_usage(&args.job);
+            check_usage(&args.job, "run");
+            args::check_run_usage(args);
             run::run(args, started)
         }
         Command::Batch(args) => {
-            check_usage(&args.job);
+            check_usage(&args.job, "batch");
             batch::batch(args)
         }
     };

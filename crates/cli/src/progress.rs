@@ -154,7 +154,12 @@ impl BatchObserver for BatchProgress {
                 let error = error.as_ref().map_or("cancelled".into(), |error| error.to_string());
                 // Most errors already start with the image's name.
                 let error = error.strip_prefix(&format!("{}: ", result.image)).unwrap_or(&error);
-                format!("error: {}: {}: {error}", result.image, status.unwrap_or_default())
+                // "cancelled (SIGINT) before it was made" says its status already.
+                let status = status.filter(|status| !error.starts_with(status.as_str()));
+                match status {
+                    Some(status) => format!("error: {}: {status}: {error}", result.image),
+                    None => format!("error: {}: {error}", result.image),
+                }
             }
         };
         match &self.bar {

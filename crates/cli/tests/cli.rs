@@ -91,26 +91,30 @@ fn formats_thumbnails_and_max_side() {
         ("png", &b"\x89PNG"[..], "png"),
     ] {
         let out = format!("out-{format}");
+        // PNG takes no quality (a usage error: it would change the key, not the bytes).
+        let quality: &[&str] = if format == "png" { &[] } else { &["--quality", "80"] };
         let output = variegate(
             &[
-                "run",
-                &fixture("logo.png"),
-                "--palette",
-                "#102030,#F0E0D0",
-                "--palette",
-                "#FF0000,#00FF00,#0000FF",
-                "--format",
-                format,
-                "--quality",
-                "80",
-                "--max-side",
-                "200",
-                "--thumbnail",
-                "64",
-                "--out",
-                &out,
-                "--json",
-            ],
+                &[
+                    "run",
+                    &fixture("logo.png"),
+                    "--palette",
+                    "#102030,#F0E0D0",
+                    "--palette",
+                    "#FF0000,#00FF00,#0000FF",
+                    "--format",
+                    format,
+                    "--max-side",
+                    "200",
+                    "--thumbnail",
+                    "64",
+                    "--out",
+                    &out,
+                    "--json",
+                ][..],
+                quality,
+            ]
+            .concat(),
             dir.path(),
         );
         assert_eq!(output.status.code(), Some(0), "{format}: {}", stderr(&output));
@@ -400,4 +404,91 @@ fn web_formats_are_stored_with_their_thumbnails_under_their_own_keys() {
         }
         assert!(seen.insert(key.to_string(), report["recipe"]["format"].clone()).is_none(), "keys differ");
     }
+}
+
+/// The same output gets one key: -0 is 0. A setting that would change the
+/// key and not the bytes (a seed for a look without clustering, a quality
+/// for PNG, a background for a format that keeps alpha) is a usage error,
+/// under the subcommand's usage.
+#[test]
+fn one_output_one_key_and_ignored_settings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = |extra: &[&str]| {
+        let output = run_photo("coffee.png", &[&["--json", "--out", "out"][..], extra].concat(), dir.path());
+        assert_eq!(output.status.code(), Some(0), "{extra:?}: {}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["folder"].as_str().unwrap().to_string()
+    };
+    for flag in ["--lightness", "--blend", "--saturation"] {
+        assert_eq!(folder(&[&format!("{flag}=-0")]), folder(&[&format!("{flag}=0")]), "{flag}");
+    }
+    for (args, said) in [
+        (&["--look", "gradient", "--seed", "3"][..], "error: --seed goes with --look shift or soft"),
+        (&["--look", "remap", "--seed", "0"], "error: --seed goes with --look shift or soft"),
+        (&["--quality", "80"], "error: --quality goes with format jpeg, webp or avif"),
+        (&["--background", "#000"], "error: --background goes with --format jpeg (PNG keeps alpha)"),
+        (&["--format", "webp", "--background", "#000"], "error: --background goes with --format jpeg"),
+    ] {
+        let output = run_photo("coffee.png", args, dir.path());
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).starts_with(said), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("Usage: variegate run "), "{args:?}: {}", stderr(&output));
+    }
+    // Where they change the bytes, they are taken.
+    folder(&["--format", "jpeg", "--background", "#000", "--quality", "80", "--seed", "2"]);
+}
+
+/// Messages say what they mean: the ones an operator met that did not.
+#[test]
+fn messages_say_what_they_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    let coffee = fixture("coffee.png");
+    let said = |args: &[&str], code: i32, text: &str| {
+        let output = variegate(args, dir.path());
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(text), "{args:?}:\n got {}\nwant {text}", stderr(&output));
+        stderr(&output)
+    };
+    let remap = ["run", &coffee, "--palette", "#000,#fff", "--look", "remap"];
+    let text = said(
+        &[&remap[..], &["--dither", "ordered"]].concat(),
+        2,
+        "error: --dither takes its method after an equals sign: --dither=ordered",
+    );
+    assert!(text.contains("Usage: variegate run "), "{text}");
+    // A subcommand's usage error shows the subcommand's usage.
+    let text = said(
+        &["batch", "list.txt", "--palette", "#000", "--look", "gradient", "--max-k", "3"],
+        2,
+        "error: --max-k goes with --look shift or soft",
+    );
+    assert!(text.contains("Usage: variegate batch "), "{text}");
+    said(&["run", &coffee, "--palette", "#000", "--lightness", "1e308"], 2, "\"1e308\" is too large");
+    said(&["run", &coffee, "--palette", "#000", "--contact-sheet", "x.avif"], 2, "name it .png, not .avif");
+    // Below a megapixel, pixels.
+    image::RgbImage::new(17, 9).save(dir.path().join("small.png")).unwrap();
+    said(
+        &["run", "small.png", "--palette", "#000", "--max-pixels", "152"],
+        1,
+        "error: small.png: image is 17x9 (153 pixels), over the limit of 152 pixels\n",
+    );
+    std::fs::write(dir.path().join("afile"), "").unwrap();
+    said(
+        &["run", &coffee, "--palette", "#000", "--report", "afile/r.json"],
+        1,
+        "error: --report afile/r.json: cannot write there: afile is not a folder\n",
+    );
+    // memory:// is written as given.
+    let text = said(
+        &["run", &coffee, "--palette", "#000", "--out", "memory://"],
+        0,
+        "1 of 1 variations stored in memory://coffee-",
+    );
+    assert!(!text.contains("memory:/coffee"), "{text}");
+    // --quiet prints only warnings and errors, as its help says: no closing line.
+    let output = variegate(&["run", &coffee, "--palette", "#000", "--analysis-size", "64", "-q"], dir.path());
+    let warning = "WARN --analysis-size no longer changes the output (output version 4 on)\n";
+    assert_eq!((output.status.code(), stderr(&output).trim_start()), (Some(0), warning));
+    let help = String::from_utf8(variegate(&["run", "--help"], dir.path()).stdout).unwrap();
+    assert!(help.contains("Print only warnings and errors"), "{help}");
 }

@@ -472,3 +472,109 @@ fn exit_codes_say_what_was_kept() {
         assert!(stderr(&output).starts_with("error: "), "{bad:?}: {}", stderr(&output));
     }
 }
+
+/// Makes a device node of the test's own (root only): `None` where not allowed.
+fn device(path: &Path, major: &str, minor: &str) -> Option<()> {
+    let made = Command::new("mknod").arg(path).args(["c", major, minor]).stderr(Stdio::null()).status();
+    made.is_ok_and(|status| status.success()).then_some(()).or_else(|| {
+        eprintln!("skipped: mknod is not allowed here");
+        None
+    })
+}
+
+/// A path given for output is written through, never replaced: a link's
+/// target (the link kept), a FIFO's reader, the process's own stdout, a
+/// device of the test's own; a write the device refuses (a full one) is a
+/// lost record, exit 3.
+#[test]
+fn report_and_sheet_paths_are_written_through_never_replaced() {
+    use std::os::unix::fs::{FileTypeExt, symlink};
+    let dir = tempfile::tempdir().unwrap();
+    let (coffee, palettes) = (fixture("coffee.png"), fixture("palettes.json"));
+    let run = |extra: &[&str]| -> Output {
+        let base = ["run", coffee.as_str(), "--palettes", palettes.as_str(), "--out", "out"];
+        Command::new(BIN).args(base).args(extra).current_dir(dir.path()).output().unwrap()
+    };
+    let at = |name: &str| dir.path().join(name);
+    let is_link = |name: &str| std::fs::symlink_metadata(at(name)).unwrap().file_type().is_symlink();
+
+    // Links to files: the targets are written, the links stay links.
+    std::fs::write(at("report-target.json"), "old").unwrap();
+    symlink("report-target.json", at("report.json")).unwrap();
+    symlink("sheet-target.png", at("sheet.png")).unwrap();
+    std::fs::write(at("sheet-target.png"), "old").unwrap();
+    let output = run(&["--report", "report.json", "--contact-sheet", "sheet.png"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(is_link("report.json") && is_link("sheet.png"));
+    let report: Value = serde_json::from_slice(&std::fs::read(at("report-target.json")).unwrap()).unwrap();
+    assert_eq!(report["stored"], 7);
+    assert!(std::fs::read(at("sheet-target.png")).unwrap().starts_with(b"\x89PNG"));
+
+    // A FIFO: its reader gets the report.
+    let path = std::ffi::CString::new(at("fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path of our own.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let fifo = at("fifo");
+    let reader = std::thread::spawn(move || std::fs::read(fifo).unwrap());
+    let output = run(&["--report", "fifo"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let read: Value = serde_json::from_slice(&reader.join().unwrap()).unwrap();
+    assert_eq!(read["stored"], 7);
+    assert!(std::fs::metadata(at("fifo")).unwrap().file_type().is_fifo());
+
+    // The process's own stdout, through a link of the test's own to it.
+    symlink("/proc/self/fd/1", at("stdout")).unwrap();
+    let output = run(&["--report", "stdout"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["stored"], 7);
+    assert!(is_link("stdout"));
+
+    // Devices of the test's own: /dev/null's twin takes the sheet; a full
+    // one refuses the report, which is then a lost record (exit 3).
+    if device(&at("null"), "1", "3").is_none() || device(&at("full"), "1", "7").is_none() {
+        return;
+    }
+    let output = run(&["--contact-sheet", "null", "--report", "full"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("error: --report full: No space left on device"), "{}", stderr(&output));
+    for name in ["null", "full"] {
+        assert!(std::fs::metadata(at(name)).unwrap().file_type().is_char_device(), "{name} kept");
+    }
+}
+
+/// A container whose working folder is read-only, with a writable `--out`
+/// given as `../out`: the run needs no spill folder there (the default
+/// falls back to the temporary folder) and `..` is the folder above.
+#[test]
+fn a_read_only_working_folder_and_an_out_above_it_work() {
+    if !can_mount() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o ro tmpfs work && cd work && TMPDIR=../tmp exec \"$BIN\" run '{}' --palettes '{}' \
+         --out ../out --json",
+        fixture("coffee.png"),
+        fixture("palettes.json")
+    );
+    let output = in_namespace(dir.path(), &script);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["stored"], 7);
+    let out = std::fs::canonicalize(dir.path()).unwrap().join("out");
+    assert_eq!(report["store"], format!("file://{}/", out.display()));
+    assert!(out.join(report["folder"].as_str().unwrap()).join("manifest.json").is_file());
+    // And `/abs/a/../b` names b, in batch as in run.
+    std::fs::write(dir.path().join("list.txt"), fixture("coffee.png")).unwrap();
+    let dotted = format!("{}/work/../out2", dir.path().display());
+    let output = Command::new(BIN)
+        .args(["batch", "list.txt", "--palettes", &fixture("palettes.json"), "--out", &dotted])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(dir.path().join("out2/_results").is_dir());
+}

@@ -169,3 +169,54 @@ fn jpeg_of_a_transparent_image_shows_the_background() {
         assert!(left.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 3), "{extra:?}: {left:?}");
     }
 }
+
+/// Each format's size limit is known from the header: an image the format
+/// cannot store is refused in one line naming the limit and `--max-side`,
+/// before any work; within the limit (or downscaled to it) it is made.
+#[test]
+fn formats_size_limits_are_checked_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let strip = |width: u32, height: u32, name: &str| {
+        let image =
+            image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 251) as u8, (y * 9) as u8, 80]));
+        image.save(dir.path().join(name)).unwrap();
+    };
+    strip(17000, 20, "wide.png");
+    strip(65537, 1, "line.png");
+    for (image, format, said) in [
+        (
+            "wide.png",
+            &["--format", "webp"][..],
+            "image is 17000x20, over lossy WebP's limit of 16383 pixels a side",
+        ),
+        (
+            "wide.png",
+            &["--format", "webp", "--lossless"],
+            "image is 17000x20, over WebP's limit of 16383 pixels a side",
+        ),
+        ("line.png", &["--format", "jpeg"], "image is 65537x1, over JPEG's limit of 65535 pixels a side"),
+        ("line.png", &["--format", "avif"], "image is 65537x1, over AVIF's limit of 65536 pixels a side"),
+    ] {
+        let started = std::time::Instant::now();
+        let palettes = fixture("palettes.json");
+        let args = [&["run", image, "--palettes", &palettes, "--out", "out"][..], format].concat();
+        let output = std::process::Command::new(common::BIN)
+            .args(&args)
+            .env("RUST_LOG", "variegate_core=debug")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{format:?}: {stderr}");
+        let limit = said.split(" limit of ").nth(1).unwrap().split(' ').next().unwrap();
+        let line = format!("error: {image}: {said} (downscale it with --max-side {limit})\n");
+        assert!(stderr.ends_with(&line), "{format:?}:\n got {stderr}\nwant {line}");
+        assert!(!stderr.contains("decoded") && !stderr.contains("analys"), "no work: {stderr}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{format:?}");
+        assert!(!dir.path().join("out").exists(), "{format:?}: nothing stored");
+    }
+    // Downscaled to the limit, as the message says, it is made.
+    let args = ["run", "wide.png", "--palette", "#102030,#F0E0D0", "--format", "webp", "--max-side", "16383"];
+    let output = variegate(&[&args[..], &["--out", "out"]].concat(), dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

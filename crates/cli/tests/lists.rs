@@ -146,13 +146,18 @@ fn a_folder_of_links_is_listed_as_ls_shows_it() {
     std::fs::copy(&photos().names[2], links.join("plain.png")).unwrap();
     std::os::unix::fs::symlink("/nowhere/gone.png", links.join("broken.png")).unwrap();
     std::fs::create_dir(links.join("folder.png")).unwrap();
+    // What is not an image by its name is named too, as the README promises.
+    std::fs::create_dir(links.join("sub")).unwrap();
+    std::fs::write(links.join("notes.txt"), "").unwrap();
     let output = batch(&["links", "--out", "out"], &[], dir.path());
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("3 of 3 images"), "{stderr}");
-    assert!(stderr.contains("links: skipped 2 entries named like images: "), "{stderr}");
+    assert!(stderr.contains("links: skipped 4 entries: "), "{stderr}");
     assert!(stderr.contains("links/broken.png (No such file or directory"), "{stderr}");
-    assert!(stderr.contains("links/folder.png (not a file)"), "{stderr}");
+    assert!(stderr.contains("links/folder.png (a folder)"), "{stderr}");
+    assert!(stderr.contains("links/notes.txt (not named .png, .jpg, .jpeg or .webp)"), "{stderr}");
+    assert!(stderr.contains("links/sub (a folder)"), "{stderr}");
     assert_eq!(results(&dir.path().join("out")).len(), 3);
 }
 
@@ -230,4 +235,69 @@ fn failed_slurm_shards_are_rerun_by_id_with_the_original_count() {
     };
     assert_eq!(images(&lines), images(&results(&by_hand.path().join("out"))));
     assert!(images(&lines).len() < photos().names.len(), "shard 1 was not run");
+}
+
+/// A file name is bytes: names that are not UTF-8, and the one that their
+/// lossy reading would give, are three images with three records, each
+/// named by a file URL that keeps every byte, and a resume skips each.
+#[test]
+fn names_that_are_not_utf8_keep_their_own_identity() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("odd");
+    std::fs::create_dir(&folder).unwrap();
+    let files: [(&[u8], &str); 3] = [
+        (b"lat\xe9.png", "coffee.png"),
+        (b"lat\xe8.jpg", "rocket.jpg"),
+        (b"lat\xef\xbf\xbd.png", "logo.png"),
+    ];
+    for (name, photo) in files {
+        std::fs::copy(fixture(photo), folder.join(std::ffi::OsStr::from_bytes(name))).unwrap();
+    }
+    let output = batch(&["odd", "--out", "out"], &[], dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("3 images: 3 stored"), "{}", stderr(&output));
+    let lines = results(&dir.path().join("out"));
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let folders: BTreeSet<&str> = lines.iter().map(|l| l["folder"].as_str().unwrap()).collect();
+    assert_eq!(folders.len(), 3, "three images, three folders: {lines:?}");
+    for line in &lines {
+        // Each record is its own file's: the name in it leads back to the
+        // file's bytes, whose size the stored manifest has.
+        let image = line["image"].as_str().unwrap();
+        let path = match image.starts_with("file://") {
+            true => url::Url::parse(image).unwrap().to_file_path().unwrap(),
+            false => dir.path().join(image),
+        };
+        let manifest: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("out").join(line["manifest"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        let (width, height) = image::image_dimensions(&path).unwrap();
+        assert_eq!(manifest["source"]["width"], width, "{line}");
+        assert_eq!(manifest["source"]["height"], height, "{line}");
+    }
+    let urls = lines.iter().filter(|l| l["image"].as_str().unwrap().contains("lat%E")).count();
+    assert_eq!(urls, 2, "the two names that are not UTF-8 are file URLs: {lines:?}");
+    let output = batch(&["odd", "--out", "out", "--resume"], &[], dir.path());
+    assert!(stderr(&output).contains("3 images: 0 stored, 3 skipped"), "{}", stderr(&output));
+}
+
+/// A batch shares its budget between the images in flight, but an image
+/// too large for its share that fits the whole budget is made, alone: two
+/// 2048x2048 photos in 300 MiB (a third each would refuse both).
+#[test]
+fn a_batch_makes_an_image_that_fits_the_whole_budget_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = image::open(fixture("retina.jpg")).unwrap().to_rgb8();
+    let frame = image::imageops::resize(&photo, 2048, 2048, image::imageops::FilterType::Triangle);
+    frame.save(dir.path().join("a.png")).unwrap();
+    image::imageops::flip_horizontal(&frame).save(dir.path().join("b.png")).unwrap();
+    drop(frame);
+    std::fs::write(dir.path().join("list.txt"), "a.png\nb.png\n").unwrap();
+    let (code, peak, _, stderr) =
+        measured_batch(&["list.txt", "--out", "out", "--max-memory", "300M"], dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("2 images: 2 stored"), "{stderr}");
+    assert!(peak <= 300 << 20, "peak {} MiB", peak >> 20);
 }

@@ -151,3 +151,91 @@ fn assert_parts_add_up(message: &str) {
         parts.split(" + ").map(|part| part.trim().rsplit(' ').nth(1).unwrap().parse::<u64>().unwrap()).sum();
     assert_eq!(total.parse::<u64>().unwrap(), sum, "{message}");
 }
+
+/// Runs `variegate run IMAGE --palette ... EXTRA` in `dir`, measured, and
+/// asserts it was refused in one line within 5 s at a peak under 150 MB
+/// (`wait4`'s, which also counts this test process's pages that the
+/// child carried until its exec, so it is an upper bound). Returns the line.
+fn refused_quickly(image: &str, extra: &[&str], dir: &Path) -> String {
+    let started = std::time::Instant::now();
+    let args = [&["run", image, "--palette", "#112233,#445566", "--out", "out"][..], extra].concat();
+    let (code, log, peak) = variegate_measured(&args, dir);
+    let took = started.elapsed();
+    assert_eq!(code, Some(1), "{image}: {log}");
+    assert_eq!(log.lines().count(), 1, "{image}: one line: {log}");
+    assert!(took < std::time::Duration::from_secs(5), "{image}: {took:?}");
+    assert!(peak < 150_000_000, "{image}: peak {} MB", peak / 1_000_000);
+    assert!(!dir.join("out").exists(), "{image}: nothing stored");
+    log.trim_end().to_string()
+}
+
+/// The budget bounds what is read: a huge file is refused from its first
+/// bytes or its size, a stream (a device of the test's own, a FIFO) no
+/// further than the budget; and a batch's other images are made.
+#[test]
+fn reads_are_bounded_before_they_happen() {
+    let dir = tempfile::tempdir().unwrap();
+    let gib = 1 << 30;
+    // 1 GiB of zeros, sparse: not an image, said from its first bytes.
+    let zeros = dir.path().join("big.png");
+    std::fs::File::create(&zeros).unwrap().set_len(gib).unwrap();
+    let line = refused_quickly("big.png", &["--max-memory", "100M"], dir.path());
+    assert_eq!(line, "error: big.png: not a PNG, JPEG or WebP image");
+    // A real PNG with a 1 GiB tail: refused from its size, by the budget
+    // or, without one, by the most bytes an image of --max-pixels can be.
+    let tailed = dir.path().join("tailed.png");
+    std::fs::write(&tailed, std::fs::read(fixture("coffee.png")).unwrap()).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&tailed).unwrap().set_len(gib).unwrap();
+    let line = refused_quickly("tailed.png", &["--max-memory", "100M"], dir.path());
+    assert_eq!(
+        line,
+        "error: tailed.png: file of 1.0 GiB, over the memory budget of 100 MiB (raise it with --max-memory)"
+    );
+    let line = refused_quickly("tailed.png", &["--max-pixels", "1000000"], dir.path());
+    assert_eq!(line, "error: tailed.png: file of 1.0 GiB, larger than any image of at most 1.0 megapixels");
+
+    // /dev/zero's twin, a device node of the test's own (root only).
+    let device = dir.path().join("zero");
+    let made = std::process::Command::new("mknod").arg(&device).args(["c", "1", "5"]).status();
+    if made.is_ok_and(|status| status.success()) {
+        let line = refused_quickly("zero", &["--max-memory", "100M"], dir.path());
+        assert_eq!(line, "error: zero: not a PNG, JPEG or WebP image");
+    } else {
+        eprintln!("skipped: mknod is not allowed here");
+    }
+    // A FIFO fed a PNG's header and then zeros without end: read up to the
+    // budget and no further.
+    let fifo = dir.path().join("stream.png");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path of our own.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let _ = pipe.write_all(&std::fs::read(fixture("coffee.png")).unwrap());
+        let zeros = vec![0u8; 1 << 20];
+        // Until the reader has had enough and closes its end (EPIPE).
+        while pipe.write_all(&zeros).is_ok() {}
+    });
+    let line = refused_quickly("stream.png", &["--max-memory", "100M"], dir.path());
+    assert_eq!(
+        line,
+        "error: stream.png: a stream of more than 100 MiB, over the memory budget of 100 MiB \
+         (raise it with --max-memory)"
+    );
+    feeder.join().unwrap();
+
+    // A batch folder holding such a file: that image refused in its line,
+    // the other made, the peak still bounded.
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::rename(&tailed, folder.join("tailed.png")).unwrap();
+    std::fs::copy(fixture("coffee.png"), folder.join("coffee.png")).unwrap();
+    let args = ["batch", "folder", "--palette", "#112233,#445566", "--out", "out", "--max-memory", "300M"];
+    let (code, log, peak) = variegate_measured(&args, dir.path());
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("2 images: 1 stored, 0 skipped, 0 partial, 1 failed"), "{log}");
+    // Too large for its share (a third, for 3 in flight), and for the whole budget too.
+    assert!(log.contains("tailed.png: failed: file of 1.0 GiB, over the memory budget of 300 MiB"), "{log}");
+    assert!(peak < 150_000_000, "peak {} MB", peak / 1_000_000);
+}
