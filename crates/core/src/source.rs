@@ -84,7 +84,10 @@ pub fn read_image_file(path: &Path, origin: &str, limit: FileLimit) -> Result<Ve
         return Err(limit.refuse(origin, Some(size)));
     }
     bytes.reserve(size.map_or(0, |size| size.saturating_sub(SIGNATURE)) as usize);
-    (&mut file).take((max + 1).saturating_sub(SIGNATURE)).read_to_end(&mut bytes).map_err(read_error)?;
+    (&mut file)
+        .take(max.saturating_add(1).saturating_sub(SIGNATURE))
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
     match bytes.len() as u64 > max {
         true => Err(limit.refuse(origin, None)),
         false => Ok(bytes),
