@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use variegate_core::{DEFAULT_MAX_PIXELS, LookName, OutputFormat, Rgb8, parse_size};
-use variegate_uploader::{DEFAULT_UPLOADS, Shard};
+use variegate_uploader::Shard;
 
 use crate::look_args::LookArgs;
 
@@ -121,9 +121,10 @@ pub struct JobArgs {
     /// Per-object deadline for retrying, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     pub deadline: u64,
-    /// Stored objects at once.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_UPLOADS as u32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub uploads: u32,
+    /// Stored objects at once [default: 2 for a local folder, where more only hold more files in memory;
+    /// 8 for a cloud store].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub uploads: Option<u32>,
     /// How long presigned links in the report stay valid, in seconds (at most 7 days).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub url_ttl: u64,
@@ -271,5 +272,12 @@ pub fn explain(error: clap::Error) -> clap::Error {
             usage_error(subcommand, clap::error::ErrorKind::UnknownArgument, message)
         }
         None => error,
+    }
+}
+
+impl JobArgs {
+    /// Objects stored at once: `--uploads`, or the store's default.
+    pub fn uploads(&self) -> usize {
+        self.uploads.map_or_else(|| variegate_uploader::default_uploads(&self.out), |n| n as usize)
     }
 }

@@ -63,7 +63,7 @@ pub fn setup(
         url_ttl: Duration::from_secs(args.url_ttl),
     };
     let uploader = Uploader::builder(Store::open(&args.out, options)?)
-        .uploads(args.uploads as usize)
+        .uploads(args.uploads())
         .spill_dir(args.spill_dir.clone().unwrap_or_else(default_spill_dir))
         .grace(Duration::from_secs(args.grace))
         .keep_existing(keep_existing)
@@ -93,7 +93,7 @@ fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Res
         .format(format)
         .max_pixels(args.max_pixels)
         .max_memory(max_memory)
-        .downstream(args.uploads as usize)
+        .downstream(args.uploads())
         .lenient(args.lenient)
         .colour_profiles(match args.colour_profiles {
             Profiles::Convert => ColourProfiles::Convert,

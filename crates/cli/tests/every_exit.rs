@@ -1,7 +1,8 @@
 //! A run as a unit of work, on the real binary: keys named by the recipe,
 //! a true record and a clean store however the process ends (signals,
 //! closed or full output streams, a full disk), destinations checked before
-//! any work, and exit codes that say what happened.
+//! any work, and exit codes that say what happened; and what a run of
+//! many palettes costs in memory against one of few.
 //!
 //! Read-only folders and a full disk are made with a private mount
 //! namespace (`unshare -m` and a tmpfs), which needs root; where that is not
@@ -577,4 +578,32 @@ fn a_read_only_working_folder_and_an_out_above_it_work() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(dir.path().join("out2/_results").is_dir());
+}
+
+/// Memory is bounded by threads, not by palettes: on the 2048x2048 frame,
+/// 63 palettes peak within 1.2 times what 7 do, and their estimate is
+/// within 1.3 times (finished files waiting for a local folder are few, and
+/// freed frames and files go back to the system). Peaks are the child's own
+/// (`VmHWM`), as the frame is made in this process.
+#[test]
+fn sixty_three_palettes_cost_what_seven_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = inputs();
+    let measure = |palettes: &str| {
+        let args = ["run", &inputs.frame, "--palettes", palettes, "--threads", "2", "-q", "--out", "out"];
+        let (code, log, peak) = common::peak_of(&args, dir.path());
+        assert_eq!(code, Some(0), "{log}");
+        // The run's own estimate, from a budget it does not fit (but the
+        // least any run of the frame needs does).
+        let args = ["run", &inputs.frame, "--palettes", palettes, "--threads", "2", "--max-memory", "130M"];
+        let (code, log, _) = common::peak_of(&args, dir.path());
+        assert_eq!(code, Some(1), "{log}");
+        let about = log.split(" needs about ").nth(1).and_then(|t| t.split(' ').next());
+        let estimate: u64 = about.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{log}"));
+        (peak, estimate)
+    };
+    let (peak7, estimate7) = measure(&fixture("palettes.json"));
+    let (peak63, estimate63) = measure(&inputs.palettes63);
+    assert!(peak63 as f64 <= 1.2 * peak7 as f64, "peaks: 63 {} MiB, 7 {} MiB", peak63 >> 20, peak7 >> 20);
+    assert!(estimate63 as f64 <= 1.3 * estimate7 as f64, "estimates: 63 {estimate63} MiB, 7 {estimate7} MiB");
 }

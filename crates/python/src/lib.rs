@@ -20,9 +20,7 @@ use variegate_core::{
     Canceller, Channels, DEFAULT_MAX_PIXELS, Engine, Palette, PaletteError as CorePaletteError, SourceImage,
     Variation,
 };
-use variegate_uploader::{
-    DEFAULT_UPLOADS, Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError,
-};
+use variegate_uploader::{Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError};
 
 mod options;
 
@@ -295,7 +293,7 @@ fn run(
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let uploads: usize = options.take("uploads")?.unwrap_or(DEFAULT_UPLOADS);
+    let uploads: Option<usize> = options.take("uploads")?;
     let spill_dir: PathBuf = options.take("spill_dir")?.unwrap_or_else(variegate_uploader::default_spill_dir);
     options.finish()?;
 
@@ -303,11 +301,12 @@ fn run(
     let job_canceller = canceller.clone();
     let report = interruptible(py, &canceller, || -> Result<_, Failure> {
         let store = Store::open_with_config(&out, store_options, storage_options)?;
-        let uploader = Uploader::builder(store)
-            .uploads(uploads)
-            .spill_dir(spill_dir)
-            .build()
-            .map_err(Failure::Uploader)?;
+        let builder = Uploader::builder(store);
+        let builder = match uploads {
+            Some(uploads) => builder.uploads(uploads),
+            None => builder,
+        };
+        let uploader = builder.spill_dir(spill_dir).build().map_err(Failure::Uploader)?;
         uploader.check()?;
         let source = image.open(&engine, &name)?;
         let job = engine.start_with(source, palettes, job_canceller).map_err(Failure::Start)?;

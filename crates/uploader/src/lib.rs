@@ -78,8 +78,8 @@ pub fn default_spill_dir() -> std::path::PathBuf {
     [&here, &temp].into_iter().find(|dir| local::probe(dir, true).is_ok()).unwrap_or(&here).clone()
 }
 pub use uploader::{
-    DEFAULT_GRACE, DEFAULT_UPLOADS, EmergencyStop, METADATA_NAMES, Observer, StoreReport, Uploader,
-    UploaderBuilder, UploaderError,
+    DEFAULT_GRACE, DEFAULT_UPLOADS, EmergencyStop, LOCAL_UPLOADS, METADATA_NAMES, Observer, StoreReport,
+    Uploader, UploaderBuilder, UploaderError, default_uploads,
 };
 
 // Crates whose types appear in this crate's API.

@@ -68,3 +68,37 @@ pub fn inputs() -> &'static Inputs {
         }
     })
 }
+
+/// Runs the binary with `args` in `dir`: its exit code, stderr and peak
+/// resident memory in bytes, the process's own `VmHWM` read until it exits
+/// (its `ru_maxrss` would count this test process's pages, which a spawned
+/// child carries until its exec).
+pub fn peak_of(args: &[&str], dir: &Path) -> (Option<i32>, String, u64) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut { stderr }, &mut text).unwrap();
+        text
+    });
+    let mut peak = 0;
+    let code = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit.code();
+        }
+        let kib = std::fs::read_to_string(&status).ok().and_then(|text| {
+            let line = text.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+            line.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+        });
+        peak = peak.max(kib.unwrap_or(0) * 1024);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    (code, reader.join().unwrap(), peak)
+}
