@@ -141,6 +141,14 @@ def test_options_are_checked_as_the_cli_checks_them(testdata, palettes):
         variegate.recolour(image, palettes, seed="1")
     with pytest.raises(ValueError, match=r"^option seed=-1: "):
         variegate.recolour(image, palettes, seed=-1)
+    # Settings that would change the key and not the bytes, as the CLI's.
+    with pytest.raises(ValueError, match=r"^invalid option seed: goes with the shift or soft look, not remap$"):
+        variegate.recolour(image, palettes, look="remap", seed=0)
+    with pytest.raises(ValueError, match=r"^invalid option format: quality goes with format jpeg, webp or avif$"):
+        variegate.recolour(image, palettes, quality=80)
+    with pytest.raises(ValueError, match=r"^invalid option background: goes with JPEG, which has no alpha, not WebP$"):
+        variegate.recolour(image, palettes, format="webp", lossless=True, background="#000")
+    assert len(variegate.recolour(image, palettes[:1], look="remap")) == 1
 
 
 def test_colour_profiles_are_converted_or_ignored(testdata, palettes):

@@ -110,7 +110,7 @@ def recolour(
     palettes: Sequence[Palette],
     *,
     look: str = "shift",
-    seed: int = 0,
+    seed: Optional[int] = None,
     format: str = "png",
     threads: Optional[int] = None,
     **look_options: Any,
@@ -121,7 +121,9 @@ def recolour(
     ``look``: ``"shift"`` (the default: each colour cluster moves towards its
     palette colour in CIELAB), ``"remap"`` (each pixel becomes its nearest
     palette colour) or ``"gradient"`` (lightness picks from the palette as a
-    ramp). ``seed`` seeds the clustering: the same seed gives the same bytes.
+    ramp). ``seed`` (0) seeds the clustering of the shift and soft looks:
+    the same seed gives the same bytes (with the other looks, which do not
+    cluster, it is a ``ValueError``).
     ``format``: ``"png"``, ``"jpeg"`` or ``"webp"``. ``threads``: worker
     threads, the most variations made at once (default one per core).
 
@@ -130,8 +132,8 @@ def recolour(
     (1.2) and ``analysis_size`` (256; no longer changes the output) for the
     shift look; ``dither`` (False;
     True or "floyd-steinberg" for error diffusion, "ordered" for an 8x8
-    pattern) and ``dither_strength`` (1.0, from 0 to 1) for remap; ``quality`` (90) and ``background`` ("#FFFFFF": what shows
-    through transparent pixels) for JPEG; ``max_side`` (none: downscale the
+    pattern) and ``dither_strength`` (1.0, from 0 to 1) for remap; ``quality`` (90, for JPEG, lossy WebP and AVIF) and
+    ``background`` ("#FFFFFF": what shows through transparent pixels, for JPEG only); ``max_side`` (none: downscale the
     image first so its longest side is at most this); ``max_pixels``
     (refuse larger images); ``max_memory`` (bytes, or a size such as "2G":
     refuse an image whose recolouring would need more, and make fewer
@@ -165,9 +167,12 @@ def run(image: Image, palettes: Sequence[Palette], *, out: str = "./variations",
     "http://127.0.0.1:9000"}``).
 
     ``options``: those of ``recolour`` and ``retries`` (5), ``deadline``
-    (120 s), ``uploads`` (8 stored at once), ``url_ttl`` (3600 s, how long
+    (120 s), ``uploads`` (stored at once: 8 on a cloud store, 2 in a local
+    folder), ``url_ttl`` (3600 s, how long
     presigned links in the report last), ``spill_dir``
-    ("./variegate-spill": where variations the store refuses are saved),
+    ("./variegate-spill", or variegate-spill in the temporary folder where
+    the working folder is read-only: where variations the store refuses are
+    saved),
     ``thumbnail`` (also store a thumbnail of this longest side).
 
     Raises as ``recolour`` does, and ``StoreError`` when the store cannot be
