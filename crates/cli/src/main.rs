@@ -72,9 +72,9 @@ fn main() -> ExitCode {
 /// Memory is bounded by threads, not by palettes: glibc raises its mmap
 /// threshold each time a mapped block is freed (up to 32 MiB), after which
 /// the frames and files of every variation come from its arenas, which keep
-/// what was freed, fragmented: 63 palettes of a 2048x2048 photo peaked at
-/// 2.7 times the 7 palettes' memory. A fixed threshold maps every block of
-/// 4 MiB or more afresh and returns it when freed (docs/performance.md).
+/// what was freed, fragmented. A fixed threshold maps every block of 4 MiB
+/// or more afresh and returns it when freed: 63 palettes of a 2048x2048
+/// photo peaked at 133 MB instead of 317 (docs/performance.md).
 fn fix_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter; called before any thread starts.

@@ -77,9 +77,10 @@ fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Res
     if args.look.spec.analysis_size().is_some() {
         tracing::warn!("--analysis-size no longer changes the output (output version 4 on)");
     }
-    // Checked as usage already (check_usage).
+    // These are checked as usage already (check_usage); the seed and the
+    // background are set only where given, as the builder refuses them
+    // where they would change no byte.
     let format = output_format(args).map_err(anyhow::Error::msg)?;
-    // Only where given: checked as usage already (check_usage).
     let builder = match args.seed {
         Some(seed) => builder.seed(seed),
         None => builder,
@@ -120,7 +121,7 @@ pub fn with_memory_hint(error: DecodeError) -> anyhow::Error {
 
 /// A file the run will write at the end must be writable now: a regular
 /// file (or none yet) where its folder exists and takes files; a FIFO or a
-/// device that opens for writing; never a folder.
+/// device this user may write; never a folder.
 pub fn check_output_file(flag: &str, path: &Path) -> anyhow::Result<()> {
     let problem = match destination(path) {
         Destination::Through(_) if path.is_dir() => Some("it is a folder".to_string()),

@@ -300,6 +300,7 @@ fn sigterm_stops_a_batch_with_a_true_record_and_resume_finishes_it() {
         let made = status == "stored" || (status == "cancelled" && manifest.is_file());
         assert!(made || (status == "not_started" && line["manifest"].is_null()), "{line}");
     }
+    assert!(!rest.iter().any(|line| line.contains("cancelled: cancelled")), "said once: {rest:?}");
     let not_started = images_with(&before, "not_started").len();
     assert!(last.contains(&format!(", {not_started} not started;")), "{last}");
     let output = batch(&[&list(), "--out", "out", "--resume", "-q"], &[], dir.path());

@@ -542,6 +542,24 @@ fn report_and_sheet_paths_are_written_through_never_replaced() {
     for name in ["null", "full"] {
         assert!(std::fs::metadata(at(name)).unwrap().file_type().is_char_device(), "{name} kept");
     }
+
+    // An unprivileged user (setpriv) may not write a device of root's
+    // (mode 0600): refused before any work, as any path that cannot be written.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(at("null"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", BIN, "run", coffee.as_str()])
+        .args(["--palettes", palettes.as_str(), "--out", "mine", "--spill-dir", "spill", "--report", "null"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "error: --report null: cannot write there: Permission denied (os error 13)\n"
+    );
+    assert!(!at("mine").exists(), "nothing stored");
 }
 
 /// A container whose working folder is read-only, with a writable `--out`
