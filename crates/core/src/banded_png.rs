@@ -239,6 +239,39 @@ struct Band {
     filtered_len: usize,
 }
 
+/// Band buffers of files already written, kept for the next bands: a band's
+/// buffer is sized for the worst case and written in part, and one taken
+/// afresh for every band faults its pages in again (twice the faults of a
+/// 2048x1365 run where the allocator returns freed memory at once). At most
+/// this many bytes of them are kept, a lane's bands at 2048 pixels wide,
+/// which the memory budget counts with the program.
+pub(crate) const SPARE_BAND_BYTES: usize = 16 << 20;
+
+static SPARE_BANDS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// An empty buffer of at least `capacity` bytes: a spare one if there is
+/// one no more than twice as large, else a new one.
+fn band_buffer(capacity: usize) -> Vec<u8> {
+    let mut spare = SPARE_BANDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let fits = |buffer: &Vec<u8>| (capacity..=capacity.saturating_mul(2)).contains(&buffer.capacity());
+    match spare.iter().position(fits) {
+        Some(index) => spare.swap_remove(index),
+        None => Vec::with_capacity(capacity),
+    }
+}
+
+impl Drop for Band {
+    fn drop(&mut self) {
+        let mut buffer = std::mem::take(&mut self.zlib);
+        buffer.clear();
+        let mut spare = SPARE_BANDS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept: usize = spare.iter().map(Vec::capacity).sum();
+        if kept + buffer.capacity() <= SPARE_BAND_BYTES {
+            spare.push(buffer);
+        }
+    }
+}
+
 /// Filters and compresses the rows `first_row..first_row + BAND_ROWS` (or
 /// fewer, at the bottom) into a zlib stream of their own: adaptively for
 /// pixels of `bpp` bytes, or with no filter.
@@ -253,7 +286,7 @@ fn compress_band(
     // never touched.
     let filtered_bytes = BAND_ROWS * (row_bytes + 1);
     let mut compressor =
-        fdeflate::Compressor::new(Cursor::new(Vec::with_capacity(filtered_bytes + filtered_bytes / 8 + 64)))?;
+        fdeflate::Compressor::new(Cursor::new(band_buffer(filtered_bytes + filtered_bytes / 8 + 64)))?;
     let mut filtered = vec![0u8; row_bytes + 1];
     let mut filtered_len = 0;
     let mut write_row = |previous: &[u8], row: &[u8]| {

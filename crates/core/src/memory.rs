@@ -209,7 +209,8 @@ impl MemoryPlan {
                 * (frame + distinct * 3 + 2 * encoded_one + recoloured * self.encoder_per_pixel),
             encoded: buffers as u64 * (encoded_one + small(self.thumbnail))
                 + self.palettes as u64 * small(self.previews),
-            program: PROGRAM + self.threads as u64 * PER_THREAD,
+            // PNG band buffers kept for the next files (banded_png.rs).
+            program: PROGRAM + self.threads as u64 * PER_THREAD + crate::banded_png::SPARE_BAND_BYTES as u64,
             lanes,
             buffers,
         }
