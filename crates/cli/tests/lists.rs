@@ -6,10 +6,10 @@
 use variegate_test_support::s3server;
 
 mod batch_support;
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use batch_support::*;
@@ -17,41 +17,14 @@ use s3server::{BUCKET, S3Server};
 use serde_json::Value;
 
 /// `variegate batch ... --palettes P` with `args`; exit code, peak RSS in
-/// bytes and wall time, and stderr. The peak is the process's own
-/// `VmHWM`, read until it exits (its `ru_maxrss` would count this test
-/// process's memory, which a spawned child carries until its exec).
+/// bytes (the process's own `VmHWM`: `common::peak_of`) and wall time, and
+/// stderr.
 fn measured_batch(args: &[&str], dir: &Path) -> (Option<i32>, u64, Duration, String) {
     let started = Instant::now();
-    let mut child = Command::new(BIN)
-        .arg("batch")
-        .args(args)
-        .args(["--palettes", &fixture("palettes.json")])
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = format!("/proc/{}/status", child.id());
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut { stderr }, &mut text).unwrap();
-        text
-    });
-    let mut peak = 0;
-    let code = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit.code();
-        }
-        let hwm = std::fs::read_to_string(&status).unwrap_or_default();
-        let kib = hwm
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
-        peak = peak.max(kib.unwrap_or(0) * 1024);
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    (code, peak, started.elapsed(), reader.join().unwrap())
+    let palettes = fixture("palettes.json");
+    let args = [&["batch"][..], args, &["--palettes", &palettes]].concat();
+    let (code, stderr, peak) = common::peak_of(&args, dir);
+    (code, peak, started.elapsed(), stderr)
 }
 
 #[test]
