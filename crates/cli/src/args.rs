@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use variegate_core::{DEFAULT_MAX_PIXELS, LookName, OutputFormat, Rgb8, parse_size};
-use variegate_uploader::Shard;
+use variegate_uploader::{Shard, StoreOptions};
 
 use crate::look_args::LookArgs;
 
@@ -119,14 +119,14 @@ pub struct JobArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: usize,
     /// Per-object deadline for retrying, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(StoreOptions::MIN_DEADLINE_SECONDS..))]
     pub deadline: u64,
     /// Stored objects at once [default: 2 for a local folder, where more only hold more files in memory;
     /// 8 for a cloud store].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub uploads: Option<u32>,
     /// How long presigned links in the report stay valid, in seconds (at most 7 days).
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(StoreOptions::URL_TTL_SECONDS))]
     pub url_ttl: u64,
     /// Where variations that cannot be stored are saved instead (under their keys) [default:
     /// ./variegate-spill, or variegate-spill in $TMPDIR (else /tmp) where the working folder is read-only].

@@ -281,3 +281,36 @@ fn a_refused_thumbnail_is_spilled_beside_its_stored_variation() {
     assert_eq!(stderr.matches("error: thumbnail of variation ").count(), 7, "{stderr}");
     assert!(stderr.contains("error: 7 thumbnails not stored"), "{stderr}");
 }
+
+/// Store settings from the environment that would go into a header or a URL
+/// unfit (a secret read from a file keeps its newline; an endpoint without
+/// a scheme, with a space, half an IPv6 address): refused in one line naming
+/// the variable, exit 1, never a panic.
+#[test]
+fn store_settings_unfit_for_a_header_or_url_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (variable, value, said) in [
+        ("AWS_REGION", "us-east-1\n", "has a line break in it (read from a file?): U+000A"),
+        ("AWS_ENDPOINT_URL", "127.0.0.1:9000", "\"127.0.0.1:9000\" is not a URL"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000 ", "is not a URL: it has a space"),
+        ("AWS_ENDPOINT_URL", "http://[::1", "is not a URL: invalid IPv6 address"),
+        ("AWS_ENDPOINT_URL", "http://exa mple.com", "is not a URL: it has a space"),
+        ("AWS_ENDPOINT_URL", "ftp://host", "is not an http:// or https:// URL with a host"),
+        ("AWS_ACCESS_KEY_ID", "AK IA", "has a space in it"),
+        ("AWS_SESSION_TOKEN", "ab\u{1}c", "has a control character in it: U+0001"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_variegate"))
+            .args(["run", &fixture("coffee.png"), "--palette", "#112233,#445566", "--out", "s3://b/x"])
+            .env("AWS_ACCESS_KEY_ID", "x")
+            .env("AWS_SECRET_ACCESS_KEY", "y")
+            .env(variable, value)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{variable}={value:?}: {stderr}");
+        let line = format!("error: store \"s3://b/x\": environment variable {variable} ");
+        assert!(stderr.starts_with(&line) && stderr.contains(said), "{variable}={value:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}

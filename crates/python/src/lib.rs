@@ -273,21 +273,34 @@ fn run(
     let name = image_name(&options, &image)?;
     let out: String = options.take("out")?.unwrap_or_else(|| "./variations".into());
     let defaults = StoreOptions::default();
-    let seconds = |value: Option<f64>, default: Duration, option: &str| match value {
-        None => Ok(default),
-        Some(seconds) => {
-            Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+    // The command line's ranges (StoreOptions' constants): a deadline of a
+    // second or more, a link's life in whole seconds up to S3's 7 days.
+    let deadline = match options.take::<f64>("deadline")? {
+        None => defaults.deadline,
+        Some(seconds) => Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|d| d.as_secs() >= StoreOptions::MIN_DEADLINE_SECONDS)
+            .ok_or_else(|| {
+                let least = StoreOptions::MIN_DEADLINE_SECONDS;
                 PyValueError::new_err(format!(
-                    "invalid option {option}: must be a positive number of seconds"
+                    "invalid option deadline: must be at least {least} s, not {seconds}"
                 ))
-            })
+            })?,
+    };
+    let url_ttl = match options.take::<u64>("url_ttl")? {
+        None => defaults.url_ttl,
+        Some(seconds) if StoreOptions::URL_TTL_SECONDS.contains(&seconds) => Duration::from_secs(seconds),
+        Some(seconds) => {
+            let range = StoreOptions::URL_TTL_SECONDS;
+            return Err(PyValueError::new_err(format!(
+                "invalid option url_ttl: must be whole seconds from {} to {}, not {seconds}",
+                range.start(),
+                range.end()
+            )));
         }
     };
-    let store_options = StoreOptions {
-        retries: options.take("retries")?.unwrap_or(defaults.retries),
-        deadline: seconds(options.take("deadline")?, defaults.deadline, "deadline")?,
-        url_ttl: seconds(options.take("url_ttl")?, defaults.url_ttl, "url_ttl")?,
-    };
+    let store_options =
+        StoreOptions { retries: options.take("retries")?.unwrap_or(defaults.retries), deadline, url_ttl };
     let storage_options: Vec<(String, String)> = options
         .take::<std::collections::HashMap<String, String>>("storage_options")?
         .unwrap_or_default()

@@ -50,6 +50,33 @@ def test_an_unreachable_store_raises_store_error(testdata, palettes):
         variegate.run(testdata / "coffee.png", palettes, out="ftp://host/v")
 
 
+def test_store_settings_unfit_for_a_header_or_url_raise_store_error(testdata, palettes):
+    # A secret read from a file keeps its newline; object_store would panic on these.
+    base = {"aws_region": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    for key, value, said in [
+        ("aws_region", "us-east-1\n", "has a line break in it"),
+        ("aws_endpoint", "127.0.0.1:9000", "is not a URL"),
+        ("aws_endpoint", "http://127.0.0.1:9000 ", "is not a URL: it has a space"),
+        ("aws_endpoint", "http://[::1", "is not a URL"),
+        ("aws_session_token", "ab\x01c", "has a control character in it"),
+        ("aws_access_key_id", "AK IA", "has a space in it"),
+    ]:
+        with pytest.raises(variegate.StoreError, match=rf'^store "s3://b/v": storage option {key} ') as raised:
+            variegate.run(testdata / "coffee.png", palettes, out="s3://b/v", storage_options={**base, key: value})
+        assert said in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_link_lives_and_deadlines_keep_to_the_cli_ranges(testdata, palettes):
+    # S3 signs for 7 days at most; a link of 0.4 s would be signed expired.
+    for option, value in [("url_ttl", 10**7), ("url_ttl", 0), ("deadline", 0.5)]:
+        with pytest.raises(ValueError, match=rf"^invalid option {option}: "):
+            variegate.run(testdata / "coffee.png", palettes, out="memory://", **{option: value})
+    with pytest.raises(TypeError, match=r"^option url_ttl=0.4: "):
+        variegate.run(testdata / "coffee.png", palettes, out="memory://", url_ttl=0.4)
+    report = variegate.run(testdata / "coffee.png", palettes[:1], out="memory://", url_ttl=604800, deadline=1)
+    assert report["stored"] == 1
+
+
 def check_service_results(s3, palettes, results, user_id):
     """Each result is its palette's dict, every key kept, plus a key under
     the user's folder and a working link to an object carrying the palette."""

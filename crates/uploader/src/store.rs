@@ -136,8 +136,18 @@ pub struct StoreOptions {
     /// No retry starts after this long since the first attempt of a
     /// request. Default 120 s.
     pub deadline: Duration,
-    /// How long a presigned link stays valid. Default 3600 s.
+    /// How long a presigned link stays valid. Default 3600 s; whole
+    /// seconds in [`StoreOptions::URL_TTL_SECONDS`].
     pub url_ttl: Duration,
+}
+
+impl StoreOptions {
+    /// The lives a presigned link may have, in seconds: S3 signs for 7 days
+    /// at most, and a link must last a second. The command line's and
+    /// Python's range.
+    pub const URL_TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=604_800;
+    /// The shortest deadline, in seconds: the command line's and Python's.
+    pub const MIN_DEADLINE_SECONDS: u64 = 1;
 }
 
 impl Default for StoreOptions {
@@ -207,15 +217,19 @@ impl Store {
                 // As the builder's own `from_env`, but a variable set to
                 // nothing counts as unset, as schedulers and shells write it
                 // (`AWS_ALLOW_HTTP=` does not parse as a boolean).
-                let mut builder: $builder = $extras(<$builder>::default());
-                for (key, value) in environment($prefix) {
-                    if let Ok(key) = key.to_ascii_lowercase().parse() {
+                let mut builder: $builder = $extras(<$builder>::default())?;
+                for (name, value) in environment($prefix) {
+                    if let Ok(key) = name.to_ascii_lowercase().parse() {
+                        check_setting(&name, &value)
+                            .map_err(|reason| invalid(format!("environment variable {name} {reason}")))?;
                         builder = builder.with_config(key, value);
                     }
                 }
                 let mut builder = builder.with_url(location);
-                for (key, value) in &config {
-                    let key = key.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?;
+                for (name, value) in &config {
+                    let key = name.parse().map_err(|e: object_store::Error| invalid(e.to_string()))?;
+                    check_setting(name, value)
+                        .map_err(|reason| invalid(format!("storage option {name} {reason}")))?;
                     builder = builder.with_config(key, value);
                 }
                 builder.with_retry(retry(options)).build().map_err(|e| invalid(e.to_string()))
@@ -234,7 +248,7 @@ impl Store {
             // The three cloud builders share no trait, but the same steps:
             // environment, URL, the caller's configuration, our retry policy.
             "s3" | "s3a" => {
-                let s3 = Arc::new(cloud!(AmazonS3Builder, "AWS_", |builder| builder)?);
+                let s3 = Arc::new(cloud!(AmazonS3Builder, "AWS_", Ok::<_, StoreError>)?);
                 Ok(store(s3.clone(), Kind::S3(s3), prefix()?))
             }
             "gs" => {
@@ -242,10 +256,15 @@ impl Store {
                     GoogleCloudStorageBuilder,
                     "GOOGLE_",
                     |builder: GoogleCloudStorageBuilder| {
-                        match variable("SERVICE_ACCOUNT") {
-                            Some(path) => builder.with_service_account_path(path),
+                        Ok(match variable("SERVICE_ACCOUNT") {
+                            Some(path) => {
+                                check_setting("GOOGLE_SERVICE_ACCOUNT", &path).map_err(|reason| {
+                                    invalid(format!("environment variable GOOGLE_SERVICE_ACCOUNT {reason}"))
+                                })?;
+                                builder.with_service_account_path(path)
+                            }
                             None => builder,
-                        }
+                        })
                     }
                 )?);
                 Ok(store(gcs.clone(), Kind::Gcs(gcs), prefix()?))
@@ -254,10 +273,15 @@ impl Store {
             "az" | "abfs" | "abfss" | "azure" => {
                 let azure =
                     Arc::new(cloud!(MicrosoftAzureBuilder, "AZURE_", |builder: MicrosoftAzureBuilder| {
-                        match variable("IDENTITY_ENDPOINT") {
-                            Some(endpoint) => builder.with_msi_endpoint(endpoint),
+                        Ok(match variable("IDENTITY_ENDPOINT") {
+                            Some(endpoint) => {
+                                check_setting("IDENTITY_ENDPOINT", &endpoint).map_err(|reason| {
+                                    invalid(format!("environment variable IDENTITY_ENDPOINT {reason}"))
+                                })?;
+                                builder.with_msi_endpoint(endpoint)
+                            }
                             None => builder,
-                        }
+                        })
                     })?);
                 Ok(store(azure.clone(), Kind::Azure(azure), prefix()?))
             }
@@ -473,6 +497,41 @@ fn environment(prefix: &str) -> Vec<(String, String)> {
         .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
         .filter(|(key, value)| key.starts_with(prefix) && !value.is_empty())
         .collect()
+}
+
+/// Why a store setting (`name`, an environment variable's or a
+/// configuration key) is not fit for the header or URL it goes into, if it
+/// is not: object_store panics on some (a region with a line break read
+/// from a file, an endpoint without a scheme, a token with a control
+/// character). Endpoints are http(s) URLs with a host and no spaces; key
+/// material in JSON may hold line breaks, and file paths spaces; nothing
+/// else holds a space or a control character.
+fn check_setting(name: &str, value: &str) -> Result<(), String> {
+    let name = name.to_ascii_lowercase();
+    let json = name.contains("service_account_key");
+    let path = name.ends_with("_path")
+        || name.ends_with("_file")
+        || name.ends_with("service_account")
+        || name.ends_with("application_credentials");
+    if !json && let Some(c) = value.chars().find(|c| c.is_control()) {
+        let what = match c {
+            '\n' | '\r' => "a line break in it (read from a file?)",
+            _ => "a control character in it",
+        };
+        return Err(format!("has {what}: U+{:04X}", c as u32));
+    }
+    if name.contains("endpoint") || name.ends_with("_url") {
+        if value.contains(char::is_whitespace) {
+            return Err(format!("{value:?} is not a URL: it has a space"));
+        }
+        let url = Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("{value:?} is not an http:// or https:// URL with a host"));
+        }
+    } else if !json && !path && value.contains(char::is_whitespace) {
+        return Err("has a space in it".into());
+    }
+    Ok(())
 }
 
 /// The variable `name`, if it is set to something.
