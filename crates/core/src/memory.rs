@@ -193,9 +193,11 @@ impl MemoryPlan {
         // Worst case, an encoder stores the pixels as they are, plus its framing.
         // A painted PNG's file is a large buffer: whole huge pages.
         let encoded_one = large_buffer::bytes_held(frame + frame / 64 + 4096);
+        // Thumbnails and previews never upscale: at most the image's side.
+        let longest = u64::from(self.recoloured.0.max(self.recoloured.1));
         let small = |side: Option<u32>| {
             side.map_or(0, |side| {
-                let side = u64::from(side);
+                let side = u64::from(side).min(longest);
                 side * side * channels + 4096
             })
         };
@@ -434,6 +436,14 @@ mod tests {
         assert_eq!(plan.lanes_within(one.total() - 1), None);
         // Never more lanes than palettes.
         assert_eq!(MemoryPlan { lanes: 1000, palettes: 3, ..plan }.estimate().lanes, 3);
+    }
+
+    #[test]
+    fn thumbnails_larger_than_the_image_cost_what_the_image_does() {
+        let small = MemoryPlan { declared: (60, 40), recoloured: (60, 40), ..plan() };
+        let huge = MemoryPlan { thumbnail: Some(1_000_000), previews: Some(1_000_000), ..small }.estimate();
+        let own = MemoryPlan { thumbnail: Some(60), previews: Some(60), ..small }.estimate();
+        assert_eq!(huge, own);
     }
 
     #[test]

@@ -80,9 +80,7 @@ fn look_from(options: &Options<'_>) -> PyResult<LookSpec> {
             OptionKind::Integer { .. } => options.take::<u64>(option.name)?.map(OptionValue::Integer),
             OptionKind::Number { .. } => options.take::<f32>(option.name)?.map(OptionValue::Number),
             OptionKind::Method { methods, bare } => match options.take::<DitherArg>(option.name)? {
-                Some(DitherArg::On(false)) if !option.looks.contains(&spec.look()) => {
-                    return Err(look_error(LookSpecError::OtherLook { option }));
-                }
+                // False is the default, no dithering, whatever the look.
                 None | Some(DitherArg::On(false)) => None,
                 Some(DitherArg::On(true)) => Some(OptionValue::Method(bare.into())),
                 Some(DitherArg::Method(method)) if methods.iter().any(|(name, _)| *name == method) => {

@@ -149,6 +149,11 @@ def test_options_are_checked_as_the_cli_checks_them(testdata, palettes):
     with pytest.raises(ValueError, match=r"^invalid option background: goes with JPEG, which has no alpha, not WebP$"):
         variegate.recolour(image, palettes, format="webp", lossless=True, background="#000")
     assert len(variegate.recolour(image, palettes[:1], look="remap")) == 1
+    # The documented defaults are taken as given, whatever the look.
+    assert variegate.recolour(image, palettes[:1], dither=False)[0].error is None
+    # Frozen, so hashable.
+    first = variegate.recolour(image, palettes[:1])[0]
+    assert hash(first) == hash(variegate.recolour(image, palettes[:1])[0]) and {first: 1}[first] == 1
 
 
 def test_colour_profiles_are_converted_or_ignored(testdata, palettes):

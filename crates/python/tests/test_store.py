@@ -177,6 +177,16 @@ def test_create_palette_variations_into_memory_writes_no_folder(testdata, palett
     assert list(tmp_path.iterdir()) == []
 
 
+def test_create_palette_variations_takes_a_path_and_file_urls(testdata, palettes, tmp_path):
+    data = (testdata / "coffee.png").read_bytes()
+    results = variegate.create_palette_variations(data, palettes[:1], "u1", out=tmp_path / "out")
+    assert (tmp_path / "out" / results[0]["image_path"]).is_file()
+    # file:/// is the root folder: the user's folder is /u1, not a host u1.
+    assert variegate._under("file:///", "u1") == "file:///u1"
+    assert variegate._under("file:///data/", "u1") == "file:///data/u1"
+    assert variegate._under("memory://", "u1") == "memory://u1"
+
+
 def test_a_user_id_is_one_folder(testdata, palettes, tmp_path):
     for user_id in ("../etc", "a/b", "", ".hidden", "x" * 129):
         with pytest.raises(ValueError, match="user_id"):

@@ -73,6 +73,10 @@ class Variation:
     error: Optional[str]
     """Why it failed (one line), or None when it succeeded."""
 
+    def __hash__(self) -> int:
+        # Frozen, so hashable, though its colours are a list.
+        return hash((self.index, self.name, tuple(self.colors), self.description, self.data))
+
     def to_numpy(self) -> "numpy.ndarray":
         """The decoded pixels: ``uint8``, shape (H, W, 3), or (H, W, 4) when
         the image has alpha. Raises ``ValueError`` if the variation failed."""
@@ -199,7 +203,7 @@ def create_palette_variations(
     user_id: str,
     blend_strength: float = 0.75,
     *,
-    out: str,
+    out: "str | os.PathLike[str]",
     **options: Any,
 ) -> List[Dict[str, Any]]:
     """A drop-in for the original service's
@@ -233,14 +237,16 @@ def create_palette_variations(
     return results
 
 
-def _under(out: str, folder: str) -> str:
+def _under(out: "str | os.PathLike[str]", folder: str) -> str:
     """``folder`` under ``out``: a folder path, or a store URL (``memory://``
     and ``s3://bucket`` alike, the scheme's ``//`` kept)."""
+    out = os.fspath(out)
     scheme, separator, rest = out.partition("://")
     if not separator:
         return os.path.join(out, folder)
     rest = rest.rstrip("/")
-    return f"{scheme}://{rest}/{folder}" if rest else f"{scheme}://{folder}"
+    # file:/// is the root folder: its path, not a host, takes the folder.
+    return f"{scheme}://{rest}/{folder}" if rest or scheme == "file" else f"{scheme}://{folder}"
 
 
 # ``variegate.aio`` after a plain ``import variegate``, as the README writes
