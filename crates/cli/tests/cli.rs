@@ -472,6 +472,7 @@ fn messages_say_what_they_mean() {
         1,
         "error: small.png: image is 17x9 (153 pixels), over the limit of 152 pixels\n",
     );
+    said(&["run", "", "--palette", "#000"], 2, "error: a value is required for '<IMAGE>'");
     std::fs::write(dir.path().join("afile"), "").unwrap();
     said(
         &["run", &coffee, "--palette", "#000", "--report", "afile/r.json"],

@@ -94,6 +94,15 @@ pub fn read_image_file(path: &Path, origin: &str, limit: FileLimit) -> Result<Ve
     }
 }
 
+/// How messages name the file at `path`: its path, or, where that is empty,
+/// so ("an empty path: cannot read file: ...", not ": cannot read ...").
+pub(crate) fn origin_of(path: &Path) -> String {
+    match path.as_os_str().is_empty() {
+        true => "an empty path".into(),
+        false => path.display().to_string(),
+    }
+}
+
 /// The format of a file the engine reads, from its first bytes.
 fn format_of(bytes: &[u8]) -> Option<ImageFormat> {
     image::guess_format(bytes)
@@ -208,7 +217,7 @@ impl SourceImage {
     /// need (see [`read_image_file`]).
     pub fn open(path: impl AsRef<Path>, max_pixels: u64) -> Result<SourceImage, DecodeError> {
         let path = path.as_ref();
-        let origin = path.display().to_string();
+        let origin = origin_of(path);
         let bytes = read_image_file(path, &origin, FileLimit { max_pixels, budget: u64::MAX })?;
         SourceImage::decode(&bytes, &origin, max_pixels)
     }

@@ -157,14 +157,17 @@ fn palettes_from_python(palettes: &Bound<'_, PyAny>) -> PyResult<Vec<Palette>> {
             .ok_or_else(|| malformed(position, "no \"name\""))?
             .extract()
             .map_err(|_| malformed(position, "\"name\" must be a string"))?;
+        // Named as the engine's palette errors are: `palette 2 ("Typo"): ...`.
+        let named =
+            |what: &str| PaletteError::new_err(format!("{ORIGIN}: palette {position} ({name:?}): {what}"));
         let colors: Vec<String> = field("colors")?
-            .ok_or_else(|| malformed(position, &format!("({name:?}): no \"colors\"")))?
+            .ok_or_else(|| named("no \"colors\""))?
             .extract()
-            .map_err(|_| malformed(position, &format!("({name:?}): \"colors\" must be a list of strings")))?;
+            .map_err(|_| named("\"colors\" must be a list of strings"))?;
         let description: Option<String> = field("description")?
             .map(|value| value.extract())
             .transpose()
-            .map_err(|_| malformed(position, &format!("({name:?}): \"description\" must be a string")))?;
+            .map_err(|_| named("\"description\" must be a string"))?;
         let palette = Palette::parse(name, &colors, description, position, ORIGIN)
             .map_err(|error: CorePaletteError| PaletteError::new_err(error.to_string()))?;
         parsed.push(palette);

@@ -56,10 +56,20 @@ impl<'py> Options<'py> {
 }
 
 /// `dither=`: a flag (Floyd–Steinberg) or a method's name, as `--dither[=METHOD]`.
-#[derive(FromPyObject)]
 enum DitherArg {
     On(bool),
     Method(String),
+}
+
+impl DitherArg {
+    /// `value` as a flag or a name; `None` for anything else (an int, a
+    /// list), which the caller refuses in one line naming what is taken.
+    fn from_python(value: &Bound<'_, PyAny>) -> Option<DitherArg> {
+        match value.cast::<pyo3::types::PyBool>() {
+            Ok(flag) => Some(DitherArg::On(flag.is_true())),
+            Err(_) => value.extract::<String>().ok().map(DitherArg::Method),
+        }
+    }
 }
 
 /// The look and its options from the keywords named as in the engine's
@@ -79,22 +89,34 @@ fn look_from(options: &Options<'_>) -> PyResult<LookSpec> {
         let value = match option.kind {
             OptionKind::Integer { .. } => options.take::<u64>(option.name)?.map(OptionValue::Integer),
             OptionKind::Number { .. } => options.take::<f32>(option.name)?.map(OptionValue::Number),
-            OptionKind::Method { methods, bare } => match options.take::<DitherArg>(option.name)? {
-                // False is the default, no dithering, whatever the look.
-                None | Some(DitherArg::On(false)) => None,
-                Some(DitherArg::On(true)) => Some(OptionValue::Method(bare.into())),
-                Some(DitherArg::Method(method)) if methods.iter().any(|(name, _)| *name == method) => {
-                    Some(OptionValue::Method(method))
+            OptionKind::Method { methods, bare } => {
+                let names: Vec<String> = methods.iter().map(|(name, _)| format!("'{name}'")).collect();
+                let taken = format!("True, False, {}", names.join(" or "));
+                match options.take::<Bound<'_, PyAny>>(option.name)? {
+                    None => None,
+                    Some(value) => match DitherArg::from_python(&value) {
+                        // False is the default, no dithering, whatever the look.
+                        Some(DitherArg::On(false)) => None,
+                        Some(DitherArg::On(true)) => Some(OptionValue::Method(bare.into())),
+                        Some(DitherArg::Method(method))
+                            if methods.iter().any(|(name, _)| *name == method) =>
+                        {
+                            Some(OptionValue::Method(method))
+                        }
+                        Some(DitherArg::Method(method)) => {
+                            return Err(PyValueError::new_err(format!(
+                                "{} must be {taken}, not {method:?}",
+                                option.name
+                            )));
+                        }
+                        None => {
+                            let repr = value.repr().map(|r| r.to_string()).unwrap_or_default();
+                            let message = format!("option {}={repr}: must be {taken}", option.name);
+                            return Err(pyo3::exceptions::PyTypeError::new_err(message));
+                        }
+                    },
                 }
-                Some(DitherArg::Method(method)) => {
-                    let names: Vec<String> = methods.iter().map(|(name, _)| format!("'{name}'")).collect();
-                    return Err(PyValueError::new_err(format!(
-                        "{} must be True, False, {}, not {method:?}",
-                        option.name,
-                        names.join(" or ")
-                    )));
-                }
-            },
+            }
             _ => None,
         };
         if let Some(value) = value {

@@ -149,6 +149,14 @@ def test_options_are_checked_as_the_cli_checks_them(testdata, palettes):
     with pytest.raises(ValueError, match=r"^invalid option background: goes with JPEG, which has no alpha, not WebP$"):
         variegate.recolour(image, palettes, format="webp", lossless=True, background="#000")
     assert len(variegate.recolour(image, palettes[:1], look="remap")) == 1
+    # A value dither cannot be is one line naming what it takes.
+    with pytest.raises(TypeError, match=r"^option dither=1: must be True, False, 'floyd-steinberg' or 'ordered'$"):
+        variegate.recolour(image, palettes, look="remap", dither=1)
+    # Palette errors are punctuated one way; an empty path is named so.
+    with pytest.raises(variegate.PaletteError, match=r'^palettes: palette 1 \("a"\): no "colors"$'):
+        variegate.recolour(image, [{"name": "a"}])
+    with pytest.raises(variegate.DecodeError, match=r"^an empty path: cannot read file"):
+        variegate.recolour("", palettes)
     # The documented defaults are taken as given, whatever the look.
     assert variegate.recolour(image, palettes[:1], dither=False)[0].error is None
     # Frozen, so hashable.

@@ -141,7 +141,7 @@ impl Engine {
     /// downscaled to its `max_side`. See [`Engine::decode`].
     pub fn open(&self, path: impl AsRef<Path>) -> Result<SourceImage, DecodeError> {
         let path = path.as_ref();
-        let origin = path.display().to_string();
+        let origin = crate::source::origin_of(path);
         let bytes = crate::source::read_image_file(path, &origin, self.file_limit())?;
         self.decode(&bytes, &origin)
     }
