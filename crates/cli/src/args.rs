@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use variegate_core::{DEFAULT_MAX_PIXELS, LookName, OutputFormat, Rgb8, parse_size};
+use variegate_core::{DEFAULT_MAX_PIXELS, OutputFormat, Rgb8, parse_size};
 use variegate_uploader::{Shard, StoreOptions};
 
 use crate::look_args::LookArgs;
@@ -212,12 +212,14 @@ pub enum Format {
 /// alpha). Like clap's own, these end the process with exit code 2. (A
 /// look's options given with another look are refused in `look_args`.)
 pub fn check_usage(args: &JobArgs, subcommand: &str) {
-    let look = args.look.spec.look();
+    // The look says whether it clusters (a spec that does not build is
+    // refused where the engine is built).
+    let clusters = args.look.spec.build().map_or(true, |look| look.uses_seed());
     let problem = match output_format(args) {
         Err(message) => Some(format!("--{message}")),
-        Ok(_) if args.seed.is_some() && !matches!(look, LookName::Shift | LookName::Soft) => Some(format!(
+        Ok(_) if args.seed.is_some() && !clusters => Some(format!(
             "--seed goes with --look shift or soft (--look {} has no clustering)",
-            look.as_str()
+            args.look.spec.look().as_str()
         )),
         Ok(format) if args.background.is_some() && !matches!(format, OutputFormat::Jpeg { .. }) => {
             Some(format!("--background goes with --format jpeg ({} keeps alpha)", format.name()))

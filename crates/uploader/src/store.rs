@@ -212,6 +212,15 @@ impl Store {
             kind,
             url_ttl: options.url_ttl,
         };
+        // A variable read beside the prefixed ones, checked as they are.
+        let checked_variable = |name: &str| -> Result<Option<String>, StoreError> {
+            let value = variable(name);
+            if let Some(value) = &value {
+                check_setting(name, value)
+                    .map_err(|reason| invalid(format!("environment variable {name} {reason}")))?;
+            }
+            Ok(value)
+        };
         macro_rules! cloud {
             ($builder:ty, $prefix:literal, $extras:expr) => {{
                 // As the builder's own `from_env`, but a variable set to
@@ -256,13 +265,8 @@ impl Store {
                     GoogleCloudStorageBuilder,
                     "GOOGLE_",
                     |builder: GoogleCloudStorageBuilder| {
-                        Ok(match variable("SERVICE_ACCOUNT") {
-                            Some(path) => {
-                                check_setting("GOOGLE_SERVICE_ACCOUNT", &path).map_err(|reason| {
-                                    invalid(format!("environment variable GOOGLE_SERVICE_ACCOUNT {reason}"))
-                                })?;
-                                builder.with_service_account_path(path)
-                            }
+                        Ok(match checked_variable("SERVICE_ACCOUNT")? {
+                            Some(path) => builder.with_service_account_path(path),
                             None => builder,
                         })
                     }
@@ -273,13 +277,8 @@ impl Store {
             "az" | "abfs" | "abfss" | "azure" => {
                 let azure =
                     Arc::new(cloud!(MicrosoftAzureBuilder, "AZURE_", |builder: MicrosoftAzureBuilder| {
-                        Ok(match variable("IDENTITY_ENDPOINT") {
-                            Some(endpoint) => {
-                                check_setting("IDENTITY_ENDPOINT", &endpoint).map_err(|reason| {
-                                    invalid(format!("environment variable IDENTITY_ENDPOINT {reason}"))
-                                })?;
-                                builder.with_msi_endpoint(endpoint)
-                            }
+                        Ok(match checked_variable("IDENTITY_ENDPOINT")? {
+                            Some(endpoint) => builder.with_msi_endpoint(endpoint),
                             None => builder,
                         })
                     })?);
