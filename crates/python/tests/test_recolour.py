@@ -229,3 +229,91 @@ def test_two_threads_recolour_at_once(testdata, palettes):
     (first_start, first_end), (second_start, second_end) = sorted(spans)
     print(f"two recolours at once: {first_end - first_start:.3f} s and {second_end - second_start:.3f} s")
     assert second_start < first_end, spans
+
+
+def test_every_array_layout_gives_the_same_bytes(testdata, palettes):
+    rgb = np.asarray(Image.open(testdata / "coffee.png").convert("RGB"))
+    want = [v.data for v in variegate.recolour(rgb, palettes[:2])]
+    layouts = {
+        "fortran": np.asfortranarray(rgb),
+        "transposed twice": np.ascontiguousarray(rgb.transpose(1, 0, 2)).transpose(1, 0, 2),
+        "flipped twice": np.ascontiguousarray(rgb[::-1, ::-1])[::-1, ::-1],
+        "channels reversed twice": np.ascontiguousarray(rgb[..., ::-1])[..., ::-1],
+        "a slice of a wider one": np.pad(rgb, ((3, 5), (7, 9), (0, 1)))[3:-5, 7:-9, :3],
+        "read-only": np.frombuffer(rgb.tobytes(), np.uint8).reshape(rgb.shape),
+    }
+    for layout, array in layouts.items():
+        assert [v.data for v in variegate.recolour(array, palettes[:2])] == want, layout
+
+
+def test_arrays_are_checked_from_their_shape_then_copied_once(tmp_path):
+    """Over the pixel or memory budget: refused before anything is copied
+    (a broadcast view of a few bytes too); accepted: one copy, which the
+    budget counts as the image. Peaks measured in a process of their own."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "arrays.py"
+    script.write_text(textwrap.dedent("""
+        import resource, sys, numpy as np, variegate
+        peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        palettes = [{"name": "a", "colors": ["#112233", "#AABBCC"]}]
+        kind, options = sys.argv[1], {}
+        if kind == "over max_pixels":
+            array = np.ones((12000, 12000, 3), np.uint8)  # 412 MiB, 144 MP
+        elif kind == "broadcast":
+            array = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (12000, 12000, 3))
+        elif kind == "over max_memory":
+            array, options = np.ones((4000, 3000, 3), np.uint8), {"max_memory": "64M"}
+        else:  # accepted: cancelled before its first variation, to weigh the copy alone
+            array = np.zeros((3000, 4000, 3), np.uint8)[:, ::-1].transpose(1, 0, 2)
+            array[::7] = 200
+            canceller = variegate.Canceller()
+            canceller.cancel()
+            options = {"canceller": canceller, "look": "remap"}
+        before = peak()
+        try:
+            variegate.recolour(array, palettes, **options)
+            print("made", peak() - before)
+        except variegate.DecodeError as error:
+            print("refused", peak() - before, error)
+    """))
+
+    def run(kind):
+        out = subprocess.run([sys.executable, str(script), kind], capture_output=True, text=True, check=True).stdout
+        verdict, grown, *error = out.split(" ", 2)
+        return verdict, int(grown), " ".join(error).strip()
+
+    MiB = 1 << 20
+    verdict, grown, error = run("over max_pixels")
+    assert verdict == "refused" and grown < 16 * MiB, (grown, error)
+    assert error == "array: image is 12000x12000 (144.0 megapixels), over the limit of 100.0 megapixels"
+    verdict, grown, error = run("broadcast")
+    assert verdict == "refused" and grown < 16 * MiB and "144.0 megapixels" in error, (grown, error)
+    verdict, grown, error = run("over max_memory")
+    assert verdict == "refused" and grown < 16 * MiB, (grown, error)
+    assert error.startswith("array: recolouring 3000x4000 pixels needs at least") and "budget of 64 MiB" in error
+    verdict, grown, error = run("accepted")
+    assert verdict == "made" and grown < 1.25 * 36_000_000, grown  # one copy of 36 MB, not two or three
+
+
+def test_avif_variations_decode_to_numpy(testdata, palettes):
+    rgb = np.asarray(Image.open(testdata / "coffee.png").convert("RGB"))
+    y, x = np.mgrid[0:400, 0:600]
+    rgba = np.dstack([rgb, (x + y) * 255 // 998]).astype(np.uint8)
+    for image in (rgb, rgba):
+        png, avif = (variegate.recolour(image, palettes[:1], format=f, **o)[0]
+                     for f, o in (("png", {}), ("avif", {"speed": 10})))
+        assert avif.content_type == "image/avif"
+        pixels, want = avif.to_numpy(), png.to_numpy()
+        assert pixels.dtype == np.uint8 and pixels.shape == want.shape == image.shape
+        # Lossy (quality 90), close to the PNG: 5 levels on average here; a
+        # wrong decode (channels, range, alpha) is tens off.
+        assert np.abs(pixels.astype(int) - want.astype(int)).mean() < 8
+
+
+def test_a_panic_in_the_work_is_raised_as_a_bug_not_a_panic():
+    with pytest.raises(variegate.InternalError, match=r"^a bug in variegate: its work panicked: as the test asked"):
+        variegate._native.panic_in_work()
+    assert issubclass(variegate.InternalError, Exception)  # PyO3's PanicException is not

@@ -191,37 +191,3 @@ def test_a_user_id_is_one_folder(testdata, palettes, tmp_path):
     for user_id in ("../etc", "a/b", "", ".hidden", "x" * 129):
         with pytest.raises(ValueError, match="user_id"):
             variegate.create_palette_variations(b"", palettes, user_id, out=str(tmp_path))
-
-
-def test_ctrl_c_cancels_the_call_within_a_second_and_keeps_the_record(testdata, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import textwrap
-    import time
-
-    script = tmp_path / "interrupted.py"
-    script.write_text(textwrap.dedent("""
-        import sys, time, variegate
-        palettes = [{"name": f"p{i}", "colors": ["#%06X" % (i * 40503 % 0xFFFFFF), "#102030"]} for i in range(200)]
-        print("calling", flush=True)
-        try:
-            variegate.run(sys.argv[1], palettes, out=sys.argv[2], threads=1)
-            print("finished", flush=True)
-        except KeyboardInterrupt:
-            print("interrupted", time.monotonic(), flush=True)
-    """))
-    out = tmp_path / "out"
-    child = subprocess.Popen([sys.executable, str(script), str(testdata / "retina.jpg"), str(out)],
-                             stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "calling"
-    time.sleep(1.5)
-    sent = time.monotonic()
-    child.send_signal(signal.SIGINT)
-    line = child.communicate(timeout=60)[0].strip()
-    assert line.startswith("interrupted"), line
-    assert float(line.split()[1]) - sent < 1.0, line
-    manifest = json.loads(next(out.rglob("manifest.json")).read_text())
-    assert manifest["interrupted"] == "SIGINT" and manifest["status"] == "interrupted"
-    assert manifest["stored"] > 0 and manifest["cancelled"] > 0
-    assert manifest["stored"] + manifest["cancelled"] == 200

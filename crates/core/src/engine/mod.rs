@@ -188,13 +188,29 @@ impl Engine {
         channels: Channels,
         pixels: Vec<u8>,
     ) -> Result<SourceImage, DecodeError> {
+        self.check_pixels(name, width, height, channels)?;
+        let image = SourceImage::from_pixels(name, width, height, channels, pixels)?;
+        Ok(self.inner.pool.install(|| self.fit(image)))
+    }
+
+    /// Whether pixels of this size may become an image of this engine (its
+    /// pixel budget, its memory budget for the least run, the format's
+    /// sides), [`Engine::from_pixels`]'s checks: for a caller to ask before
+    /// it copies the pixels it will hand over.
+    pub fn check_pixels(
+        &self,
+        name: &str,
+        width: u32,
+        height: u32,
+        channels: Channels,
+    ) -> Result<(), DecodeError> {
         let max_pixels = self.inner.config.decode.max_pixels;
         if u64::from(width) * u64::from(height) > max_pixels {
             return Err(DecodeError::TooLarge { origin: name.into(), width, height, max_pixels });
         }
         self.check_format(width, height, name)?;
-        let image = SourceImage::from_pixels(name, width, height, channels, pixels)?;
-        Ok(self.inner.pool.install(|| self.fit(image)))
+        let header = ImageHeader { width, height, channels, file_bytes: 0 };
+        self.check_least(&header, name).map_err(DecodeError::OverMemory)
     }
 
     /// Whether the variations of a `width` x `height` image, fitted to

@@ -23,14 +23,18 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
+import atexit
+
 from . import _native
-from ._native import DecodeError, PaletteError, StoreError
+from ._native import Canceller, DecodeError, InternalError, PaletteError, StoreError
 
 if TYPE_CHECKING:
     import numpy
 
 __all__ = [
+    "Canceller",
     "DecodeError",
+    "InternalError",
     "PaletteError",
     "StoreError",
     "Variation",
@@ -79,18 +83,42 @@ class Variation:
 
     def to_numpy(self) -> "numpy.ndarray":
         """The decoded pixels: ``uint8``, shape (H, W, 3), or (H, W, 4) when
-        the image has alpha. Raises ``ValueError`` if the variation failed."""
+        the image has alpha. Raises ``ValueError`` if the variation failed.
+
+        AVIF is decoded by Pillow (11.3 or later reads AVIF): the engine has
+        no AV1 decoder, as none that is kept up builds with a Rust toolchain
+        and a C compiler alone. Without it, ``ValueError`` says so."""
         import numpy
 
         if self.data is None:
             raise ValueError(f"variation {self.index} ({self.name!r}) failed: {self.error}")
+        if self.content_type == "image/avif":
+            return numpy.asarray(_decode_avif(self.data, f"variation {self.index} ({self.name!r})"))
         pixels, width, height, channels = _native.decode(self.data)
         return numpy.frombuffer(pixels, dtype=numpy.uint8).reshape(height, width, channels)
 
 
+def _decode_avif(data: bytes, what: str) -> Any:
+    """An AVIF file's pixels as a Pillow image, RGB or RGBA."""
+    try:
+        import io
+
+        from PIL import Image, features
+    except ImportError:
+        features = None
+    if features is None or not features.check("avif"):
+        raise ValueError(
+            f"{what}: AVIF is decoded by Pillow 11.3 or later, which is not installed "
+            "(pip install 'pillow>=11.3'); or ask for format='png' or 'webp'"
+        )
+    image = Image.open(io.BytesIO(data))
+    return image.convert("RGBA" if "A" in image.getbands() else "RGB")
+
+
 def _image_arg(image: Image) -> Any:
     """What the native half takes: bytes and paths as they are, arrays as
-    ``(pixels, width, height, channels)``."""
+    NumPy arrays, which it checks from their shape and then copies once,
+    whatever their layout."""
     if isinstance(image, (bytes, str, os.PathLike)):
         return image
     if isinstance(image, (bytearray, memoryview)):
@@ -105,8 +133,8 @@ def _image_arg(image: Image) -> Any:
         )
     import numpy
 
-    height, width, channels = shape
-    return (numpy.ascontiguousarray(image).tobytes(), width, height, channels)
+    # NumPy's own arrays as they are; other array types as NumPy sees them.
+    return image if isinstance(image, numpy.ndarray) else numpy.asarray(image)
 
 
 def recolour(
@@ -147,11 +175,22 @@ def recolour(
     ``colour_profiles`` ("convert": an embedded ICC profile's colours to
     sRGB; "ignore": the stored values taken as sRGB, as OpenCV reads them);
     ``name`` (what an image given as bytes or an
-    array is called in errors; "image" or "array").
+    array is called in errors; "image" or "array");
+    ``canceller`` (a ``Canceller``, to stop the call from another thread).
+
+    An array is checked against ``max_pixels`` and ``max_memory`` from its
+    shape, before anything is copied, then copied once (any layout: a
+    slice, a transposed or broadcast view); that copy is the image the
+    budget counts.
+
+    Cancelled (Ctrl-C in the main thread, or its ``canceller``), the call
+    stops within about a second: no variation starts, those being made
+    finish, and ``KeyboardInterrupt`` is raised (with a canceller, the
+    variations not made have ``error`` "cancelled ...").
 
     Raises ``DecodeError`` (the image), ``PaletteError`` (a palette),
-    ``ValueError`` (an option out of its range) or ``TypeError`` (an unknown
-    option).
+    ``ValueError`` (an option out of its range), ``TypeError`` (an unknown
+    option) or ``InternalError`` (a bug in variegate, never input's fault).
     """
     records = _native.recolour(
         _image_arg(image), palettes, look=look, seed=seed, format=format, threads=threads, **look_options
@@ -183,6 +222,11 @@ def run(image: Image, palettes: Sequence[Palette], *, out: str = "./variations",
     opened or does not answer; a variation that cannot be stored is recorded
     in the report (``status`` "partial" or "failed"), not raised. When the
     manifest itself could not be stored, the report has ``manifest_error``.
+
+    Cancelled as ``recolour`` is, the variations made so far are stored and
+    the manifest says so (``status`` "interrupted", ``interrupted`` the
+    reason, ``stored`` + ``cancelled`` every palette); with a canceller, the
+    report is returned.
     """
     import json
 
@@ -248,6 +292,13 @@ def _under(out: "str | os.PathLike[str]", folder: str) -> str:
     # file:/// is the root folder: its path, not a host, takes the folder.
     return f"{scheme}://{rest}/{folder}" if rest or scheme == "file" else f"{scheme}://{folder}"
 
+
+# At interpreter exit, calls still running in daemon threads are cancelled
+# (their manifests say "interpreter shutdown"), exit waits up to 2 s for
+# them to record it, and they never take the GIL back, which would abort the
+# process on Python up to 3.13: the process ends with the main thread's
+# status. Non-daemon threads are joined before this runs, as always.
+atexit.register(_native.at_exit)
 
 # ``variegate.aio`` after a plain ``import variegate``, as the README writes
 # it; last, since it uses what is above.
