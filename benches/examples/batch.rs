@@ -33,9 +33,10 @@ use std::time::Instant;
 
 use image::imageops::FilterType;
 use rayon::prelude::*;
+use variegate_batch::{Batch, BatchOptions, ResultsLog};
 use variegate_benches::{encode_png, fixture, palettes};
 use variegate_core::{Engine, LookSpec, SourceImage};
-use variegate_uploader::{Batch, BatchOptions, ResultsLog, Store, Uploader};
+use variegate_store::{Store, Uploader};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

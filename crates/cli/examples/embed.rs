@@ -3,7 +3,7 @@
 //! `cargo run --release -p variegate-cli --example embed -- IMAGE PALETTES OUT`
 
 use variegate_core::{Engine, Palette};
-use variegate_uploader::{Store, Uploader};
+use variegate_store::{Store, Uploader};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use variegate_batch::Shard;
 use variegate_core::{DEFAULT_MAX_PIXELS, OutputFormat, Rgb8, parse_size};
-use variegate_uploader::{Shard, StoreOptions};
+use variegate_store::StoreOptions;
 
 use crate::look_args::LookArgs;
 
@@ -280,6 +281,6 @@ pub fn explain(error: clap::Error) -> clap::Error {
 impl JobArgs {
     /// Objects stored at once: `--uploads`, or the store's default.
     pub fn uploads(&self) -> usize {
-        self.uploads.map_or_else(|| variegate_uploader::default_uploads(&self.out), |n| n as usize)
+        self.uploads.map_or_else(|| variegate_store::default_uploads(&self.out), |n| n as usize)
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::CommandFactory;
-use variegate_uploader::{Batch, BatchOptions, ResultsLog, Shard, check_folder};
+use variegate_batch::{Batch, BatchOptions, ResultsLog, Shard};
+use variegate_store::check_folder;
 
 use crate::args::{BatchArgs, Cli};
 use crate::progress::BatchProgress;

@@ -3,7 +3,7 @@
 //! A thin binary: it parses options (`args`, every value range checked
 //! there, so a bad value is a usage error; the looks' options from the
 //! engine's table, `look_args`), builds a `variegate_core::Engine` and a
-//! `variegate_uploader::Uploader` with every destination checked before any
+//! `variegate_store::Uploader` with every destination checked before any
 //! pixel work (`setup`), hands the engine's job to the uploader (`run`, or
 //! an image at a time for `batch`), and reports (`progress`, `sheet`).
 //! Signals cancel the job (`signals`).

@@ -8,7 +8,8 @@
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use variegate_uploader::{BatchObserver, ImageResult, ImageStatus, Observer, Outcome, Status};
+use variegate_batch::{BatchObserver, ImageResult, ImageStatus};
+use variegate_store::{Observer, Outcome, Status};
 
 /// Writes lines to stderr, and stops trying after the first failure.
 #[derive(Default)]

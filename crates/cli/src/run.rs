@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use variegate_core::DecodeError;
-use variegate_uploader::{RunStatus, StoreReport, Uploader};
+use variegate_store::{RunStatus, StoreReport, Uploader};
 
 use crate::args::RunArgs;
 use crate::one_line;

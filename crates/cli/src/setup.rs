@@ -7,7 +7,7 @@ use std::time::Duration;
 use variegate_core::{
     ColourProfiles, DecodeError, Engine, Palette, Size, contact_sheet_bytes, default_max_memory,
 };
-use variegate_uploader::{Store, StoreOptions, Uploader, check_folder, default_spill_dir};
+use variegate_store::{Store, StoreOptions, Uploader, check_folder, default_spill_dir};
 
 use crate::args::{JobArgs, Profiles, output_format};
 

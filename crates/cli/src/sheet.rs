@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use variegate_core::{Preview, SheetTile, SourceImage, Variation, contact_sheet_png};
-use variegate_uploader::{Manifest, Observer, Outcome};
+use variegate_store::{Manifest, Observer, Outcome};
 
 use crate::setup::write_file;
 

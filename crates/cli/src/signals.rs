@@ -13,7 +13,7 @@ use std::time::Duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use variegate_core::Canceller;
-use variegate_uploader::EmergencyStop;
+use variegate_store::EmergencyStop;
 
 /// Watches for the two signals on a thread of its own.
 pub struct SignalWatch {

@@ -44,7 +44,7 @@
 //! rest still come out, marked cancelled. Output is deterministic: the same
 //! input and [`Recipe`] give the same bytes at any thread count, and the
 //! recipe's digest names them in storage. This crate knows nothing of
-//! async, networks or storage; `variegate-uploader` takes a [`Job`] from here.
+//! async, networks or storage; `variegate-store` takes a [`Job`] from here.
 //!
 //! ```no_run
 //! use variegate_core::{Engine, Palette};

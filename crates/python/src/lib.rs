@@ -20,7 +20,7 @@ use variegate_core::{
     Canceller, Channels, DEFAULT_MAX_PIXELS, Engine, Palette, PaletteError as CorePaletteError, SourceImage,
     Variation,
 };
-use variegate_uploader::{Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError};
+use variegate_store::{Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError};
 
 mod options;
 mod shutdown;
@@ -412,7 +412,7 @@ fn run(
         .into_iter()
         .collect();
     let uploads: Option<usize> = options.take("uploads")?;
-    let spill_dir: PathBuf = options.take("spill_dir")?.unwrap_or_else(variegate_uploader::default_spill_dir);
+    let spill_dir: PathBuf = options.take("spill_dir")?.unwrap_or_else(variegate_store::default_spill_dir);
     let canceller = canceller_from(&options)?;
     options.finish()?;
     let image = image.ready(&engine, &name)?;

@@ -62,8 +62,8 @@ fn python_package() {
     // The bytes are compared with this build's command line, which must
     // therefore be as new as the engine's sources.
     let cli = profile_dir().join(format!("variegate{}", std::env::consts::EXE_SUFFIX));
-    let sources =
-        ["crates/core/src", "crates/uploader/src", "crates/cli/src"].map(|dir| newest(&root.join(dir)));
+    let sources = ["crates/core/src", "crates/store/src", "crates/batch/src", "crates/cli/src"]
+        .map(|dir| newest(&root.join(dir)));
     let built = std::fs::metadata(&cli).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
     assert!(
         sources.iter().all(|&source| source <= built),

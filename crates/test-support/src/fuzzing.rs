@@ -1,5 +1,5 @@
 //! What the fuzz tests share (`crates/core/tests/fuzz.rs`, and the batch
-//! list's in `crates/uploader/tests/list_fuzz.rs`): an allocator that counts
+//! list's in `crates/batch/tests/list_fuzz.rs`): an allocator that counts
 //! the bytes live, a deterministic stream of numbers, the mutations, and a
 //! place for failing inputs. A fuzz test makes the allocator its own:
 //!

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use variegate_core::{Channels, Engine, Job, Palette, SourceImage, Variation};
-use variegate_uploader::{Observer, Outcome};
+use variegate_store::{Observer, Outcome};
 
 pub use crate::fixture;
 

@@ -126,7 +126,7 @@ impl Engine {
     }
     /// This engine (the same pool) for `runs` runs at once that share its
     /// memory budget evenly: each gets [`Engine::max_memory`] / `runs`. A
-    /// batch of several images in flight (`variegate_uploader::Batch`) runs
+    /// batch of several images in flight (`variegate_batch::Batch`) runs
     /// on one.
     pub fn sharing_budget(&self, runs: usize) -> Engine {
         Engine { inner: self.inner.clone(), max_memory: self.max_memory / runs.max(1) as u64 }

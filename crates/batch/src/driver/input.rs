@@ -12,7 +12,7 @@ use variegate_core::Engine;
 
 use super::{Batch, ImageFailure};
 use crate::list::{ImageLocation, ListEntry};
-use crate::store::{ObjectError, Store};
+use variegate_store::{ObjectError, Store};
 
 /// Where an image is read from.
 pub(super) enum Input {

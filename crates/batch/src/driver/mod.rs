@@ -32,15 +32,14 @@ use variegate_core::{Canceller, DecodeError, Engine, Palette};
 
 pub use results::{ImageFailure, ImageResult, ImageStatus, ImageTimings, ResultsLog};
 
-use crate::keys::{self, slug};
+use crate::keys;
 use crate::list::{ListEntry, ListError, ShardList, read_list};
-use crate::manifest::RunStatus;
 use crate::shard::Shard;
-use crate::store::{ObjectError, Store, StoreOptions};
-use crate::uploader::Uploader;
 use input::Input;
 use results::{RunOf, extra};
 use resume::DoneMarker;
+use variegate_store::keys::{recipe_folder, slug};
+use variegate_store::{ObjectError, RunStatus, Store, StoreOptions, Uploader};
 
 /// How a batch runs. Every field has a default.
 #[derive(Clone, Debug)]
@@ -132,7 +131,7 @@ impl Batch {
     pub fn new(engine: Engine, uploader: Uploader, palettes: Vec<Palette>, options: BatchOptions) -> Batch {
         let recipe = engine.recipe();
         let digest = recipe.digest(&palettes);
-        let recipe_folder = keys::recipe_folder(&recipe, &digest);
+        let recipe_folder = recipe_folder(&recipe, &digest);
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Batch {
             engine: engine.sharing_budget(options.in_flight),
@@ -177,8 +176,8 @@ impl Batch {
     pub fn default_results_path(&self) -> PathBuf {
         let tail = keys::results_file(&self.recipe_folder, &self.options.shard);
         let store = self.uploader.store();
-        match store.local_dir() {
-            Some(dir) => dir.root().join(keys::RESULTS).join(tail),
+        match store.local_root() {
+            Some(root) => root.join(keys::RESULTS).join(tail),
             None => Path::new("variegate-results").join(slug(store.url())).join(tail),
         }
     }
@@ -263,7 +262,7 @@ impl Batch {
     /// one object per run ([`keys::results`]), so that no retry, from any
     /// machine, replaces an earlier attempt's record. Returns where it went.
     pub fn publish_results(&self, results: &ResultsLog) -> Result<Option<String>, PublishError> {
-        if self.uploader.store().local_dir().is_some() {
+        if self.uploader.store().local_root().is_some() {
             return Ok(None);
         }
         let text = std::fs::read(results.path())

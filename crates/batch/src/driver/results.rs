@@ -12,8 +12,7 @@ use serde_json::{Map, Value};
 use variegate_core::DecodeError;
 
 use crate::list::ListEntry;
-use crate::manifest::Failure;
-use crate::store::{ObjectError, StoreError};
+use variegate_store::{Failure, ObjectError, StoreError};
 
 /// What became of one image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,14 +8,8 @@
 //!     manifest.json                    the run's record
 //! ```
 //!
-//! A batch adds, beside the run folders (`<look>-<digest>` is the batch's
-//! recipe folder, [`recipe_folder`]):
-//!
-//! ```text
-//! _index/<look>-<digest, 8 hex>/<hash of the image's identity, 16 hex>.json   resume markers
-//! _results/<look>-<digest, 8 hex>/shard-I-of-N/<run>.jsonl                    results, cloud stores
-//! _results/<look>-<digest, 8 hex>/shard-I-of-N.jsonl                          results, local folders
-//! ```
+//! `<look>-<digest>` ([`recipe_folder`]) is also the folder of a batch's
+//! own records (`variegate-batch`'s keys).
 //!
 //! The digest ([`variegate_core::Recipe::digest`]) covers the look and its
 //! options, seed, analysis size, max side, format and quality, thumbnail
@@ -23,12 +17,7 @@
 //! description) in order. A manifest therefore sits beside the files it
 //! describes, where no other recipe's manifest can overwrite it.
 
-use std::path::PathBuf;
-
-use sha2::{Digest, Sha256};
 use variegate_core::{Recipe, SourceInfo};
-
-use crate::shard::Shard;
 
 /// A name made safe for a key: lower-case ASCII letters and digits, other
 /// runs of characters turned into single hyphens, at most 64 characters;
@@ -61,31 +50,6 @@ fn short(hex: &str) -> String {
 /// folder of a batch's markers and results.
 pub fn recipe_folder(recipe: &Recipe, digest: &str) -> String {
     format!("{}-{}", slug(&recipe.look), short(digest))
-}
-
-/// The key of the resume marker of the image named `identity` in a batch
-/// of `recipe_folder`.
-pub fn marker(recipe_folder: &str, identity: &str) -> String {
-    let hash = Sha256::digest(identity.as_bytes());
-    let hash = u64::from_be_bytes(std::array::from_fn(|i| hash[i]));
-    format!("_index/{recipe_folder}/{hash:016x}.json")
-}
-
-/// The key a batch's `run` copies its results of `shard` to, in a store
-/// that is not a local folder: one object per run, so that no retry
-/// replaces an earlier attempt's record.
-pub fn results(recipe_folder: &str, shard: &Shard, run: &str) -> String {
-    format!("{RESULTS}/{recipe_folder}/{}/{run}.jsonl", shard.file_name())
-}
-
-/// The folder of a batch's results in a store.
-pub const RESULTS: &str = "_results";
-
-/// `<look>-<digest>/shard-I-of-N.jsonl`: where a batch's results of `shard`
-/// are written locally, below [`RESULTS`] in a local store's folder (or
-/// below `./variegate-results/<store>/` for other stores).
-pub fn results_file(recipe_folder: &str, shard: &Shard) -> PathBuf {
-    [recipe_folder, &format!("{}.jsonl", shard.file_name())].iter().collect()
 }
 
 /// The keys of one run, relative to the store's prefix.

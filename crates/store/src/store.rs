@@ -366,6 +366,10 @@ impl Store {
             root => format!("{root}/{key}"),
         }
     }
+    /// The folder of a local store; `None` for others.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_dir().map(|dir| dir.root())
+    }
     /// The local folder, for a local store.
     pub(crate) fn local_dir(&self) -> Option<&Arc<LocalDir>> {
         match &self.kind {

@@ -16,7 +16,7 @@
 //!
 //! ```no_run
 //! use variegate_core::{Engine, Palette};
-//! use variegate_uploader::{Store, Uploader};
+//! use variegate_store::{Store, Uploader};
 //!
 //! let engine = Engine::builder().build()?;
 //! let uploader = Uploader::new(Store::from_location("./variations")?)?;
@@ -27,35 +27,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! [`Batch`] drives many images through one engine and uploader: a list
-//! ([`list`]) in, its [`Shard`] taken, a few images in flight (sharing the
-//! engine's memory budget), every image read (`batch/input`) and stored as
-//! a single job is, one [`ImageResult`] a line in a [`ResultsLog`]
-//! (`batch/results`), and markers that let a killed batch resume where it
-//! stopped (`batch/resume`). Every key the store sees is made in [`keys`].
-//! Errors stay typed ([`ObjectError`], [`Failure`], [`ImageFailure`]) until
-//! a manifest or results line writes their one-line message.
+//! Batches of many images (lists, shards, results, resume) are
+//! `variegate-batch`'s, which drives this crate's [`Uploader`] an image at
+//! a time.
 //!
 //! This crate knows nothing of pixels, codecs or thread pools: to it a
 //! variation is an encoded file, a palette and a recipe, and an image is
 //! bytes the engine decodes.
 #![warn(missing_docs)]
 
-mod batch;
 pub mod keys;
-pub mod list;
 mod local;
 mod manifest;
-mod shard;
 mod store;
-mod uploader;
-
-pub use batch::{
-    Batch, BatchObserver, BatchOptions, BatchReport, ImageFailure, ImageResult, ImageStatus, ImageTimings,
-    PublishError, ResultsLog,
-};
-pub use list::{ListEntry, ListError};
-pub use shard::{Shard, ShardError};
+mod upload;
 
 pub use manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, Status};
 pub use store::{ObjectError, Store, StoreError, StoreOptions};
@@ -77,7 +62,13 @@ pub fn default_spill_dir() -> std::path::PathBuf {
     let temp = std::env::temp_dir().join("variegate-spill");
     [&here, &temp].into_iter().find(|dir| local::probe(dir, true).is_ok()).unwrap_or(&here).clone()
 }
-pub use uploader::{
+/// `path` without `.`, `..` or repeated separators, taken lexically (a
+/// `..` after a link is not resolved through it): how lists and stores
+/// name local paths alike.
+pub fn normal_path(path: &std::path::Path) -> std::path::PathBuf {
+    local::normal(path)
+}
+pub use upload::{
     DEFAULT_GRACE, DEFAULT_UPLOADS, EmergencyStop, LOCAL_UPLOADS, METADATA_NAMES, Observer, StoreReport,
     Uploader, UploaderBuilder, UploaderError, default_uploads,
 };

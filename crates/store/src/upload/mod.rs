@@ -213,14 +213,14 @@ impl Uploader {
         &self.store
     }
 
-    /// Its runtime, for a batch's reads.
-    pub(crate) fn runtime(&self) -> &Runtime {
+    /// Its runtime, for a batch's reads of the same stores.
+    pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
 
     /// Stores one small object (a marker, a results file) at `key`, within
     /// what is left of the grace period once `cancel` is cancelled.
-    pub(crate) fn put(
+    pub fn put(
         &self,
         key: &str,
         bytes: Bytes,
@@ -235,7 +235,7 @@ impl Uploader {
     /// comes first: after a signal no store call outlives the grace,
     /// whatever the store does (a hung store otherwise holds a call for its
     /// whole retry deadline). The error says why it was cut short.
-    pub(crate) fn within_grace<T>(
+    pub fn within_grace<T>(
         &self,
         cancel: &Canceller,
         work: impl std::future::Future<Output = T>,

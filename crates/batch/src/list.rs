@@ -32,9 +32,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::local::normal;
 use crate::shard::Shard;
-use crate::store::{Store, StoreOptions};
+use variegate_store::{Store, StoreOptions, normal_path as normal};
 
 /// One image of a list.
 #[derive(Clone, Debug, PartialEq)]

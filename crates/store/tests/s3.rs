@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use jobs::{Keep, job, named_palettes, noise_2048, palettes};
 use s3server::{BUCKET, Fault, FaultProxy, S3Server, config_for, http_get};
 use variegate_core::Engine;
-use variegate_uploader::{
-    Failure, RunStatus, Status, Store, StoreError, StoreOptions, StoreReport, Uploader,
-};
+use variegate_store::{Failure, RunStatus, Status, Store, StoreError, StoreOptions, StoreReport, Uploader};
 
 fn open(endpoint: &str, options: StoreOptions) -> Store {
     Store::open_with_config(&format!("s3://{BUCKET}/runs"), options, config_for(endpoint)).unwrap()
@@ -178,8 +176,8 @@ fn after_a_cancellation_a_hung_store_gets_only_the_grace_period() {
 
     /// Cancels once two variations are stored; the store hangs from then on.
     struct CancelAfterTwo(variegate_core::Canceller, usize, Option<Instant>);
-    impl variegate_uploader::Observer for CancelAfterTwo {
-        fn finished(&mut self, outcome: &variegate_uploader::Outcome) {
+    impl variegate_store::Observer for CancelAfterTwo {
+        fn finished(&mut self, outcome: &variegate_store::Outcome) {
             self.1 += usize::from(outcome.status == Status::Stored);
             if self.1 == 2 && self.0.cancel("SIGTERM") {
                 self.2 = Some(Instant::now());
@@ -209,7 +207,7 @@ fn after_a_cancellation_a_hung_store_gets_only_the_grace_period() {
         assert_eq!(outcome.status, Status::Spilled);
         assert!(std::fs::read(outcome.spill_path.as_ref().unwrap()).unwrap().starts_with(b"\x89PNG"));
     }
-    let spilled: variegate_uploader::Manifest =
+    let spilled: variegate_store::Manifest =
         serde_json::from_slice(&std::fs::read(report.manifest_spill_path.as_deref().unwrap()).unwrap())
             .unwrap();
     assert_eq!(spilled.cancelled, manifest.cancelled, "the record was kept locally");

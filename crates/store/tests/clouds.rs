@@ -15,7 +15,7 @@ use emulators::{AZURE_KEY, Azurite, BUCKET, FakeGcs};
 use jobs::{Keep, job, named_palettes, noise_2048, palettes};
 use s3server::{Fault, FaultProxy, Policy, http_get};
 use variegate_core::Engine;
-use variegate_uploader::{RunStatus, Store, StoreError, StoreOptions, Uploader};
+use variegate_store::{RunStatus, Store, StoreError, StoreOptions, Uploader};
 
 /// Stores coffee.png's seven variations, then reads each object back
 /// through its link with a plain HTTP client: bytes, content type, and the

@@ -11,9 +11,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use variegate_batch::{Batch, BatchOptions, Shard};
 use variegate_core::Engine;
+use variegate_store::{Store, StoreOptions, Uploader};
 use variegate_test_support::fuzzing::{CountingAllocator, LIVE, PEAK, Rng, keep, mutate};
-use variegate_uploader::{Batch, BatchOptions, Shard, Store, StoreOptions, Uploader};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;

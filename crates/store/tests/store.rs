@@ -9,7 +9,7 @@ use std::time::Duration;
 use jobs::{Keep, files, fixture, job, palettes};
 use object_store::{Attribute, ObjectStoreExt};
 use variegate_core::{Engine, OutputFormat, Palette, RemapLook};
-use variegate_uploader::{Failure, METADATA_NAMES, Manifest, RunStatus, Status, Store, StoreError, Uploader};
+use variegate_store::{Failure, METADATA_NAMES, Manifest, RunStatus, Status, Store, StoreError, Uploader};
 
 /// Two good palettes around an empty one.
 fn three_palettes() -> Vec<Palette> {
@@ -165,8 +165,8 @@ fn a_cancelled_job_is_recorded_in_full() {
 
     /// Cancels the job as soon as two variations are stored.
     struct CancelAfterTwo(variegate_core::Canceller, usize);
-    impl variegate_uploader::Observer for CancelAfterTwo {
-        fn finished(&mut self, outcome: &variegate_uploader::Outcome) {
+    impl variegate_store::Observer for CancelAfterTwo {
+        fn finished(&mut self, outcome: &variegate_store::Outcome) {
             self.1 += usize::from(outcome.status == Status::Stored);
             if self.1 == 2 {
                 self.0.cancel("test");
