@@ -363,6 +363,50 @@ fn every_look_runs_end_to_end() {
     );
 }
 
+/// The AVX2 kernels and their portable twins give the same bytes, look by
+/// look (`VARIEGATE_SIMD=portable` runs the portable ones): the choice
+/// between them, made in one place, is speed alone.
+#[test]
+fn portable_and_vector_kernels_give_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    for look in [
+        &["--look", "shift"][..],
+        &["--look", "soft"],
+        &["--look", "remap", "--dither"],
+        &["--look", "remap", "--dither=ordered"],
+        &["--look", "gradient"],
+    ] {
+        for photo in ["rocket.jpg", "logo.png"] {
+            let made: Vec<_> = ["vector", "portable"]
+                .map(|kernels| {
+                    let out = dir.path().join(format!("{kernels}-{}-{photo}", look.join("")));
+                    let (photo, palettes) = (fixture(photo), fixture("palettes.json"));
+                    let args = [
+                        &["run", &photo, "--palettes", &palettes, "--out"][..],
+                        &[out.to_str().unwrap()],
+                        look,
+                    ];
+                    let mut command = std::process::Command::new(common::BIN);
+                    command.args(args.concat()).current_dir(dir.path());
+                    if kernels == "portable" {
+                        command.env("VARIEGATE_SIMD", "portable");
+                    }
+                    let output = command.output().unwrap();
+                    assert_eq!(output.status.code(), Some(0), "{look:?}: {}", stderr(&output));
+                    let mut keys: Vec<String> =
+                        files(&out).into_iter().filter(|key| key.ends_with(".png")).collect();
+                    keys.sort();
+                    keys.into_iter()
+                        .map(|key| (std::fs::read(out.join(&key)).unwrap(), key))
+                        .collect::<Vec<_>>()
+                })
+                .into();
+            assert_eq!(made[0].len(), 7, "{look:?} {photo}");
+            assert!(made[0] == made[1], "{look:?} on {photo}: the kernels differ");
+        }
+    }
+}
+
 /// The README's library example is the embedding example's code, line for line.
 #[test]
 fn readme_library_example_is_the_embedding_example() {

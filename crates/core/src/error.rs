@@ -1,6 +1,6 @@
 //! Typed errors. Each message is one line that names what was wrong and where.
 
-use crate::memory::{MemoryEstimate, Size};
+use crate::limits::{MemoryEstimate, Size, largest_file};
 
 /// Why an image could not be turned into pixels.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +82,7 @@ pub enum DecodeError {
     /// (see [`crate::FileLimit::for_pixels`]).
     #[error(
         "{origin}: {}, larger than any image of at most {}",
-        file_size(*bytes, crate::FileLimit::for_pixels(*max_pixels)),
+        file_size(*bytes, largest_file(*max_pixels)),
         megapixels(*max_pixels)
     )]
     FileTooLarge {

@@ -3,7 +3,7 @@
 //!
 //! Data flows one way:
 //!
-//! 1. **Decode** ([`SourceImage`]): PNG, JPEG (libjpeg-turbo's decoder, as
+//! 1. **Decode** (`decode/`, [`SourceImage`]): PNG, JPEG (libjpeg-turbo's decoder, as
 //!    OpenCV and Pillow) or WebP into 8-bit RGB or RGBA, turned upright
 //!    (EXIF orientation) and converted to sRGB (an embedded ICC profile);
 //!    images over the pixel budget, or whose run would not fit in the memory
@@ -11,7 +11,7 @@
 //!    truncated or damaged ones unless lenient ([`DecodeOptions`]). While
 //!    the engine decodes a PNG (serially), the pool's other threads mark
 //!    the colours of its rows as they arrive: the analysis's first pass.
-//! 2. **Analyse once** ([`Look::prepare`]): the image is indexed by colour,
+//! 2. **Analyse once** (`analyse/`, [`Look::prepare`]): the image is indexed by colour,
 //!    so that everything that does not depend on a palette is computed once
 //!    per distinct colour (a few percent of the pixels of a photo), among it
 //!    a seeded k-means of those colours weighted by their pixels for each
@@ -19,13 +19,13 @@
 //!    buffers (and a decoded PNG's pixels) are allocated in 2 MiB huge
 //!    pages where Linux has them (`large_buffer`): written once, all of
 //!    them, they would otherwise take a page fault every 4 KiB.
-//! 3. **Recolour** ([`PreparedLook::recolour`]): per palette, a table of the
+//! 3. **Recolour** (`look/`, [`PreparedLook::recolour`]): per palette, a table of the
 //!    distinct colours recoloured, then one lookup a pixel; palettes in
 //!    parallel in the engine's rayon pool, and bands of one image in
 //!    parallel when there are fewer palettes than threads. For a PNG the
 //!    lookups are made row by row as the encoder takes the rows
 //!    ([`PreparedLook::painter`]), while they are in cache.
-//! 4. **Encode** ([`OutputFormat`]; PNG in parallel bands of rows) and
+//! 4. **Encode** (`encode/`, [`OutputFormat`]; PNG in parallel bands of rows) and
 //!    **send** each [`Variation`] down a bounded `crossbeam-channel`. A full
 //!    channel blocks the workers, so a slow consumer throttles the pool and
 //!    memory stays bounded.
@@ -35,6 +35,11 @@
 //! [`LOOK_OPTIONS`] for the command line and Python alike) and runs each
 //! image as a [`Job`]; `engine/` holds its configuration, the job, the
 //! memory budget and the making of one variation, each in a file of its own.
+//! Beside the stages: `colour/` (CIELAB, OpenCV's 8-bit colour, the colour
+//! marks), `simd` (the one place that chooses AVX2 or portable kernels),
+//! `limits` (the figures of the budget's messages), `large_buffer`,
+//! `pixels`, `resize`, `palette`, `recipe` and `error`. No module reaches
+//! one that reaches it back (`benches/scripts/module_graph.py`, run by CI).
 //!
 //! The pool's thread count is the only concurrency limit; a run makes fewer
 //! variations at once only when the memory budget says their frames would
@@ -64,24 +69,19 @@
 //! ```
 #![warn(missing_docs)]
 
-mod analysis;
-mod banded_png;
-mod cancel;
-mod colour;
-mod colour8;
-mod colour_profile;
+// The stages, in the order the data flows, then what they share.
+mod analyse;
+mod decode;
 mod encode;
 mod engine;
-mod error;
-mod guided;
-mod indexed;
-mod jpeg;
-mod kmeans;
-mod large_buffer;
 mod look;
-mod memory;
+
+mod colour;
+mod error;
+mod large_buffer;
+mod limits;
 // How every timing of the workspace's records is written; public only so
-// that the uploader's records write theirs the same way, not an API.
+// that the store's records write theirs the same way, not an API.
 #[doc(hidden)]
 pub mod millis;
 mod palette;
@@ -89,32 +89,33 @@ mod pixels;
 mod preview;
 mod recipe;
 mod resize;
-mod source;
+mod simd;
 
-pub use analysis::{AnalysisOptions, dominant_colours};
-pub use cancel::{Cancellation, Canceller};
+pub use analyse::{AnalysisOptions, dominant_colours};
+pub use decode::{
+    ColourProfiles, DEFAULT_MAX_PIXELS, DecodeOptions, FileLimit, ImageHeader, SourceImage, SourceInfo,
+    read_image_file,
+};
 pub use encode::{
     BufferGauge, DEFAULT_AVIF_QUALITY, DEFAULT_AVIF_SPEED, DEFAULT_JPEG_QUALITY, DEFAULT_WEBP_QUALITY,
     EncodeOptions, EncodedImage, OutputFormat,
 };
+pub use engine::cancel::{Cancellation, Canceller};
+pub use engine::memory::{MemoryPlan, default_max_memory};
 pub use engine::{Engine, EngineBuilder, Job, RunSummary, THREADS_PER_CORE, Variation, VariationTimings};
 pub use error::{
     BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError, one_line,
 };
+pub use limits::{MemoryEstimate, Size, parse_size};
 pub use look::{
     Dither, DitherMethod, GradientLook, LOOK_OPTIONS, Look, LookName, LookOption, LookSpec, LookSpecError,
     OptionKind, OptionValue, PreparedLook, RemapLook, RowPainter, ShiftLook, ShiftOptions, SoftLook,
     look_option,
 };
-pub use memory::{MemoryEstimate, MemoryPlan, Size, default_max_memory, parse_size};
 pub use palette::Palette;
 pub use pixels::{Channels, Rgb8};
 pub use preview::{Preview, SheetTile, contact_sheet_bytes, contact_sheet_png};
 pub use recipe::{OUTPUT_VERSION, Recipe, option_number};
-pub use source::{
-    ColourProfiles, DEFAULT_MAX_PIXELS, DecodeOptions, FileLimit, ImageHeader, SourceImage, SourceInfo,
-    read_image_file,
-};
 
 // Crates whose types appear in this crate's API, so that embedders use the
 // very versions it was built with.

@@ -10,10 +10,10 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::decode::ColourProfiles;
 use crate::encode::OutputFormat;
 use crate::palette::Palette;
 use crate::pixels::{Rgb8, hex};
-use crate::source::ColourProfiles;
 
 /// The version of what the engine writes for a recipe. Bumped whenever a
 /// change to the engine changes the bytes of any recipe's output, so that

@@ -4,11 +4,12 @@
 //! and again when its run starts (its palettes and counted colours).
 
 use super::Engine;
+use crate::decode::{ImageHeader, SourceImage};
+use crate::engine::memory::MemoryPlan;
 use crate::error::OverBudget;
-use crate::memory::{MemoryEstimate, MemoryPlan};
+use crate::limits::MemoryEstimate;
 use crate::palette::Palette;
 use crate::resize::fit;
-use crate::source::{ImageHeader, SourceImage};
 
 impl Engine {
     /// What a run of `palettes` palettes on an image of this header would
@@ -51,7 +52,7 @@ impl Engine {
         if let Ok(estimate) = self.within_budget(&worst, String::new, false) {
             return Ok(estimate.lanes);
         }
-        let distinct = inner.pool.install(|| crate::indexed::distinct_colours(image)) as u64;
+        let distinct = inner.pool.install(|| crate::analyse::indexed::distinct_colours(image)) as u64;
         let plan = MemoryPlan { distinct_colours: Some(distinct), ..worst };
         match plan.lanes_within(self.max_memory) {
             Some(lanes) => Ok(lanes),

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use super::{Engine, EngineInner};
-use crate::analysis::AnalysisOptions;
+use crate::analyse::AnalysisOptions;
+use crate::decode::{ColourProfiles, DecodeOptions};
 use crate::encode::{BufferGauge, EncodeOptions, OutputFormat};
+use crate::engine::memory::default_max_memory;
 use crate::error::BuildError;
 use crate::look::{Look, LookSpec, LookSpecError, ShiftLook};
-use crate::memory::default_max_memory;
 use crate::pixels::Rgb8;
-use crate::source::{ColourProfiles, DecodeOptions};
 
 /// Configures an [`Engine`]. Every option has a default.
 #[derive(Clone, Debug)]

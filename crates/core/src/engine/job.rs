@@ -9,10 +9,10 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use super::{Engine, Variation, panic_message};
-use crate::cancel::Canceller;
+use crate::decode::{SourceImage, SourceInfo};
+use crate::engine::cancel::Canceller;
 use crate::palette::Palette;
 use crate::recipe::Recipe;
-use crate::source::{SourceImage, SourceInfo};
 
 /// What a finished run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

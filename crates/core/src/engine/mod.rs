@@ -11,8 +11,10 @@
 //! options are set once in an [`EngineBuilder`] (`config`).
 
 mod budget;
+pub(crate) mod cancel;
 mod config;
 mod job;
+pub(crate) mod memory;
 mod variation;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -28,15 +30,15 @@ pub use config::{EngineBuilder, THREADS_PER_CORE};
 pub use job::{Job, RunSummary};
 pub use variation::{Variation, VariationTimings};
 
-use crate::cancel::Canceller;
+use crate::decode::{FileLimit, ImageHeader, SourceImage};
 use crate::encode::{BufferGauge, OutputFormat};
+use crate::engine::cancel::Canceller;
 use crate::error::{DecodeError, LookError, PaletteError, VariationError};
 use crate::look::Look;
 use crate::palette::Palette;
 use crate::pixels::Channels;
 use crate::recipe::{OUTPUT_VERSION, Recipe};
 use crate::resize::fit;
-use crate::source::{FileLimit, ImageHeader, SourceImage};
 use config::Config;
 
 /// Recolours images into palette variations. Cheap to clone: clones share
@@ -141,8 +143,8 @@ impl Engine {
     /// downscaled to its `max_side`. See [`Engine::decode`].
     pub fn open(&self, path: impl AsRef<Path>) -> Result<SourceImage, DecodeError> {
         let path = path.as_ref();
-        let origin = crate::source::origin_of(path);
-        let bytes = crate::source::read_image_file(path, &origin, self.file_limit())?;
+        let origin = crate::decode::origin_of(path);
+        let bytes = crate::decode::read_image_file(path, &origin, self.file_limit())?;
         self.decode(&bytes, &origin)
     }
     /// The most bytes an image file of this engine's runs may have: within
@@ -279,7 +281,7 @@ impl Engine {
                     Ok(lanes) => {
                         let wanted = self.threads().min(palettes.len());
                         if lanes < wanted {
-                            let (name, budget) = (image.name(), crate::memory::Size(self.max_memory));
+                            let (name, budget) = (image.name(), crate::limits::Size(self.max_memory));
                             tracing::warn!(
                                 "{name}: {lanes} of {wanted} variations at a time, to stay within the memory budget of {budget}"
                             );

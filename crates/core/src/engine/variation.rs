@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, panic_message};
-use crate::banded_png::encode_painted;
+use crate::decode::SourceImage;
+use crate::encode::banded_png::encode_painted;
 use crate::encode::{EncodeOptions, EncodedImage, OutputFormat, encode_indexed};
 use crate::error::{LookError, VariationError};
 use crate::look::{PreparedLook, RowPainter};
 use crate::palette::Palette;
 use crate::preview::Preview;
-use crate::source::SourceImage;
 
 /// One palette's result, sent down the channel the moment it is done.
 #[derive(Debug)]

@@ -363,8 +363,8 @@ fn diffuse_bands_fastest<const C: usize, const O: usize>(
     out: &mut [u8],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("bmi2") {
-        // SAFETY: the CPU has AVX2 and BMI2, as just checked.
+    if crate::simd::avx2_bmi2() {
+        // SAFETY: the CPU has AVX2 and BMI2 (`simd`).
         return unsafe { diffuse_bands_simd::<C, O>(src, width, strength, palette, out) };
     }
     diffuse_bands::<C, O, false>(src, width, strength, palette, out);
@@ -532,7 +532,7 @@ fn palette_spacing(rgb: &[Lanes]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::SourceImage;
+    use crate::decode::SourceImage;
 
     fn photo(name: &str) -> SourceImage {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name);
@@ -547,7 +547,7 @@ mod tests {
         let lab: Vec<[f32; 3]> = SUNSET.iter().map(|c| srgb_f32_to_lab(c.map(f32::from))).collect();
         let palette = DitherPalette::new(&SUNSET, &lab);
         #[cfg(target_arch = "x86_64")]
-        if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("bmi2")) {
+        if !(crate::simd::avx2_bmi2()) {
             eprintln!("skipped: this CPU has no AVX2 and BMI2");
             return;
         }

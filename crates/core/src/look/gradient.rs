@@ -10,12 +10,12 @@
 use rayon::prelude::*;
 
 use super::{Look, PreparedLook, RowPainter};
-use crate::analysis::AnalysisOptions;
+use crate::analyse::AnalysisOptions;
+use crate::analyse::indexed::{ColourTable, IndexedImage, colour_table};
 use crate::colour::{LabToSrgb, srgb_f32_to_lab, srgb8_to_lab};
+use crate::decode::SourceImage;
 use crate::error::LookError;
-use crate::indexed::{ColourTable, IndexedImage, colour_table};
 use crate::palette::Palette;
-use crate::source::SourceImage;
 
 /// Maps lightness onto a ramp of the palette's colours.
 #[derive(Clone, Copy, Debug, Default)]

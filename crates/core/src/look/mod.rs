@@ -9,6 +9,8 @@
 
 mod dither;
 mod gradient;
+// The edge-preserving filter of the soft look.
+mod guided;
 mod remap;
 mod shift;
 mod soft;
@@ -25,13 +27,13 @@ pub use spec::{
 
 use rayon::prelude::*;
 
-use crate::analysis::AnalysisOptions;
+use crate::analyse::AnalysisOptions;
+use crate::analyse::indexed::IndexedImage;
+pub use crate::analyse::indexed::RowPainter;
 use crate::colour::srgb8_to_lab;
+use crate::decode::SourceImage;
 use crate::error::LookError;
-use crate::indexed::IndexedImage;
-pub use crate::indexed::RowPainter;
 use crate::palette::Palette;
-use crate::source::SourceImage;
 
 /// A way of recolouring an image with a palette.
 pub trait Look: Send + Sync + std::fmt::Debug {

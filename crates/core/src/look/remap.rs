@@ -3,7 +3,7 @@
 //! CIELAB, optionally dithered ([`super::dither`]).
 //!
 //! Without dithering a pixel's colour decides its output, so the nearest
-//! palette colour is found once per distinct colour ([`crate::indexed`]).
+//! palette colour is found once per distinct colour ([`crate::analyse::indexed`]).
 //! Dithering works on the pixels themselves and prepares nothing per image.
 
 use rayon::prelude::*;
@@ -11,13 +11,13 @@ use rayon::prelude::*;
 use super::dither::{DitherMethod, DitherOutput, MAX_DITHER_COLOURS, dither, nearest};
 use super::spec::{OptionValue, check_value};
 use super::{Look, PreparedLook, RowPainter, colour_lab};
-use crate::analysis::AnalysisOptions;
+use crate::analyse::AnalysisOptions;
+use crate::analyse::indexed::{ColourTable, IndexedImage, colour_table};
 use crate::colour::srgb_f32_to_lab;
+use crate::decode::SourceImage;
 use crate::error::{BuildError, LookError};
-use crate::indexed::{ColourTable, IndexedImage, colour_table};
 use crate::palette::Palette;
 use crate::recipe::option_number;
-use crate::source::SourceImage;
 
 /// Dithering: a method and how strongly it is applied.
 #[derive(Clone, Copy, Debug, PartialEq)]

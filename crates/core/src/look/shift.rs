@@ -12,14 +12,16 @@ use rayon::prelude::*;
 
 use super::spec::{OptionValue, check_value};
 use super::{Look, PreparedLook, RowPainter};
-use crate::analysis::AnalysisOptions;
-use crate::colour8::{Lanes, hsv8_to_srgb_lanes, lab8_to_srgb_lanes, srgb_to_hsv8_lanes, srgb_to_lab8};
+use crate::analyse::AnalysisOptions;
+use crate::analyse::indexed::{ColourTable, IndexedImage, colour_table};
+use crate::analyse::kmeans::{kmeans_finished, label_colours};
+use crate::colour::opencv::{
+    Lanes, hsv8_to_srgb_lanes, lab8_to_srgb_lanes, srgb_to_hsv8_lanes, srgb_to_lab8,
+};
+use crate::decode::SourceImage;
 use crate::error::{BuildError, LookError};
-use crate::indexed::{ColourTable, IndexedImage, colour_table};
-use crate::kmeans::{kmeans_finished, label_colours};
 use crate::palette::Palette;
 use crate::recipe::option_number;
-use crate::source::SourceImage;
 
 /// The four numbers of the shift look.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -186,8 +188,8 @@ const LAB_BAND: usize = 1 << 12;
 /// same integer steps as [`srgb_to_lab8`] (a test compares every colour).
 fn lab_band(src: &[Vec<u8>; 3], first: usize, out: [&mut [u8]; 3]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as just checked.
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (`simd`).
         return unsafe { lab_band_avx2(src, first, out) };
     }
     let [l, a, b] = out;
@@ -202,7 +204,7 @@ fn lab_band(src: &[Vec<u8>; 3], first: usize, out: [&mut [u8]; 3]) {
 fn lab_band_avx2(src: &[Vec<u8>; 3], first: usize, out: [&mut [u8]; 3]) {
     use std::arch::x86_64::*;
 
-    use crate::colour8::avx2;
+    use crate::colour::opencv::avx2;
 
     // Byte 0 of each 32-bit lane to the front of its 128-bit half, then the
     // two halves' first words together: eight lanes to eight bytes.
@@ -388,15 +390,15 @@ fn shift_colours_fastest(
     out: &mut [[u8; 3]],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as just checked.
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (`simd`).
         return unsafe { shift_colours_avx2(planes, labels, shifts, params, first, out) };
     }
     shift_colours(planes, labels, shifts, params, first, out);
 }
 
 /// [`shift_colours`] with the arithmetic in AVX2 registers
-/// ([`crate::colour8::avx2`]): the same operations in the same order, so
+/// ([`crate::colour::opencv::avx2`]): the same operations in the same order, so
 /// the same bytes (a test compares them). Each channel of a block is one
 /// 8-byte load, each cluster shift one gather, and the block's colours
 /// leave as 24 bytes.
@@ -412,7 +414,7 @@ fn shift_colours_avx2(
 ) {
     use std::arch::x86_64::*;
 
-    use crate::colour8::avx2;
+    use crate::colour::opencv::avx2;
 
     let splat = _mm256_set1_ps;
     let (blend, keep) = (splat(params.blend), splat(1.0 - params.blend));
@@ -547,7 +549,7 @@ mod tests {
 
     /// The one-colour steps, composed plainly: what the lanes must give.
     fn shift_one(src: [u8; 3], lab: [u8; 3], shift: [f32; 3], params: KernelParams) -> [u8; 3] {
-        use crate::colour8::{hsv8_to_srgb, lab8_to_srgb, srgb_to_hsv8};
+        use crate::colour::opencv::{hsv8_to_srgb, lab8_to_srgb, srgb_to_hsv8};
         let moved = std::array::from_fn(|c| (f32::from(lab[c]) + shift[c]).clamp(0.0, 255.0) as u8);
         let recoloured = lab8_to_srgb(moved);
         let mixed = std::array::from_fn(|c| {
@@ -598,7 +600,7 @@ mod tests {
     #[test]
     fn avx2_matches_portable_on_every_colour() {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::simd::avx2() {
             let params = KernelParams { blend: 0.75, saturation: 1.2 };
             let shifts = [
                 [-12.6, 30.0, -45.0],
@@ -623,7 +625,7 @@ mod tests {
                 // A partial last block on some of the rounds.
                 let count = colours.len() - usize::from(red % 8);
                 shift_colours(&planes, &labels, &table, params, 0, &mut portable[..count]);
-                // SAFETY: the CPU has AVX2, as just checked.
+                // SAFETY: the CPU has AVX2 (`simd`).
                 unsafe { shift_colours_avx2(&planes, &labels, &table, params, 0, &mut avx2[..count]) };
                 if let Some(i) = (0..count).find(|&i| portable[i] != avx2[i]) {
                     panic!(

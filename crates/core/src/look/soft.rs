@@ -2,7 +2,7 @@
 //! cluster boundary crosses a smooth gradient of the source, the shift look
 //! moves the two sides by different offsets and shows a step; here the
 //! clusters' memberships (1 inside, 0 outside) are smoothed in the image
-//! plane by a guided filter ([`crate::guided`]) led by the source's
+//! plane by a guided filter ([`crate::look::guided`]) led by the source's
 //! lightness, so that a boundary fades over the filter's window where the
 //! source is smooth and stays sharp at the source's own edges.
 //!
@@ -25,13 +25,13 @@ use rayon::prelude::*;
 
 use super::shift::{Clustering, PreparedShift};
 use super::{Look, PreparedLook, ShiftLook, ShiftOptions, colour_lab};
-use crate::analysis::AnalysisOptions;
+use crate::analyse::AnalysisOptions;
+use crate::analyse::indexed::colour_table;
 use crate::colour::{LabToSrgb, srgb8_to_lab};
+use crate::decode::SourceImage;
 use crate::error::{BuildError, LookError};
-use crate::guided::{Coefficients, GuidedFilter, Plane, RowSampler};
-use crate::indexed::colour_table;
+use crate::look::guided::{Coefficients, GuidedFilter, Plane, RowSampler};
 use crate::palette::Palette;
-use crate::source::SourceImage;
 
 // The filter's parameters, chosen on the bundled photos (coffee, rocket,
 // retina) for the fewest steps in smooth areas with the look still near the
@@ -450,8 +450,8 @@ impl Kernel {
         out: &mut [[u8; 3]],
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, as just checked.
+        if crate::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (`simd`).
             return unsafe { self.recolour_avx2(count, input, out) };
         }
         self.recolour(count, input, out);
@@ -473,8 +473,8 @@ impl Kernel {
     /// as [`Kernel::recolour_fastest`].
     fn recolour_blended_fastest(self, blended: &Blended, out: &mut [[u8; 3]]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, as just checked.
+        if crate::simd::avx2() {
+            // SAFETY: the CPU has AVX2 (`simd`).
             return unsafe { self.recolour_blended_avx2(blended, out) };
         }
         self.recolour_blended(blended, out);
@@ -616,12 +616,12 @@ mod tests {
     #[test]
     fn avx2_and_portable_kernels_give_the_same_bytes() {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::simd::avx2() {
             let (row, shifts) = (row(), shifts());
             let blended = Blended { row: &row, clusters: 3, shifts: &shifts };
             let (mut portable, mut avx2) = (vec![[0u8; 3]; 37], vec![[0u8; 3]; 37]);
             kernel().recolour_blended(&blended, &mut portable);
-            // SAFETY: the CPU has AVX2, as just checked.
+            // SAFETY: the CPU has AVX2 (`simd`).
             unsafe { kernel().recolour_blended_avx2(&blended, &mut avx2) };
             assert_eq!(portable, avx2);
 

@@ -2,6 +2,9 @@
 //! that make them cheap, and are checked against the `palette` crate in the
 //! tests below; the once-per-cluster conversions use `palette` itself.
 
+pub(crate) mod marks;
+pub(crate) mod opencv;
+
 use std::sync::LazyLock;
 
 /// D65 reference white, as `palette` and OpenCV use it.

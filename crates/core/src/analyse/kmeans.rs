@@ -82,8 +82,8 @@ pub fn label_colours(centres: &[[f32; 3]], colours: &[[u8; 3]]) -> Vec<u8> {
 
 fn label_band(centres: &[[f32; 3]], colours: &[[u8; 3]], labels: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as just checked.
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (`simd`).
         return unsafe { label_band_avx2(centres, colours, labels) };
     }
     label_band_portable(centres, colours, labels);
@@ -159,8 +159,8 @@ fn cluster(points: &Distinct, k: usize, seed: u64) -> Vec<[f32; 3]> {
 /// with.
 fn start(points: &Distinct, k: usize, seed: u64) -> (f64, Vec<[f32; 3]>) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as just checked.
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (`simd`).
         return unsafe { start_avx2(points, k, seed) };
     }
     start_portable(points, k, seed)
@@ -254,7 +254,7 @@ impl<'a> Distinct<'a> {
     }
 
     /// A weighted coreset of distinct colours (ascending by `0xRRGGBB`, as
-    /// an [`crate::indexed::IndexedImage`] holds them) and their weights:
+    /// an [`crate::analyse::indexed::IndexedImage`] holds them) and their weights:
     /// the colours binned by [`CORESET_LEVELS`] levels a channel, each bin
     /// one point at the exact mean of its colours (weighted), with their
     /// total weight. Sorted colours come in slabs of one red bin, so one
@@ -484,8 +484,8 @@ fn relabel_fastest(
     sums: &mut [[f64; 4]],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as just checked.
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (`simd`).
         return unsafe { relabel_avx2(blocks, weights, labels, centres, sums) };
     }
     relabel(blocks, weights, labels, centres, sums)

@@ -2,9 +2,12 @@
 //! clustering of its colours ([`dominant_colours`]), over every distinct
 //! colour of the image, its starts run on a weighted coreset of them.
 
-use crate::indexed::IndexedImage;
-use crate::kmeans::kmeans_finished;
-use crate::source::SourceImage;
+pub(crate) mod indexed;
+pub(crate) mod kmeans;
+
+use crate::analyse::indexed::IndexedImage;
+use crate::analyse::kmeans::kmeans_finished;
+use crate::decode::SourceImage;
 
 /// How the per-image analysis runs; shared by every look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

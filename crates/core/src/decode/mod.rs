@@ -1,6 +1,9 @@
 //! Decoding: bytes or a file into 8-bit RGB or RGBA pixels, refusing images
 //! over the pixel budget before any pixel memory is allocated.
 
+pub(crate) mod jpeg;
+pub(crate) mod profile;
+
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,14 +14,14 @@ use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, L
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::colour_profile::{self, Profile};
+use crate::colour::marks;
+use crate::decode::jpeg::Decoded;
 use crate::error::DecodeError;
-use crate::indexed;
-use crate::jpeg::Decoded;
 use crate::large_buffer::LargeBuffer;
 use crate::pixels::{Channels, hex};
 use crate::preview::Preview;
 use crate::resize::{fit, resize};
+use profile::Profile;
 
 /// The default pixel budget: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
@@ -41,7 +44,7 @@ impl FileLimit {
     /// 16-bit RGBA stored uncompressed (8 bytes a pixel), plus 64 MiB of
     /// metadata (profiles, EXIF, text). The decoders' allocation limit too.
     pub fn for_pixels(max_pixels: u64) -> u64 {
-        max_pixels.saturating_mul(8).saturating_add(64 << 20)
+        crate::limits::largest_file(max_pixels)
     }
 
     /// The bytes a file may have: the smaller of the two limits.
@@ -302,10 +305,10 @@ impl SourceImage {
             tracing::warn!("{origin}: animated {}: only its first frame is recoloured", format_name(format));
         }
         let libjpeg = match format {
-            ImageFormat::Jpeg => match crate::jpeg::decode_rgb(bytes, width, height, false) {
+            ImageFormat::Jpeg => match crate::decode::jpeg::decode_rgb(bytes, width, height, false) {
                 Decoded::Damaged(reason) if lenient => {
                     tracing::warn!("{origin}: {reason}: decoded as far as it goes");
-                    match crate::jpeg::decode_rgb(bytes, width, height, true) {
+                    match crate::decode::jpeg::decode_rgb(bytes, width, height, true) {
                         Decoded::Pixels(pixels) => Some(pixels),
                         _ => None,
                     }
@@ -345,7 +348,7 @@ impl SourceImage {
         let icc = icc.filter(|_| colour_profiles == ColourProfiles::Convert);
         // A profile changes the colours; turning the picture upright does not.
         let colour_marks = colour_marks.filter(|_| icc.is_none());
-        let profile = colour_profile::into_srgb(icc.as_deref(), channels, width, &mut pixels, origin);
+        let profile = profile::into_srgb(icc.as_deref(), channels, width, &mut pixels, origin);
         let decode_time = started.elapsed();
         tracing::debug!(width, height, ?channels, ms = decode_time.as_secs_f64() * 1e3, "decoded");
         Ok(SourceImage {
@@ -515,7 +518,7 @@ const MARK_ROWS: usize = 32;
 
 /// Decodes an 8-bit RGB or RGBA PNG (of `channels`, as its header said),
 /// not interlaced and without a transparency chunk, row by row, and marks
-/// its colours ([`indexed::mark_rows`]) band by band on the pool's other
+/// its colours ([`marks::mark_rows`]) band by band on the pool's other
 /// threads as the rows arrive. Those rows are the bytes the image crate
 /// gives for such a file. `None` for any other PNG and on any error: the
 /// image crate then decodes it, and names what is wrong.
@@ -540,7 +543,7 @@ fn decode_png_marking(
     }
     let row_bytes = info.width as usize * channels.count();
     let mut pixels = LargeBuffer::zeroed(row_bytes.checked_mul(info.height as usize)?);
-    let marks = Mutex::new(LargeBuffer::zeroed(indexed::MARK_WORDS));
+    let marks = Mutex::new(LargeBuffer::zeroed(marks::WORDS));
     let decoded = rayon::scope(|scope| {
         let mut rest = &mut pixels[..];
         while !rest.is_empty() {
@@ -552,7 +555,7 @@ fn decode_png_marking(
             // Bands are marked one at a time, in any order: OR is.
             scope.spawn(move |_| {
                 let mut marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
-                indexed::mark_rows(band, channels.count(), &mut marks);
+                marks::mark_rows(band, channels.count(), &mut marks);
             });
             rest = after;
         }
@@ -673,7 +676,7 @@ fn zero_sized_or(error: DecodeError, bytes: &[u8], origin: &str) -> DecodeError 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::indexed::IndexedImage;
+    use crate::analyse::indexed::IndexedImage;
 
     fn testdata(name: &str) -> Vec<u8> {
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)).unwrap()

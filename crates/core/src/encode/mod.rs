@@ -1,5 +1,7 @@
 //! Encoding finished pixels, and the buffers that carry the result.
 
+pub(crate) mod banded_png;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -8,9 +10,9 @@ use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 use serde::{Deserialize, Serialize};
 
+use crate::decode::profile::srgb_icc;
 /// The indexed-colour PNG encoder, for [`OutputFormat::takes_indices`].
-pub(crate) use crate::banded_png::encode_indexed;
-use crate::colour_profile::srgb_icc;
+pub(crate) use crate::encode::banded_png::encode_indexed;
 use crate::large_buffer::LargeBuffer;
 use crate::pixels::{Channels, Rgb8};
 
@@ -196,7 +198,7 @@ impl OutputFormat {
         match self {
             // The png crate's fast settings, in parallel bands of rows.
             OutputFormat::Png => {
-                crate::banded_png::encode(pixels, width, height, channels.count(), srgb, out)
+                crate::encode::banded_png::encode(pixels, width, height, channels.count(), srgb, out)
                     .map_err(|error| image::ImageError::IoError(std::io::Error::other(error)))
             }
             OutputFormat::Jpeg { quality } => {

@@ -4,7 +4,7 @@ all 2^24 inputs of each.
 
     VARIEGATE_DUMP_COLOUR8=/tmp/c8 cargo test --release -p variegate-core --lib dump_for_opencv
     pip install opencv-python-headless numpy
-    python3 scripts/compare-colour8-with-opencv.py /tmp/c8
+    python3 scripts/compare-opencv-colour.py /tmp/c8
 
 OpenCV converts a 4096x4096 image holding every input once, so it takes its
 vector path, as it does for whole images in the original service.

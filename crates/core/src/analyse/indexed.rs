@@ -19,20 +19,17 @@
 
 use rayon::prelude::*;
 
+use crate::colour::marks::{self, WORDS};
+use crate::decode::SourceImage;
 use crate::large_buffer::LargeBuffer;
-use crate::source::SourceImage;
-
-/// 2^24 colours, one bit each, 64 to a word.
-const WORDS: usize = 1 << 18;
-
-/// Words of a colour bitmap, for [`mark_rows`].
-pub(crate) const MARK_WORDS: usize = WORDS;
 
 /// Pixels per parallel band.
 const BAND_PIXELS: usize = 1 << 16;
 
-/// Fewest pixels per partial histogram in [`IndexedImage::counts`].
-const COUNT_PIXELS: usize = crate::memory::COUNT_PIXELS as usize;
+/// Fewest pixels per partial histogram in [`IndexedImage::counts`]: one
+/// table of 8 bytes a colour per this many pixels, at most one per thread
+/// (the memory plan counts them).
+pub(crate) const COUNT_PIXELS: usize = 1 << 20;
 
 /// See the module docs.
 pub(crate) struct IndexedImage {
@@ -40,12 +37,6 @@ pub(crate) struct IndexedImage {
     colours: Vec<[u8; 3]>,
     /// Per pixel, the index of its colour in `colours`.
     indices: LargeBuffer<u32>,
-}
-
-/// A colour's position among the 2^24: `0xRRGGBB`.
-#[inline(always)]
-fn key(px: &[u8]) -> u32 {
-    u32::from_be_bytes([0, px[0], px[1], px[2]])
 }
 
 impl IndexedImage {
@@ -175,8 +166,8 @@ fn paint_span(table: &ColourTable, indices: &[u32], src: &[u8], channels: usize,
 /// bytes a pixel: eight pixels a step with AVX2 where the CPU has it.
 fn paint_rgb(table: &ColourTable, indices: &[u32], out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    let done = if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as just checked.
+    let done = if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (`simd`).
         unsafe { paint_rgb_avx2(table, indices, out) }
     } else {
         0
@@ -256,34 +247,6 @@ impl IndexedImage {
     }
 }
 
-/// A bit per 24-bit colour, set for the colours present in `image`: each
-/// piece of at least [`MARK_PIXELS`] pixels, at most one per thread, marks
-/// its own bitmap with plain writes (no atomics, no branch on whether a
-/// colour is new, which a colour-rich image mispredicts on every fourth
-/// pixel), and the bitmaps are merged with OR.
-fn mark_colours(image: &SourceImage) -> LargeBuffer<u64> {
-    let channels = image.channels().count();
-    let pixels = image.pixels().len() / channels;
-    let pieces = rayon::current_num_threads().max(1);
-    let piece = pixels.div_ceil(pieces).max(MARK_PIXELS) * channels;
-    image
-        .pixels()
-        .par_chunks(piece)
-        .map(|piece| {
-            let mut marks = LargeBuffer::zeroed(WORDS);
-            match channels {
-                3 => mark_piece::<3>(piece, &mut marks),
-                _ => mark_piece::<4>(piece, &mut marks),
-            }
-            marks
-        })
-        .reduce_with(|mut marks, other| {
-            marks.iter_mut().zip(&other).for_each(|(word, other)| *word |= other);
-            marks
-        })
-        .unwrap_or_else(|| LargeBuffer::zeroed(WORDS))
-}
-
 /// Words of the bitmap per parallel band while listing: 16 bands of the
 /// 2^18, so that two threads share a photo's colours evenly.
 const LIST_WORDS: usize = WORDS / 16;
@@ -334,26 +297,9 @@ fn list_colours(marks: &[u64]) -> (Vec<[u8; 3]>, LargeBuffer<u32>) {
     (colours, below)
 }
 
-/// Sets the bit of each colour of `rows` (pixels of `channels` bytes) in
-/// `marks` (of [`MARK_WORDS`]), as [`mark_colours`] does.
-pub(crate) fn mark_rows(rows: &[u8], channels: usize, marks: &mut [u64]) {
-    match channels {
-        3 => mark_piece::<3>(rows, marks),
-        _ => mark_piece::<4>(rows, marks),
-    }
-}
-
-/// Fewest pixels per bitmap of [`mark_colours`].
-const MARK_PIXELS: usize = crate::memory::MARK_PIXELS as usize;
-
-/// [`mark_colours`] for one piece of pixels of `C` bytes each: the pixel
-/// size known at compile time, so the loop is a few instructions a pixel.
-fn mark_piece<const C: usize>(piece: &[u8], marks: &mut [u64]) {
-    for px in piece.as_chunks::<C>().0 {
-        let key = key(px);
-        // `& (WORDS - 1)` keeps the index in bounds without a check (it already is).
-        marks[(key >> 6) as usize & (WORDS - 1)] |= 1u64 << (key & 63);
-    }
+/// The colour marks of `image`, made now.
+fn mark_colours(image: &SourceImage) -> LargeBuffer<u64> {
+    marks::mark_pixels(image.pixels(), image.channels().count())
 }
 
 /// How many distinct colours `image` has, as [`IndexedImage::new`] would
@@ -368,7 +314,7 @@ pub(crate) fn distinct_colours(image: &SourceImage) -> usize {
 /// bits in a dozen instructions instead of one).
 fn index_band(indices: &mut [u32], band: &[u8], channels: usize, marks: &[u64], below: &[u32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("popcnt") {
+    if crate::simd::popcnt() {
         // SAFETY: the CPU has POPCNT, as just checked.
         return unsafe { index_band_popcnt(indices, band, channels, marks, below) };
     }
@@ -393,7 +339,7 @@ fn index_band_portable(indices: &mut [u32], band: &[u8], channels: usize, marks:
 #[inline(always)]
 fn index_pixels<const C: usize>(indices: &mut [u32], band: &[u8], marks: &[u64], below: &[u32]) {
     for (index, px) in indices.iter_mut().zip(band.as_chunks::<C>().0) {
-        let key = key(px);
+        let key = marks::key(px);
         let word = (key >> 6) as usize;
         let earlier_bits = (1u64 << (key & 63)) - 1;
         *index = below[word] + (marks[word] & earlier_bits).count_ones();

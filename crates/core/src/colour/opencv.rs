@@ -16,7 +16,7 @@
 //! of all colours; CIELAB to sRGB is the formula in `f32`, its encoding
 //! rounded to the nearest level exactly (OpenCV uses 14-bit tables there).
 //! Against OpenCV 5.0 over all 2^24 inputs of each (the `dump_for_opencv`
-//! test and `scripts/compare-colour8-with-opencv.py`): sRGB to CIELAB
+//! test and `scripts/compare-opencv-colour.py`): sRGB to CIELAB
 //! 99.99% identical, HSV both ways 100% and 99.99%, CIELAB to sRGB 91.8%,
 //! never more than 1, 1, 1 and 3 levels apart (docs/looks.md).
 
@@ -594,14 +594,14 @@ mod tests {
     #[test]
     fn hsv8_avx2_matches_portable_on_every_colour() {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::simd::avx2() {
             use std::arch::x86_64::*;
             for rg in 0..1u32 << 16 {
                 let lanes = |c: u32| std::array::from_fn::<i32, 8, _>(|i| ((c + i as u32) & 255) as i32);
                 for b in (0..256).step_by(8) {
                     let rgb = [lanes(rg >> 8), lanes(rg & 255), lanes(b)];
                     let portable = srgb_to_hsv8_lanes(rgb);
-                    // SAFETY: the CPU has AVX2, as just checked; eight
+                    // SAFETY: the CPU has AVX2 (`simd`). eight
                     // `i32`s in and out of each register.
                     let avx2: [[i32; 8]; 3] = unsafe {
                         let hsv = avx2::srgb_to_hsv8(rgb.map(|c| _mm256_loadu_si256(c.as_ptr().cast())));
@@ -636,7 +636,7 @@ mod tests {
 
     /// Writes each conversion over all of its 2^24 inputs, for comparing
     /// with OpenCV: `VARIEGATE_DUMP_COLOUR8=DIR cargo test -p variegate-core
-    /// --lib dump_for_opencv`, then `scripts/compare-colour8-with-opencv.py DIR`.
+    /// --lib dump_for_opencv`, then `scripts/compare-opencv-colour.py DIR`.
     #[test]
     fn dump_for_opencv() {
         let Some(dir) = std::env::var_os("VARIEGATE_DUMP_COLOUR8") else { return };

@@ -19,7 +19,7 @@ use std::io::Cursor;
 
 use rayon::prelude::*;
 
-use crate::indexed::RowPainter;
+use crate::analyse::indexed::RowPainter;
 use crate::large_buffer::LargeBuffer;
 
 /// Rows per band: 16 bands for a 2048-row frame, enough for two threads
@@ -389,8 +389,8 @@ enum Filter {
 /// summed; the chosen filter alone writes `out`.
 fn adaptive_filter(bpp: usize, previous: &[u8], current: &[u8], out: &mut [u8]) -> Filter {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, as just checked.
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (`simd`).
         return unsafe { adaptive_filter_avx2(bpp, previous, current, out) };
     }
     adaptive_filter_portable(bpp, previous, current, out)
@@ -591,9 +591,9 @@ mod tests {
     /// several bands, the first row of each filtered against the row above.
     #[test]
     fn painted_rows_encode_as_their_frame() {
-        use crate::indexed::{IndexedImage, colour_table};
+        use crate::analyse::indexed::{IndexedImage, colour_table};
+        use crate::decode::SourceImage;
         use crate::pixels::Channels;
-        use crate::source::SourceImage;
 
         let (width, height) = (61, 2 * BAND_ROWS as u32 + 7);
         for channels in [Channels::Rgb, Channels::Rgba] {
