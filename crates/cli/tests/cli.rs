@@ -407,18 +407,17 @@ fn portable_and_vector_kernels_give_the_same_bytes() {
     }
 }
 
-/// The README's library example is the embedding example's code, line for line.
+/// The library page's example is the embedding example's code, line for line.
 #[test]
-fn readme_library_example_is_the_embedding_example() {
+fn library_docs_example_is_the_embedding_example() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let page = std::fs::read_to_string(root.join("docs/library.md")).unwrap();
     let example = std::fs::read_to_string(root.join("crates/cli/examples/embed.rs")).unwrap();
-    let section = readme.split("## As a library").nth(1).unwrap();
-    let code = section.split("```rust\n").nth(1).unwrap().split("```").next().unwrap();
+    let code = page.split("```rust\n").nth(1).unwrap().split("```").next().unwrap();
     assert!(code.lines().count() <= 15, "at most 15 lines:\n{code}");
     let body: Vec<&str> = example.lines().map(str::trim).collect();
     for line in code.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        assert!(body.contains(&line), "README line not in examples/embed.rs: {line}");
+        assert!(body.contains(&line), "docs/library.md line not in examples/embed.rs: {line}");
     }
 }
 

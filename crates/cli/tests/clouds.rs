@@ -1,5 +1,5 @@
 //! The real binary against Azurite and fake-gcs-server on 127.0.0.1,
-//! configured through the environment variables the README names.
+//! configured through the environment variables docs/stores.md names.
 
 use variegate_test_support::emulators;
 use variegate_test_support::s3server;

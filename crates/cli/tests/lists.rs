@@ -119,7 +119,7 @@ fn a_folder_of_links_is_listed_as_ls_shows_it() {
     std::fs::copy(&photos().names[2], links.join("plain.png")).unwrap();
     std::os::unix::fs::symlink("/nowhere/gone.png", links.join("broken.png")).unwrap();
     std::fs::create_dir(links.join("folder.png")).unwrap();
-    // What is not an image by its name is named too, as the README promises.
+    // What is not an image by its name is named too, as docs/batches.md promises.
     std::fs::create_dir(links.join("sub")).unwrap();
     std::fs::write(links.join("notes.txt"), "").unwrap();
     let output = batch(&["links", "--out", "out"], &[], dir.path());
@@ -186,7 +186,7 @@ fn an_explicit_shard_wins_and_shards_without_an_index_is_a_usage_error() {
     assert!(stderr(&output).contains("not one range"), "{}", stderr(&output));
 }
 
-/// The README's way to rerun failed shards of a Slurm array: resubmit
+/// docs/batches.md's way to rerun failed shards of a Slurm array: resubmit
 /// their ids with `--shard $SLURM_ARRAY_TASK_ID/N`, N the original count.
 #[test]
 fn failed_slurm_shards_are_rerun_by_id_with_the_original_count() {

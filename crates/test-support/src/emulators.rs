@@ -166,7 +166,7 @@ impl Azurite {
         ]
     }
 
-    /// The environment a user sets for the emulator, as the README says.
+    /// The environment a user sets for the emulator, as docs/stores.md says.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let base = self.endpoint.trim_end_matches(&format!("/{AZURE_ACCOUNT}")).to_string();
         vec![

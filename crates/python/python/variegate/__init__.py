@@ -300,6 +300,6 @@ def _under(out: "str | os.PathLike[str]", folder: str) -> str:
 # status. Non-daemon threads are joined before this runs, as always.
 atexit.register(_native.at_exit)
 
-# ``variegate.aio`` after a plain ``import variegate``, as the README writes
+# ``variegate.aio`` after a plain ``import variegate``, as docs/python.md writes
 # it; last, since it uses what is above.
 from . import aio  # noqa: E402,F401
