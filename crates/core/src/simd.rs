@@ -1,8 +1,11 @@
 //! Which vector instructions the kernels use, chosen in one place.
 //!
 //! The per-pixel and per-colour kernels come in a portable version and, on
-//! x86-64, an AVX2 one (compiled with `#[target_feature]` beside it); each
-//! call site asks here which to run. Both give the same bytes (each
+//! x86-64, an AVX2 one: the portable code compiled a second time with
+//! `#[target_feature]`, a few lines beside it, or, where the compiler does
+//! not find the vector form itself, intrinsics in an `avx2.rs` beside the
+//! portable code (`colour/opencv/`, `analyse/indexed/`, `look/shift/`,
+//! `look/dither/`). Each call site asks here which to run. Both give the same bytes (each
 //! kernel's tests compare them, and the CLI's tests whole runs), so the
 //! choice is speed alone. `VARIEGATE_SIMD=portable` in the environment
 //! makes every kernel portable: for comparing them, and a way out should a
