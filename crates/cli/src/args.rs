@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use variegate_batch::Shard;
-use variegate_core::{DEFAULT_MAX_PIXELS, OutputFormat, Rgb8, parse_size};
+use variegate_core::{DEFAULT_MAX_PIXELS, FormatSetting, OutputFormat, Rgb8, parse_size};
 use variegate_store::StoreOptions;
 
 use crate::look_args::LookArgs;
@@ -152,13 +152,13 @@ pub struct JobArgs {
     #[arg(long, value_name = "#RRGGBB", value_parser = colour)]
     pub background: Option<Rgb8>,
     /// Quality of JPEG, lossy WebP and AVIF, 1-100 [default: 90 JPEG, 90 WebP, 70 AVIF].
-    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
+    #[arg(long, value_name = "Q", value_parser = format_setting(FormatSetting::QUALITY))]
     pub quality: Option<u8>,
     /// With --format webp: lossless WebP (larger files, every pixel kept).
     #[arg(long)]
     pub lossless: bool,
     /// With --format avif: the encoder's speed, 1 (slowest, smallest files) to 10 (fastest) [default: 9].
-    #[arg(long, value_name = "1..10", value_parser = clap::value_parser!(u8).range(1..=10))]
+    #[arg(long, value_name = "1..10", value_parser = format_setting(FormatSetting::SPEED))]
     pub speed: Option<u8>,
     /// Refuse images with more pixels than this.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
@@ -238,6 +238,11 @@ pub fn usage_error(subcommand: &str, kind: clap::error::ErrorKind, message: Stri
     let mut command = Cli::command();
     let command = command.find_subcommand_mut(subcommand).cloned().unwrap_or_else(Cli::command);
     command.bin_name(format!("variegate {subcommand}")).error(kind, message).exit()
+}
+
+/// A format setting's flag, within the range of the engine's table.
+fn format_setting(setting: FormatSetting) -> impl clap::builder::TypedValueParser<Value = u8> {
+    clap::value_parser!(u8).range(i64::from(setting.min)..=i64::from(setting.max))
 }
 
 /// The format and its settings, as `--format`, `--quality`, `--lossless` and `--speed` say.

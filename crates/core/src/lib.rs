@@ -98,7 +98,7 @@ pub use decode::{
 };
 pub use encode::{
     BufferGauge, DEFAULT_AVIF_QUALITY, DEFAULT_AVIF_SPEED, DEFAULT_JPEG_QUALITY, DEFAULT_WEBP_QUALITY,
-    EncodeOptions, EncodedImage, OutputFormat,
+    EncodeError, EncodeOptions, EncodedImage, FORMAT_SETTINGS, FormatSetting, OutputFormat,
 };
 pub use engine::cancel::{Cancellation, Canceller};
 pub use engine::memory::{MemoryPlan, default_max_memory};

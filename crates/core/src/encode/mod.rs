@@ -1,16 +1,20 @@
-//! Encoding finished pixels, and the buffers that carry the result.
+//! Encoding finished pixels, one module per format behind one trait
+//! ([`Codec`]: name, content type, extension, largest side, encoder memory,
+//! encode), and the buffers that carry the result. A format's settings and
+//! their ranges are in one table ([`FORMAT_SETTINGS`]) that the command
+//! line's flags, the builder's checks and Python read alike.
 
+mod avif;
 pub(crate) mod banded_png;
+mod jpeg;
+mod png;
+mod webp;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use image::codecs::jpeg::JpegEncoder;
-use image::codecs::webp::WebPEncoder;
-use image::{ExtendedColorType, ImageEncoder};
 use serde::{Deserialize, Serialize};
 
-use crate::decode::profile::srgb_icc;
 /// The indexed-colour PNG encoder, for [`OutputFormat::takes_indices`].
 pub(crate) use crate::encode::banded_png::encode_indexed;
 use crate::large_buffer::LargeBuffer;
@@ -105,58 +109,58 @@ impl OutputFormat {
         Ok(format)
     }
 
+    /// The format's module, with its settings.
+    fn with_codec<R>(self, f: impl FnOnce(&dyn Codec) -> R) -> R {
+        match self {
+            OutputFormat::Png => f(&png::Png),
+            OutputFormat::Jpeg { quality } => f(&jpeg::Jpeg { quality }),
+            OutputFormat::WebP => f(&webp::WebP),
+            OutputFormat::WebPLossy { quality } => f(&webp::WebPLossy { quality }),
+            OutputFormat::Avif { quality, speed } => f(&avif::Avif { quality, speed }),
+        }
+    }
+
+    /// Its settings of [`FORMAT_SETTINGS`]: quality and speed, where it
+    /// takes them.
+    pub fn settings(self) -> (Option<u8>, Option<u8>) {
+        match self {
+            OutputFormat::Jpeg { quality } | OutputFormat::WebPLossy { quality } => (Some(quality), None),
+            OutputFormat::Avif { quality, speed } => (Some(quality), Some(speed)),
+            OutputFormat::Png | OutputFormat::WebP => (None, None),
+        }
+    }
+
+    /// Whether its settings are within their ranges: why not, if not.
+    pub fn check_settings(self) -> Result<(), String> {
+        let (quality, speed) = self.settings();
+        FormatSetting::QUALITY.check(self.name(), quality)?;
+        FormatSetting::SPEED.check(self.name(), speed)
+    }
+
     /// `PNG`, `JPEG`, `WebP`, `lossy WebP` or `AVIF`, for messages.
     pub fn name(self) -> &'static str {
-        match self {
-            OutputFormat::Png => "PNG",
-            OutputFormat::Jpeg { .. } => "JPEG",
-            OutputFormat::WebP => "WebP",
-            OutputFormat::WebPLossy { .. } => "lossy WebP",
-            OutputFormat::Avif { .. } => "AVIF",
-        }
+        self.with_codec(|codec| codec.name())
     }
     /// The MIME type, e.g. `image/png`.
     pub fn content_type(self) -> &'static str {
-        match self {
-            OutputFormat::Png => "image/png",
-            OutputFormat::Jpeg { .. } => "image/jpeg",
-            OutputFormat::WebP | OutputFormat::WebPLossy { .. } => "image/webp",
-            OutputFormat::Avif { .. } => "image/avif",
-        }
+        self.with_codec(|codec| codec.content_type())
     }
     /// The usual file extension, without the dot: `png`, `jpg`, `webp` or `avif`.
     pub fn extension(self) -> &'static str {
-        match self {
-            OutputFormat::Png => "png",
-            OutputFormat::Jpeg { .. } => "jpg",
-            OutputFormat::WebP | OutputFormat::WebPLossy { .. } => "webp",
-            OutputFormat::Avif { .. } => "avif",
-        }
+        self.with_codec(|codec| codec.extension())
     }
     /// The longest side the format can store: WebP's 14-bit sizes (16383),
     /// JPEG's 16-bit ones (65535), AV1's width less one in 16 bits (65536); PNG's
     /// 31 bits go beyond any image the pixel budget lets in.
     pub fn max_side(self) -> u32 {
-        match self {
-            OutputFormat::Png => i32::MAX as u32,
-            OutputFormat::Jpeg { .. } => 65_535,
-            OutputFormat::WebP | OutputFormat::WebPLossy { .. } => 16_383,
-            OutputFormat::Avif { .. } => 65_536,
-        }
+        self.with_codec(|codec| codec.max_side())
     }
     /// Bytes a pixel the encoder holds while it works, beyond the frame it
     /// reads and the file it writes: an upper bound for the memory budget
     /// (measured, with margin, in docs/performance.md). 0 for the formats
     /// whose working memory the budget's frame already covers.
     pub fn encoder_bytes_per_pixel(self) -> u64 {
-        match self {
-            OutputFormat::Png | OutputFormat::Jpeg { .. } | OutputFormat::WebP => 0,
-            // YUV 4:2:0 planes, the analysis' and the alpha plane's copies.
-            OutputFormat::WebPLossy { .. } => 8,
-            // rav1e's 4:4:4 source, reconstruction and reference frames at
-            // 16 bits a sample, and the YCbCr planes handed to it.
-            OutputFormat::Avif { .. } => 48,
-        }
+        self.with_codec(|codec| codec.encoder_bytes_per_pixel())
     }
 
     /// Encodes `pixels` (`width * height` pixels of `channels`) into `out`.
@@ -168,7 +172,7 @@ impl OutputFormat {
         height: u32,
         channels: Channels,
         out: &mut Vec<u8>,
-    ) -> Result<(), image::ImageError> {
+    ) -> Result<(), EncodeError> {
         self.encode_with(pixels, width, height, channels, &EncodeOptions::default(), out)
     }
 
@@ -189,118 +193,84 @@ impl OutputFormat {
         channels: Channels,
         options: &EncodeOptions,
         out: &mut Vec<u8>,
-    ) -> Result<(), image::ImageError> {
-        let EncodeOptions { srgb, background } = *options;
-        let color = match channels {
-            Channels::Rgb => ExtendedColorType::Rgb8,
-            Channels::Rgba => ExtendedColorType::Rgba8,
-        };
-        match self {
-            // The png crate's fast settings, in parallel bands of rows.
-            OutputFormat::Png => {
-                crate::encode::banded_png::encode(pixels, width, height, channels.count(), srgb, out)
-                    .map_err(|error| image::ImageError::IoError(std::io::Error::other(error)))
+    ) -> Result<(), EncodeError> {
+        let frame = Frame { pixels, width, height, channels };
+        self.with_codec(|codec| codec.encode(frame, options, out))
+    }
+}
+
+/// What one module of this folder knows of its format.
+trait Codec {
+    /// For messages: `PNG`, `lossy WebP`.
+    fn name(&self) -> &'static str;
+    fn content_type(&self) -> &'static str;
+    /// Without the dot.
+    fn extension(&self) -> &'static str;
+    /// The longest side it can store.
+    fn max_side(&self) -> u32;
+    /// Bytes a pixel its encoder holds beyond the frame and the file.
+    fn encoder_bytes_per_pixel(&self) -> u64;
+    fn encode(&self, frame: Frame<'_>, options: &EncodeOptions, out: &mut Vec<u8>)
+    -> Result<(), EncodeError>;
+}
+
+/// Pixels to encode: `width * height` of `channels`, rows top to bottom.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    pixels: &'a [u8],
+    width: u32,
+    height: u32,
+    channels: Channels,
+}
+
+/// Why an encoder failed: the format, and what its encoder said.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct EncodeError {
+    /// `PNG`, `JPEG`, `WebP`, `lossy WebP` or `AVIF`.
+    pub format: &'static str,
+    /// What the encoder said.
+    pub reason: String,
+}
+
+impl EncodeError {
+    fn new(format: &'static str, reason: impl std::fmt::Display) -> EncodeError {
+        EncodeError { format, reason: reason.to_string() }
+    }
+}
+
+/// A setting some formats take, named as the command line's flag and
+/// Python's keyword, with its range: the one place the ranges are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormatSetting {
+    /// `quality`, `speed`.
+    pub name: &'static str,
+    /// The least value.
+    pub min: u8,
+    /// The most.
+    pub max: u8,
+}
+
+impl FormatSetting {
+    /// Quality of JPEG, lossy WebP and AVIF: 1 (smallest) to 100 (best).
+    pub const QUALITY: FormatSetting = FormatSetting { name: "quality", min: 1, max: 100 };
+    /// rav1e's speed for AVIF: 1 (slowest, smallest) to 10 (fastest).
+    pub const SPEED: FormatSetting = FormatSetting { name: "speed", min: 1, max: 10 };
+
+    /// Whether `value` of `format` (`JPEG`) is within the range.
+    fn check(self, format: &str, value: Option<u8>) -> Result<(), String> {
+        match value.filter(|value| !(self.min..=self.max).contains(value)) {
+            Some(value) => {
+                let FormatSetting { name, min, max } = self;
+                Err(format!("{format} {name} must be between {min} and {max}, not {value}"))
             }
-            OutputFormat::Jpeg { quality } => {
-                let mut encoder = JpegEncoder::new_with_quality(out, quality.clamp(1, 100));
-                if srgb {
-                    encoder.set_icc_profile(srgb_icc().to_vec()).map_err(image::ImageError::Unsupported)?;
-                }
-                match channels {
-                    Channels::Rgb => encoder.write_image(pixels, width, height, color),
-                    Channels::Rgba => {
-                        let rgb = over_background(pixels, background);
-                        encoder.write_image(&rgb, width, height, ExtendedColorType::Rgb8)
-                    }
-                }
-            }
-            OutputFormat::WebP => {
-                let mut encoder = WebPEncoder::new_lossless(out);
-                if srgb {
-                    encoder.set_icc_profile(srgb_icc().to_vec()).map_err(image::ImageError::Unsupported)?;
-                }
-                encoder.write_image(pixels, width, height, color)
-            }
-            OutputFormat::WebPLossy { quality } => {
-                encode_lossy_webp(pixels, width, height, channels, quality, out).map_err(encoder_error)
-            }
-            OutputFormat::Avif { quality, speed } => {
-                encode_avif(pixels, width, height, channels, (quality, speed), out).map_err(encoder_error)
-            }
+            None => Ok(()),
         }
     }
 }
 
-/// An encoder's failure as the image crate's error, as the others report.
-fn encoder_error(reason: String) -> image::ImageError {
-    image::ImageError::IoError(std::io::Error::other(reason))
-}
-
-/// Lossy WebP through libwebp: its fastest method, one thread, so the same
-/// pixels give the same bytes.
-fn encode_lossy_webp(
-    pixels: &[u8],
-    width: u32,
-    height: u32,
-    channels: Channels,
-    quality: u8,
-    out: &mut Vec<u8>,
-) -> Result<(), String> {
-    let layout = match channels {
-        Channels::Rgb => webp::PixelLayout::Rgb,
-        Channels::Rgba => webp::PixelLayout::Rgba,
-    };
-    let mut config =
-        webp::WebPConfig::new().map_err(|()| "libwebp: cannot set up its encoder".to_string())?;
-    config.lossless = 0;
-    config.quality = f32::from(quality.clamp(1, 100));
-    config.alpha_compression = 1;
-    config.thread_level = 0;
-    // libwebp's fastest method: its default (4) makes files 18% smaller at
-    // 3.6 times the encode time (docs/performance.md).
-    config.method = 0;
-    let encoded = webp::Encoder::new(pixels, layout, width, height)
-        .encode_advanced(&config)
-        .map_err(|error| format!("libwebp: {error:?}"))?;
-    out.extend_from_slice(&encoded);
-    Ok(())
-}
-
-/// AVIF through rav1e, at 8 bits, on one thread so that the same pixels
-/// give the same bytes.
-fn encode_avif(
-    pixels: &[u8],
-    width: u32,
-    height: u32,
-    channels: Channels,
-    (quality, speed): (u8, u8),
-    out: &mut Vec<u8>,
-) -> Result<(), String> {
-    let quality = f32::from(quality.clamp(1, 100));
-    let encoder = ravif::Encoder::new()
-        .with_quality(quality)
-        .with_alpha_quality(quality)
-        .with_speed(speed.clamp(1, 10))
-        .with_bit_depth(ravif::BitDepth::Eight)
-        // rav1e's threads change its bytes; the palettes run in parallel already.
-        .with_num_threads(Some(1));
-    let (width, height) = (width as usize, height as usize);
-    let encoded = match channels {
-        Channels::Rgb => {
-            let rgb: Vec<ravif::RGB8> =
-                pixels.chunks_exact(3).map(|p| ravif::RGB8::new(p[0], p[1], p[2])).collect();
-            encoder.encode_rgb(ravif::Img::new(&rgb[..], width, height))
-        }
-        Channels::Rgba => {
-            let rgba: Vec<ravif::RGBA8> =
-                pixels.chunks_exact(4).map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3])).collect();
-            encoder.encode_rgba(ravif::Img::new(&rgba[..], width, height))
-        }
-    }
-    .map_err(|error| format!("rav1e: {error}"))?;
-    out.extend_from_slice(&encoded.avif_file);
-    Ok(())
-}
+/// Every format setting with a range.
+pub const FORMAT_SETTINGS: [FormatSetting; 2] = [FormatSetting::QUALITY, FormatSetting::SPEED];
 
 /// How variations are written, beyond their format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,18 +289,6 @@ impl Default for EncodeOptions {
     fn default() -> Self {
         EncodeOptions { srgb: false, background: Rgb8([255, 255, 255]) }
     }
-}
-
-/// RGBA pixels composited over an opaque colour, rounded: RGB.
-fn over_background(rgba: &[u8], background: Rgb8) -> Vec<u8> {
-    let blend = |colour: u8, alpha: u8, under: u8| {
-        let (colour, alpha, under) = (u32::from(colour), u32::from(alpha), u32::from(under));
-        ((colour * alpha + under * (255 - alpha) + 127) / 255) as u8
-    };
-    let Rgb8([r, g, b]) = background;
-    rgba.chunks_exact(4)
-        .flat_map(|px| [blend(px[0], px[3], r), blend(px[1], px[3], g), blend(px[2], px[3], b)])
-        .collect()
 }
 
 /// One encoded variation. Counted by the engine's [`BufferGauge`] from the

@@ -226,18 +226,7 @@ impl EngineBuilder {
             let reason = format!("goes with JPEG, which has no alpha, not {}", self.config.format.name());
             return Err(BuildError::Option { option: "background", reason });
         }
-        let (quality, speed) = match self.config.format {
-            OutputFormat::Jpeg { quality } | OutputFormat::WebPLossy { quality } => (Some(quality), None),
-            OutputFormat::Avif { quality, speed } => (Some(quality), Some(speed)),
-            _ => (None, None),
-        };
-        let name = self.config.format.name();
-        if let Some(quality) = quality.filter(|q| !(1..=100).contains(q)) {
-            let reason = format!("{name} quality must be between 1 and 100, not {quality}");
-            return Err(BuildError::Option { option: "format", reason });
-        }
-        if let Some(speed) = speed.filter(|s| !(1..=10).contains(s)) {
-            let reason = format!("{name} speed must be between 1 and 10, not {speed}");
+        if let Err(reason) = self.config.format.check_settings() {
             return Err(BuildError::Option { option: "format", reason });
         }
         let pool = rayon::ThreadPoolBuilder::new()

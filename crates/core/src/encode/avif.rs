@@ -1,0 +1,59 @@
+//! AVIF through rav1e (pure Rust; its assembly is the `nasm` feature): 8-bit,
+//! full-range YCbCr tagged sRGB (primaries and transfer), alpha kept, on
+//! one thread so that the same pixels give the same bytes.
+
+use super::{Codec, EncodeError, EncodeOptions, Frame};
+use crate::pixels::Channels;
+
+pub(super) struct Avif {
+    pub(super) quality: u8,
+    pub(super) speed: u8,
+}
+
+impl Codec for Avif {
+    fn name(&self) -> &'static str {
+        "AVIF"
+    }
+    fn content_type(&self) -> &'static str {
+        "image/avif"
+    }
+    fn extension(&self) -> &'static str {
+        "avif"
+    }
+    /// AV1's width less one in 16 bits.
+    fn max_side(&self) -> u32 {
+        65_536
+    }
+    /// rav1e's 4:4:4 source, reconstruction and reference frames at 16 bits
+    /// a sample, and the YCbCr planes handed to it.
+    fn encoder_bytes_per_pixel(&self) -> u64 {
+        48
+    }
+    fn encode(&self, frame: Frame<'_>, _: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let Frame { pixels, width, height, channels } = frame;
+        let quality = f32::from(self.quality.clamp(1, 100));
+        let encoder = ravif::Encoder::new()
+            .with_quality(quality)
+            .with_alpha_quality(quality)
+            .with_speed(self.speed.clamp(1, 10))
+            .with_bit_depth(ravif::BitDepth::Eight)
+            // rav1e's threads change its bytes; the palettes run in parallel already.
+            .with_num_threads(Some(1));
+        let (width, height) = (width as usize, height as usize);
+        let encoded = match channels {
+            Channels::Rgb => {
+                let rgb: Vec<ravif::RGB8> =
+                    pixels.chunks_exact(3).map(|p| ravif::RGB8::new(p[0], p[1], p[2])).collect();
+                encoder.encode_rgb(ravif::Img::new(&rgb[..], width, height))
+            }
+            Channels::Rgba => {
+                let rgba: Vec<ravif::RGBA8> =
+                    pixels.chunks_exact(4).map(|p| ravif::RGBA8::new(p[0], p[1], p[2], p[3])).collect();
+                encoder.encode_rgba(ravif::Img::new(&rgba[..], width, height))
+            }
+        }
+        .map_err(|error| EncodeError::new("AVIF", format!("rav1e: {error}")))?;
+        out.extend_from_slice(&encoded.avif_file);
+        Ok(())
+    }
+}
