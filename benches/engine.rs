@@ -36,10 +36,11 @@ use std::time::Instant;
 use criterion::{Bencher, Criterion, Throughput};
 use rayon::prelude::*;
 use variegate_benches::{encode_png, fixture, frame_2048, frame_2048_png, palettes, png_file, workloads};
-use variegate_core::{
-    AnalysisOptions, Dither, DitherMethod, Engine, GradientLook, Look, OutputFormat, RemapLook, ShiftLook,
-    SoftLook, SourceImage, dominant_colours,
+use variegate_core::looks::{
+    AnalysisOptions, Dither, DitherMethod, GradientLook, Look, RemapLook, ShiftLook, SoftLook,
+    dominant_colours,
 };
+use variegate_core::{Engine, OutputFormat, SourceImage};
 
 /// Per bench, the time of one iteration in every sample, for the summary.
 static SAMPLES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());

@@ -35,7 +35,8 @@ use image::imageops::FilterType;
 use rayon::prelude::*;
 use variegate_batch::{Batch, BatchOptions, ResultsLog};
 use variegate_benches::{encode_png, fixture, palettes};
-use variegate_core::{Engine, LookSpec, SourceImage};
+use variegate_core::looks::LookSpec;
+use variegate_core::{Engine, SourceImage};
 use variegate_store::{Store, Uploader};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use variegate_batch::Shard;
-use variegate_core::{DEFAULT_MAX_PIXELS, FormatSetting, OutputFormat, Rgb8, parse_size};
+use variegate_core::decoding::DEFAULT_MAX_PIXELS;
+use variegate_core::formats::FormatSetting;
+use variegate_core::memory::parse_size;
+use variegate_core::{OutputFormat, Rgb8};
 use variegate_store::StoreOptions;
 
 use crate::look_args::LookArgs;

@@ -5,7 +5,7 @@
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
-use variegate_core::{LOOK_OPTIONS, LookName, LookSpec, LookSpecError, OptionKind, OptionValue};
+use variegate_core::looks::{LOOK_OPTIONS, LookName, LookSpec, LookSpecError, OptionKind, OptionValue};
 
 /// The look chosen on the command line, with the options given for it.
 #[derive(Clone, Debug)]

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use variegate_core::{
-    ColourProfiles, DecodeError, Engine, Palette, Size, contact_sheet_bytes, default_max_memory,
-};
+use crate::sheet::contact_sheet_bytes;
+use variegate_core::decoding::ColourProfiles;
+use variegate_core::memory::{Size, default_max_memory};
+use variegate_core::{DecodeError, Engine, Palette};
 use variegate_store::{Store, StoreOptions, Uploader, check_folder, default_spill_dir};
 
 use crate::args::{JobArgs, Profiles, output_format};

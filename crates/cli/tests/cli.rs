@@ -274,7 +274,7 @@ fn usage_errors_exit_2_and_help_explains_exit_codes() {
 /// and range, and refused, naming it, with a look that does not take it.
 #[test]
 fn every_option_of_the_engines_table_is_a_flag_of_its_looks_only() {
-    use variegate_core::{LOOK_OPTIONS, LookName, OptionKind};
+    use variegate_core::looks::{LOOK_OPTIONS, LookName, OptionKind};
     let dir = tempfile::tempdir().unwrap();
     let help = String::from_utf8(variegate(&["run", "--help"], dir.path()).stdout).unwrap();
     for option in LOOK_OPTIONS {

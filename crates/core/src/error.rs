@@ -79,7 +79,7 @@ pub enum DecodeError {
         budget: u64,
     },
     /// The file is larger than any image within the pixel budget can be
-    /// (see [`crate::FileLimit::for_pixels`]).
+    /// (see [`crate::decoding::FileLimit::for_pixels`]).
     #[error(
         "{origin}: {}, larger than any image of at most {}",
         file_size(*bytes, largest_file(*max_pixels)),

@@ -6,7 +6,7 @@
 use std::fmt;
 
 /// A run's peak memory, bounded from above, by what holds it. See
-/// [`MemoryPlan::estimate`].
+/// [`MemoryPlan::estimate`](crate::memory::MemoryPlan::estimate).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryEstimate {
     /// Reading and decoding: the file and the decoder's buffers.

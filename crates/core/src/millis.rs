@@ -1,6 +1,7 @@
-//! Serde helpers for `#[serde(with = "variegate_core::millis")]`: a
-//! [`Duration`] written as milliseconds (`f64`, to the microsecond), the
-//! unit of every timing in reports and manifests.
+//! How every timing of the workspace's records is written (a variation's
+//! here, a manifest's and a results line's in the store and batch crates):
+//! serde helpers for `#[serde(with = "variegate_core::millis")]`, a
+//! [`Duration`] as milliseconds (`f64`, to the microsecond).
 
 use std::time::Duration;
 

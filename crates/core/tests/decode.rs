@@ -3,14 +3,15 @@
 mod common;
 
 use common::{fixture, png_header_only};
-use variegate_core::{Channels, ColourProfiles, DecodeError, DecodeOptions, Engine, SourceImage};
+use variegate_core::decoding::{ColourProfiles, DecodeOptions};
+use variegate_core::{Channels, DecodeError, Engine, SourceImage};
 
 fn lenient() -> DecodeOptions {
     DecodeOptions { lenient: true, ..DecodeOptions::default() }
 }
 
 fn decode(bytes: &[u8]) -> Result<SourceImage, DecodeError> {
-    SourceImage::decode(bytes, "input.png", variegate_core::DEFAULT_MAX_PIXELS)
+    SourceImage::decode(bytes, "input.png", variegate_core::decoding::DEFAULT_MAX_PIXELS)
 }
 
 #[test]

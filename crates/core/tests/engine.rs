@@ -8,10 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{decode_rgba, fixture, palettes, run_all};
+use variegate_core::decoding::{ColourProfiles, ImageHeader};
+use variegate_core::looks::{
+    AnalysisOptions, GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions,
+};
+use variegate_core::memory::MemoryPlan;
 use variegate_core::{
-    AnalysisOptions, Channels, ColourProfiles, DecodeError, Engine, GradientLook, ImageHeader, Look,
-    LookError, MemoryPlan, OutputFormat, Palette, PreparedLook, RemapLook, Rgb8, ShiftLook, ShiftOptions,
-    SourceImage, VariationError, serde_json,
+    Channels, DecodeError, Engine, LookError, OutputFormat, Palette, Rgb8, SourceImage, VariationError,
+    serde_json,
 };
 
 #[test]

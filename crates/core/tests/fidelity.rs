@@ -19,7 +19,8 @@
 mod common;
 
 use common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
-use variegate_core::{ColourProfiles, Engine};
+use variegate_core::Engine;
+use variegate_core::decoding::ColourProfiles;
 
 fn reference(folder: &str, index: usize) -> image::RgbaImage {
     let path = fixture(&format!("reference/{folder}/{index:02}.webp"));

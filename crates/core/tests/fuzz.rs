@@ -17,7 +17,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::fixture;
-use variegate_core::{DecodeOptions, Engine, Palette, SourceImage};
+use variegate_core::decoding::DecodeOptions;
+use variegate_core::{Engine, Palette, SourceImage};
 use variegate_test_support::fuzzing::{CountingAllocator, LIVE, PEAK, Rng, keep, mutate};
 
 #[global_allocator]

@@ -6,9 +6,8 @@ mod common;
 
 use common::{fixture, palettes, run_all};
 use palette::{IntoColor, Lab, Srgb};
-use variegate_core::{
-    Channels, Dither, DitherMethod, Engine, GradientLook, Look, Palette, RemapLook, SoftLook, SourceImage,
-};
+use variegate_core::looks::{Dither, DitherMethod, GradientLook, Look, RemapLook, SoftLook};
+use variegate_core::{Channels, Engine, Palette, SourceImage};
 
 fn engine(look: impl Look + 'static, threads: usize) -> Engine {
     Engine::builder().look(look).threads(threads).build().unwrap()
@@ -232,7 +231,7 @@ fn shift_on_fewer_colours_than_the_palette_keeps_dark_and_light() {
     // Flat graphics: one colour (white), then three (black, grey, white
     // bands), each with five-colour palettes. Clusters never outnumber the
     // colours, and white stays nearest the lightest palette colour.
-    let engine = engine(variegate_core::ShiftLook::default(), 2);
+    let engine = engine(variegate_core::looks::ShiftLook::default(), 2);
     let white = SourceImage::from_pixels("white", 64, 64, Channels::Rgb, vec![255; 64 * 64 * 3]).unwrap();
     let bands: Vec<u8> = (0..90 * 30).flat_map(|i| [[0u8; 3], [128; 3], [255; 3]][(i % 90) / 30]).collect();
     let bands = SourceImage::from_pixels("bands", 90, 30, Channels::Rgb, bands).unwrap();
@@ -257,7 +256,7 @@ fn shift_on_fewer_colours_than_the_palette_keeps_dark_and_light() {
 fn every_look_writes_every_byte_of_its_frame() {
     let ordered = Dither { method: DitherMethod::Ordered, strength: 0.5 };
     let looks: Vec<Box<dyn Look>> = vec![
-        Box::new(variegate_core::ShiftLook::default()),
+        Box::new(variegate_core::looks::ShiftLook::default()),
         Box::new(SoftLook::default()),
         Box::new(RemapLook::new(false)),
         Box::new(RemapLook::new(true)),

@@ -12,7 +12,8 @@ mod common;
 use common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
 use palette::{IntoColor, Lab, Srgb};
 use rayon::prelude::*;
-use variegate_core::{Engine, Look, ShiftLook, SoftLook};
+use variegate_core::Engine;
+use variegate_core::looks::{Look, ShiftLook, SoftLook};
 
 fn recolour(look: impl Look + 'static, photo: &str, threads: usize) -> Vec<image::RgbaImage> {
     let engine = Engine::builder().look(look).threads(threads).build().unwrap();
@@ -99,7 +100,8 @@ fn soft_is_the_same_at_any_thread_count_and_keeps_alpha() {
 
 #[test]
 fn the_memory_budget_counts_the_soft_looks_weights() {
-    use variegate_core::{Channels, ImageHeader};
+    use variegate_core::Channels;
+    use variegate_core::decoding::ImageHeader;
     let header = ImageHeader { width: 2048, height: 2048, channels: Channels::Rgb, file_bytes: 0 };
     let plan = |engine: Engine| engine.memory_plan(&header, &palettes());
     let shift = plan(Engine::builder().build().unwrap());

@@ -7,7 +7,8 @@
 mod common;
 
 use common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
-use variegate_core::{DEFAULT_AVIF_QUALITY, DEFAULT_AVIF_SPEED, DEFAULT_WEBP_QUALITY, Engine, OutputFormat};
+use variegate_core::formats::{DEFAULT_AVIF_QUALITY, DEFAULT_AVIF_SPEED, DEFAULT_WEBP_QUALITY};
+use variegate_core::{Engine, OutputFormat};
 
 fn encoded(format: OutputFormat, threads: usize, image: &str) -> Vec<Vec<u8>> {
     let engine = Engine::builder().format(format).threads(threads).build().unwrap();

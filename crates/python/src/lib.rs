@@ -16,9 +16,9 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
+use variegate_core::decoding::DEFAULT_MAX_PIXELS;
 use variegate_core::{
-    Canceller, Channels, DEFAULT_MAX_PIXELS, Engine, Palette, PaletteError as CorePaletteError, SourceImage,
-    Variation,
+    Canceller, Channels, Engine, Palette, PaletteError as CorePaletteError, SourceImage, Variation,
 };
 use variegate_store::{Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError};
 

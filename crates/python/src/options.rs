@@ -5,10 +5,10 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use variegate_core::{
-    BuildError, ColourProfiles, DEFAULT_MAX_PIXELS, Engine, LOOK_OPTIONS, LookName, LookSpec, LookSpecError,
-    OptionKind, OptionValue, OutputFormat, Rgb8, parse_size,
-};
+use variegate_core::decoding::{ColourProfiles, DEFAULT_MAX_PIXELS};
+use variegate_core::looks::{LOOK_OPTIONS, LookName, LookSpec, LookSpecError, OptionKind, OptionValue};
+use variegate_core::memory::parse_size;
+use variegate_core::{BuildError, Engine, OutputFormat, Rgb8};
 
 /// Keyword options, each taken once by name; what is left at the end was
 /// not an option.

@@ -1,5 +1,5 @@
 """CIEDE2000 between sRGB images, with numpy: the measure the web-format
-tests and benches/scripts/web_formats.py compare variations with."""
+tests and scripts/web_formats.py compare variations with."""
 
 import numpy as np
 

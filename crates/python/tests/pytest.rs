@@ -2,7 +2,7 @@
 //! users install it: a virtual environment of its own in
 //! `target/python-venv`, the test tools pinned in `tests/requirements.txt`,
 //! then `pip install ./crates/python` (maturin, the workspace's `wheel-test`
-//! profile: release with the test profile's unoptimised crates), then
+//! profile: the test profile without its debug assertions), then
 //! pytest. The tests compare bytes with the `variegate` binary that
 //! `cargo test --workspace` builds beside this test.
 //!

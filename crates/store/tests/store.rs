@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use jobs::{Keep, files, fixture, job, palettes};
 use object_store::{Attribute, ObjectStoreExt};
-use variegate_core::{Engine, OutputFormat, Palette, RemapLook};
+use variegate_core::looks::RemapLook;
+use variegate_core::{Engine, OutputFormat, Palette};
 use variegate_store::{Failure, METADATA_NAMES, Manifest, RunStatus, Status, Store, StoreError, Uploader};
 
 /// Two good palettes around an empty one.

@@ -72,7 +72,8 @@ impl Batch {
         match input {
             // Read from its normal path, named as listed.
             Input::Local(path) => {
-                Ok(variegate_core::read_image_file(path, image, engine.file_limit()).map(Bytes::from)?)
+                Ok(variegate_core::decoding::read_image_file(path, image, engine.file_limit())
+                    .map(Bytes::from)?)
             }
             // Its size, from the answer's head, is checked before its body is read.
             Input::Stored { store, path } => {

@@ -188,7 +188,7 @@ impl EngineBuilder {
     /// its images in flight: [`Engine::sharing_budget`]): an image whose run would
     /// need more even one variation at a time is refused before its pixels
     /// are allocated, and a run makes fewer variations at once when all its
-    /// threads' would not fit. See [`MemoryPlan`](crate::MemoryPlan) for what is counted.
+    /// threads' would not fit. See [`MemoryPlan`](crate::memory::MemoryPlan) for what is counted.
     /// Default: [`default_max_memory`], half the memory of the machine or
     /// container.
     pub fn max_memory(mut self, bytes: u64) -> Self {

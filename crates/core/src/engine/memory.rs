@@ -93,7 +93,7 @@ pub struct MemoryPlan {
     /// run ends, e.g. for a contact sheet).
     pub previews: Option<u32>,
     /// Bytes a pixel the look holds beyond the colour index and the
-    /// per-colour tables ([`Look::memory_per_pixel`](crate::Look::memory_per_pixel)).
+    /// per-colour tables ([`Look::memory_per_pixel`](crate::looks::Look::memory_per_pixel)).
     pub look_per_pixel: u64,
     /// Bytes a pixel each variation's encoder holds while it works
     /// ([`OutputFormat::encoder_bytes_per_pixel`](crate::OutputFormat::encoder_bytes_per_pixel)).

@@ -149,7 +149,7 @@ impl Engine {
     }
     /// The most bytes an image file of this engine's runs may have: within
     /// its pixel budget and its memory budget, checked before the file is
-    /// read ([`crate::read_image_file`]).
+    /// read ([`crate::decoding::read_image_file`]).
     pub fn file_limit(&self) -> FileLimit {
         FileLimit { max_pixels: self.inner.config.decode.max_pixels, budget: self.max_memory }
     }

@@ -60,7 +60,7 @@ pub trait Look: Send + Sync + std::fmt::Debug {
         true
     }
 
-    /// Whether the clustering's seed ([`crate::AnalysisOptions::seed`])
+    /// Whether the clustering's seed ([`crate::looks::AnalysisOptions::seed`])
     /// changes this look's output: an engine refuses a seed given for a
     /// look that ignores it, which would change its key and not its bytes.
     /// Default false.

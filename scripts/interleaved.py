@@ -4,7 +4,7 @@
 moves them all alike. Prints medians of wall time and of the children's CPU
 time, and each build against the floor (median of the per-round ratios).
 
-    benches/scripts/interleaved.py IMAGE ROUNDS THREADS FLOOR BIN [BIN...]
+    scripts/interleaved.py IMAGE ROUNDS THREADS FLOOR BIN [BIN...]
 
 FLOOR is the `floor` example (decode once, 7 PNG encodes, writes):
 `cargo build --release -p variegate-benches --examples`, then
@@ -19,7 +19,7 @@ import tempfile
 import time
 
 image, rounds, threads, floor, builds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
-palettes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "palettes.json")
+palettes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "palettes.json")
 work = tempfile.mkdtemp(prefix="interleaved-")
 
 commands = {"floor": lambda out: [floor, image, out, threads]}

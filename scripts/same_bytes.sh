@@ -5,13 +5,13 @@
 # timings and run ids removed, lines sorted; stderr likewise. Run both builds
 # in the same folder: manifests name their store, resume markers hash paths.
 #
-#   benches/scripts/same_bytes.sh old/variegate /tmp/same-bytes > /tmp/old.sha
-#   benches/scripts/same_bytes.sh target/release/variegate /tmp/same-bytes > /tmp/new.sha
+#   scripts/same_bytes.sh old/variegate /tmp/same-bytes > /tmp/old.sha
+#   scripts/same_bytes.sh target/release/variegate /tmp/same-bytes > /tmp/new.sha
 #   diff /tmp/old.sha /tmp/new.sha && echo same
 set -u
 bin=$(realpath "$1")
 work=$2
-data=$(realpath "$(dirname "$0")/../../testdata")
+data=$(realpath "$(dirname "$0")/../testdata")
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 
 palettes="--palettes $data/palettes.json"

@@ -3,7 +3,7 @@
 run: the medians of decode, analysis, and per palette of recolour and PNG
 encode (from `--json`), their ratio, and the run's total.
 
-    benches/scripts/stages.py IMAGE THREADS ROUNDS BIN [BIN...]
+    scripts/stages.py IMAGE THREADS ROUNDS BIN [BIN...]
 """
 import json
 import os
@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 image, threads, rounds, builds = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-palettes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "testdata", "palettes.json")
+palettes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "palettes.json")
 work = tempfile.mkdtemp(prefix="stages-")
 out = os.path.join(work, "out")
 rows = {build: [] for build in builds}

@@ -3,7 +3,7 @@ for each setting, the mean bytes and encode time a variation (one thread),
 the whole run at two threads (best of ROUNDS, default 2), and the mean
 CIEDE2000 of each variation, decoded by Pillow, to the PNG variation.
 
-    target/python-venv/bin/python benches/scripts/web_formats.py IMAGE \
+    target/python-venv/bin/python scripts/web_formats.py IMAGE \
         "--format jpeg" "--format webp --lossless" "--format webp" "--format avif"
 
 Needs a release build (cargo build --release -p variegate-cli), numpy and
@@ -15,7 +15,7 @@ from PIL import Image
 
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "variegate")
 PAL = os.path.join(ROOT, "testdata", "palettes.json")
 sys.path.insert(0, os.path.join(ROOT, "crates", "python", "tests"))

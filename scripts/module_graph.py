@@ -2,7 +2,7 @@
 """Which modules of a crate use which (`crate::` paths), and whether any
 two reach each other: a crate's floors, for review.
 
-    python3 benches/scripts/module_graph.py crates/core/src
+    python3 scripts/module_graph.py crates/core/src
 """
 import glob
 import os

@@ -11,7 +11,7 @@ fastest, as variegate's encoder is fast; Pillow's default level 6 would take
 it 0.3 s more a palette here). Each side's time is the fastest of --runs whole
 jobs, taken in turns.
 
-    python3 benches/dither_vs_pillow.py [--threads 2] [--runs 5]
+    python3 scripts/dither_vs_pillow.py [--threads 2] [--runs 5]
 
 Pillow missing: says so and exits 0. Builds the release CLI and the frame
 (`cargo run --release -p variegate-benches --example frame_2048`) if needed.
