@@ -11,6 +11,7 @@
 mod args;
 mod batch;
 mod look_args;
+mod output;
 mod progress;
 mod run;
 mod setup;

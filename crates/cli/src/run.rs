@@ -10,8 +10,9 @@ use variegate_store::{RunStatus, StoreReport, Uploader};
 
 use crate::args::RunArgs;
 use crate::one_line;
+use crate::output::{check_output_file, write_file};
 use crate::progress::Progress;
-use crate::setup::{Memory, check_output_file, setup, with_memory_hint, write_file};
+use crate::setup::{Memory, setup, with_memory_hint};
 use crate::sheet::{SHEET_PREVIEW, SheetPreviews};
 use crate::signals::SignalWatch;
 

@@ -9,7 +9,7 @@ use variegate_core::image::{ExtendedColorType, ImageEncoder, ImageError, Rgba, R
 use variegate_core::{Preview, Rgb8, SourceImage, Variation};
 use variegate_store::{Manifest, Observer, Outcome};
 
-use crate::setup::write_file;
+use crate::output::write_file;
 
 /// Side of the previews drawn on a contact sheet.
 pub const SHEET_PREVIEW: u32 = 256;
