@@ -10,15 +10,13 @@
 //! variegate-core --test fuzz -- --nocapture`. An input that fails is saved
 //! under `target/fuzz-failures/` and named in the failure.
 
-mod common;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::fixture;
 use variegate_core::decoding::DecodeOptions;
 use variegate_core::{Engine, Palette, SourceImage};
+use variegate_test_support::fixture;
 use variegate_test_support::fuzzing::{CountingAllocator, LIVE, PEAK, Rng, keep, mutate};
 
 #[global_allocator]

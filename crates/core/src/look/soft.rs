@@ -35,7 +35,7 @@ use crate::palette::Palette;
 
 // The filter's parameters, chosen on the bundled photos (coffee, rocket,
 // retina) for the fewest steps in smooth areas with the look still near the
-// shift look's: crates/core/tests/soft.rs and docs/looks.md have the figures.
+// shift look's: crates/core/tests/it/soft.rs and docs/looks.md have the figures.
 
 /// The filter's window radius at full resolution: the image's longest side
 /// over this (16 pixels at 2048, 11 at 1411), at least [`MIN_RADIUS`]

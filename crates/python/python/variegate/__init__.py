@@ -69,7 +69,7 @@ class Variation:
     data: Optional[bytes] = field(repr=False)
     """The encoded image; None if it failed."""
     content_type: Optional[str]
-    """``image/png``, ``image/jpeg`` or ``image/webp``; None if it failed."""
+    """``image/png``, ``image/jpeg``, ``image/webp`` or ``image/avif``; None if it failed."""
     width: Optional[int]
     """Width in pixels; None if it failed."""
     height: Optional[int]
@@ -151,20 +151,22 @@ def recolour(
     palette order. A palette that fails has ``error`` set; the others go on.
 
     ``look``: ``"shift"`` (the default: each colour cluster moves towards its
-    palette colour in CIELAB), ``"remap"`` (each pixel becomes its nearest
-    palette colour) or ``"gradient"`` (lightness picks from the palette as a
-    ramp). ``seed`` (0) seeds the clustering of the shift and soft looks:
+    palette colour in CIELAB), ``"soft"`` (the same, with cluster boundaries
+    faded where the image is smooth), ``"remap"`` (each pixel becomes its
+    nearest palette colour) or ``"gradient"`` (lightness picks from the
+    palette as a ramp). ``seed`` (0) seeds the clustering of the shift and soft looks:
     the same seed gives the same bytes (with the other looks, which do not
     cluster, it is a ``ValueError``).
-    ``format``: ``"png"``, ``"jpeg"`` or ``"webp"``. ``threads``: worker
+    ``format``: ``"png"``, ``"jpeg"``, ``"webp"`` (lossy; ``lossless=True``
+    for lossless) or ``"avif"`` (``speed``, 1-10, default 9). ``threads``: worker
     threads, the most variations made at once (default one per core).
 
     ``look_options``, named and defaulting as the command line's flags:
     ``max_k`` (5), ``lightness`` (0.7), ``blend`` (0.75), ``saturation``
     (1.2) and ``analysis_size`` (256; no longer changes the output) for the
-    shift look; ``dither`` (False;
+    shift and soft looks; ``dither`` (False;
     True or "floyd-steinberg" for error diffusion, "ordered" for an 8x8
-    pattern) and ``dither_strength`` (1.0, from 0 to 1) for remap; ``quality`` (90, for JPEG, lossy WebP and AVIF) and
+    pattern) and ``dither_strength`` (1.0, from 0 to 1) for remap; ``quality`` (90 for JPEG and lossy WebP, 70 for AVIF) and
     ``background`` ("#FFFFFF": what shows through transparent pixels, for JPEG only); ``max_side`` (none: downscale the
     image first so its longest side is at most this); ``max_pixels``
     (refuse larger images); ``max_memory`` (bytes, or a size such as "2G":

@@ -1,8 +1,6 @@
 //! Decoding real files, and every way an input can fail to be an image.
 
-mod common;
-
-use common::{fixture, png_header_only};
+use crate::common::{fixture, png_header_only};
 use variegate_core::decoding::{ColourProfiles, DecodeOptions};
 use variegate_core::{Channels, DecodeError, Engine, SourceImage};
 

@@ -2,13 +2,9 @@
 //! engine to completion.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
 use variegate_core::{Engine, Palette, SourceImage, Variation};
 
-pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)
-}
+pub use variegate_test_support::fixture;
 
 pub fn palettes() -> Vec<Palette> {
     Palette::load_list(fixture("palettes.json")).expect("fixture palettes parse")

@@ -1,13 +1,12 @@
 //! The engine end to end on real photos: alpha, determinism across thread
 //! counts, failure isolation, one analysis per run, and backpressure.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{decode_rgba, fixture, palettes, run_all};
+use crate::common::{decode_rgba, fixture, palettes, run_all};
 use variegate_core::decoding::{ColourProfiles, ImageHeader};
 use variegate_core::looks::{
     AnalysisOptions, GradientLook, Look, PreparedLook, RemapLook, ShiftLook, ShiftOptions,

@@ -9,16 +9,14 @@
 //! palette, within 1.0 or that palette's spread plus 0.3, whichever is
 //! larger. And no photo lands more than 0.05 further than output version 3
 //! did (before the clustering ran on a coreset; [`VERSION_3`]).
-//! `cargo test -p variegate-core --test fidelity -- --nocapture` prints the
+//! `cargo test -p variegate-core --test it fidelity:: -- --nocapture` prints the
 //! table.
 //!
 //! The original read images with OpenCV, which ignores colour profiles
 //! (rocket.jpg is tagged Adobe RGB), so its look is measured on the stored
 //! values: `ColourProfiles::Ignore`, as a user reproducing it would choose.
 
-mod common;
-
-use common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
+use crate::common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
 use variegate_core::Engine;
 use variegate_core::decoding::ColourProfiles;
 

@@ -8,6 +8,7 @@
 //! namespace (`unshare -m` and a tmpfs), which needs root; where that is not
 //! possible those cases say so and are skipped.
 
+use crate::common;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -17,9 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
-
-use common::{BIN, fixture, inputs, stderr, variegate};
+use crate::common::{BIN, fixture, inputs, stderr, variegate};
 
 /// Every file below `dir`, relative to it, with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {

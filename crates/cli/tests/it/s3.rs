@@ -1,19 +1,16 @@
 //! The real binary against a real S3-compatible server on 127.0.0.1,
 //! configured through the standard AWS environment variables.
 
+use crate::common::fixture;
 use variegate_test_support::s3server;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use s3server::{BUCKET, Fault, FaultProxy, S3Server, env_for, http_get};
 use serde_json::Value;
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name).to_str().unwrap().to_string()
-}
 
 fn variegate(args: &[&str], env: &[(&str, String)], dir: &Path) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_variegate"));

@@ -2,9 +2,7 @@
 //! only, dithered or not) and gradient (tonal order kept), each keeping
 //! alpha byte for byte (the soft look too; its own tests are in soft.rs).
 
-mod common;
-
-use common::{fixture, palettes, run_all};
+use crate::common::{fixture, palettes, run_all};
 use palette::{IntoColor, Lab, Srgb};
 use variegate_core::looks::{Dither, DitherMethod, GradientLook, Look, RemapLook, SoftLook};
 use variegate_core::{Channels, Engine, Palette, SourceImage};

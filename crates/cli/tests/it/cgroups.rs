@@ -3,12 +3,9 @@
 //! systemd slices and nested containers place a task. Needs root and a
 //! writable cgroup hierarchy; skipped (saying so) where there is none.
 
+use crate::common::fixture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name).to_str().unwrap().to_string()
-}
 
 /// A group made under `parent` for one test, with a memory limit written
 /// to `limit_file`, and an unlimited group inside it; both removed at the end.

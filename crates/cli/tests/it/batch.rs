@@ -4,14 +4,12 @@
 
 use variegate_test_support::s3server;
 
-mod batch_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use batch_support::*;
+use crate::batch_support::*;
 use s3server::{BUCKET, S3Server};
 use serde_json::Value;
 

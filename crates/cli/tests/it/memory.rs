@@ -8,9 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 use variegate_test_support::jobs::files;
 
-mod common;
-
-use common::{BIN, fixture, stderr, variegate};
+use crate::common::{BIN, fixture, stderr, variegate};
 
 /// Runs the binary, stderr to a file, and returns its exit code, stderr and
 /// peak resident memory in bytes, from the kernel's accounting of that one

@@ -1,6 +1,7 @@
 //! The real `variegate` binary on real files: the main job, the report,
 //! formats, the contact sheet, exit codes, and every kind of bad input.
 
+use crate::common;
 use std::path::PathBuf;
 
 use jobs::files;
@@ -8,9 +9,7 @@ use serde_json::Value;
 
 use variegate_test_support::jobs;
 
-mod common;
-
-use common::{fixture, run_photo, stderr, variegate};
+use crate::common::{fixture, run_photo, stderr, variegate};
 
 #[test]
 fn runs_the_bundled_example_into_variations() {

@@ -13,9 +13,7 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_variegate");
 
-pub fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name).to_str().unwrap().to_string()
-}
+pub use crate::common::fixture;
 
 /// 24 distinct small photos (crops of the bundled ones, 128 px on the long
 /// side, PNG and JPEG), in a folder made once, and a text list of them.

@@ -2,9 +2,8 @@
 //! with nothing written, phone photos upright, damaged JPEGs read leniently
 //! when asked, colour profiles converted, animations and transparency.
 
-mod common;
-
-use common::{fixture, stderr, variegate};
+use crate::common;
+use crate::common::{fixture, stderr, variegate};
 use serde_json::Value;
 use variegate_test_support::jobs::files;
 

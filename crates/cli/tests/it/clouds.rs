@@ -1,20 +1,17 @@
 //! The real binary against Azurite and fake-gcs-server on 127.0.0.1,
 //! configured through the environment variables docs/stores.md names.
 
+use crate::common::fixture;
 use variegate_test_support::emulators;
 use variegate_test_support::s3server;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use emulators::{Azurite, BUCKET, FakeGcs};
 use s3server::http_get;
 use serde_json::Value;
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name).to_str().unwrap().to_string()
-}
 
 fn variegate(out: &str, env: &[(&str, String)], dir: &Path) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_variegate"));

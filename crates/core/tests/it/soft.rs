@@ -4,12 +4,10 @@
 //!
 //! A *step* is a pixel where the source is smooth (CIELAB distance to the
 //! right and lower neighbours both under 1) and the output is not (either
-//! over 3). `cargo test -p variegate-core --test soft -- --nocapture`
+//! over 3). `cargo test -p variegate-core --test it soft:: -- --nocapture`
 //! prints the table.
 
-mod common;
-
-use common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
+use crate::common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
 use palette::{IntoColor, Lab, Srgb};
 use rayon::prelude::*;
 use variegate_core::Engine;

@@ -1,9 +1,7 @@
 //! Palettes files: the fixture parses, and every malformed input gives a
 //! one-line error that says where and what.
 
-mod common;
-
-use common::fixture;
+use crate::common::fixture;
 use variegate_core::{Palette, PaletteError, Rgb8};
 
 fn parse(json: &str) -> Result<Vec<Palette>, PaletteError> {

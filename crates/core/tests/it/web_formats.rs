@@ -4,9 +4,7 @@
 //! Python tests (crates/python/tests/test_formats.py): no AVIF decoder is
 //! built here.
 
-mod common;
-
-use common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
+use crate::common::{decode_rgba, fixture, mean_ciede2000, palettes, run_all};
 use variegate_core::formats::{DEFAULT_AVIF_QUALITY, DEFAULT_AVIF_SPEED, DEFAULT_WEBP_QUALITY};
 use variegate_core::{Engine, OutputFormat};
 

@@ -3,16 +3,14 @@
 //! is written, folders of links, store keys that look like URL syntax, and
 //! shards that do what the flag or the scheduler says.
 
+use crate::common;
 use variegate_test_support::s3server;
-
-mod batch_support;
-mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use batch_support::*;
+use crate::batch_support::*;
 use s3server::{BUCKET, S3Server};
 use serde_json::Value;
 

@@ -1,0 +1,17 @@
+//! The command line's tests, one binary: the real `variegate` run as users and schedulers run it, a module per part.
+//!
+//! `cargo test -p variegate-cli --test it MODULE::` runs one module.
+
+mod batch_support;
+mod common;
+
+mod batch;
+mod cgroups;
+mod cli;
+mod clouds;
+mod deploy;
+mod every_exit;
+mod inputs;
+mod lists;
+mod memory;
+mod s3;
