@@ -1,6 +1,7 @@
 //! The command line's tests, one binary: the real `variegate` run as users and schedulers run it, a module per part.
 //!
-//! `cargo test -p variegate-cli --test it MODULE::` runs one module.
+//! `cargo test -p variegate-cli --test it MODULE::` runs one module. The
+//! memory budget's tests are a binary of their own (`tests/memory.rs`).
 
 mod batch_support;
 mod common;
@@ -13,5 +14,4 @@ mod deploy;
 mod every_exit;
 mod inputs;
 mod lists;
-mod memory;
 mod s3;

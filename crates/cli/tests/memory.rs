@@ -2,13 +2,20 @@
 //! at once, or a refusal in one line before any pixel memory, with peak
 //! memory measured by the kernel.
 
+// A binary of its own, so that the process spawning the runs it measures
+// is small: a child's `ru_maxrss` (wait4) counts the pages of the process
+// that spawned it, whose memory Linux carries across a vfork'd exec, and
+// the other tests' process holds photos and frames of its own.
+#[path = "it/common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 use variegate_test_support::jobs::files;
 
-use crate::common::{BIN, fixture, stderr, variegate};
+use common::{BIN, fixture, stderr, variegate};
 
 /// Runs the binary, stderr to a file, and returns its exit code, stderr and
 /// peak resident memory in bytes, from the kernel's accounting of that one
