@@ -13,17 +13,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence, PyString};
+use pyo3::types::{PyBytes, PyDict, PyMapping, PySequence};
 use variegate_core::decoding::DEFAULT_MAX_PIXELS;
-use variegate_core::{
-    Canceller, Channels, Engine, Palette, PaletteError as CorePaletteError, SourceImage, Variation,
-};
+use variegate_core::{Engine, Palette, PaletteError as CorePaletteError, SourceImage, Variation};
 use variegate_store::{Store, StoreError as CoreStoreError, StoreOptions, Uploader, UploaderError};
 
+mod call;
+mod image;
 mod options;
 mod shutdown;
+
+use call::{PyCanceller, canceller_from, catch_bug, interruptible};
+use image::{ImageArg, default_name};
 
 use options::{Options, engine_from};
 
@@ -89,144 +92,6 @@ impl From<Failure> for PyErr {
                 "a bug in variegate: its work panicked: {panic} (please report it, with the call that did it)"
             )),
         }
-    }
-}
-
-/// The image argument, as the Python half hands it over: encoded bytes, a
-/// path, or a NumPy array (read where it is, then copied once: [`Array`]).
-enum ImageArg<'a> {
-    /// Borrowed from the caller's `bytes`, which cannot change under us.
-    Encoded(&'a [u8]),
-    File(PathBuf),
-    Array(Array),
-    /// An array's pixels, copied ([`ImageArg::ready`]).
-    Pixels {
-        pixels: Vec<u8>,
-        width: u32,
-        height: u32,
-        channels: Channels,
-    },
-}
-
-impl<'a> ImageArg<'a> {
-    fn from_python(image: &'a Bound<'_, PyAny>) -> PyResult<ImageArg<'a>> {
-        if let Ok(bytes) = image.cast::<PyBytes>() {
-            return Ok(ImageArg::Encoded(bytes.as_bytes()));
-        }
-        if let Ok(interface) = image.getattr("__array_interface__") {
-            return Array::from_interface(&interface).map(ImageArg::Array);
-        }
-        if !image.is_instance_of::<PyString>() && image.getattr("__fspath__").is_err() {
-            let kind = image.get_type().name()?;
-            return Err(PyTypeError::new_err(format!(
-                "image must be bytes, a path, or a NumPy uint8 array of shape (H, W, 3) or (H, W, 4), not {kind}"
-            )));
-        }
-        Ok(ImageArg::File(image.extract()?))
-    }
-
-    /// An array checked against `engine`'s budgets from its shape, then
-    /// copied (the one copy, which becomes the image); the rest as they are.
-    /// Called with the GIL held, which keeps Python threads from writing
-    /// the array while it is read.
-    fn ready(self, engine: &Engine, name: &str) -> Result<ImageArg<'a>, Failure> {
-        match self {
-            ImageArg::Array(array) => {
-                engine.check_pixels(name, array.width, array.height, array.channels)?;
-                let (width, height, channels) = (array.width, array.height, array.channels);
-                Ok(ImageArg::Pixels { pixels: array.copy(), width, height, channels })
-            }
-            other => Ok(other),
-        }
-    }
-
-    /// Decodes (or wraps) it in `engine`, named `name` where it has no path.
-    /// Called with the GIL released, after [`ImageArg::ready`].
-    fn open(self, engine: &Engine, name: &str) -> Result<SourceImage, Failure> {
-        match self {
-            ImageArg::Encoded(bytes) => Ok(engine.decode(bytes, name)?),
-            ImageArg::File(path) => Ok(engine.open(path)?),
-            ImageArg::Pixels { pixels, width, height, channels } => {
-                Ok(engine.from_pixels(name, width, height, channels, pixels)?)
-            }
-            ImageArg::Array(_) => Err(Failure::Bug("an array opened before it was copied".into())),
-        }
-    }
-}
-
-/// A NumPy `uint8` array of shape (H, W, 3) or (H, W, 4), as its
-/// `__array_interface__` describes it: where its first byte is, and how far
-/// apart its rows, pixels and channels are (any layout: a slice, a
-/// transposed or broadcast view). The buffer protocol would say the same,
-/// but is not in the stable ABI of Python 3.9, which the wheel targets.
-struct Array {
-    data: usize,
-    width: u32,
-    height: u32,
-    channels: Channels,
-    /// Bytes from one row, pixel and channel to the next (may be negative).
-    strides: [isize; 3],
-}
-
-impl Array {
-    /// Read while the caller holds the array, which is alive until the call
-    /// returns, after [`Array::copy`].
-    fn from_interface(interface: &Bound<'_, PyAny>) -> PyResult<Array> {
-        let shape: Vec<usize> = interface.get_item("shape")?.extract()?;
-        let typestr: String = interface.get_item("typestr")?.extract()?;
-        let [height, width, channels] = shape[..] else {
-            return Err(PyValueError::new_err(format!(
-                "image array must be uint8 of shape (H, W, 3) or (H, W, 4), not shape {shape:?}"
-            )));
-        };
-        let channels = match (typestr.as_str(), channels) {
-            ("|u1", 3) => Channels::Rgb,
-            ("|u1", 4) => Channels::Rgba,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "image array must be uint8 of shape (H, W, 3) or (H, W, 4), not {typestr} of shape {shape:?}"
-                )));
-            }
-        };
-        let (data, _read_only): (usize, bool) = interface.get_item("data")?.extract()?;
-        let strides: Option<Vec<isize>> = interface.get_item("strides")?.extract()?;
-        let strides = match strides.as_deref() {
-            Some(&[row, pixel, channel]) => [row, pixel, channel],
-            // None: C order, packed.
-            _ => [(width * channels.count()) as isize, channels.count() as isize, 1],
-        };
-        // Sides past u32 are over any pixel budget; saturated, they are refused as such.
-        let side = |length: usize| u32::try_from(length).unwrap_or(u32::MAX);
-        Ok(Array { data, width: side(width), height: side(height), channels, strides })
-    }
-
-    /// The pixels, rows top to bottom, packed: a row at a time where the
-    /// array's pixels are packed, else pixel by pixel.
-    fn copy(&self) -> Vec<u8> {
-        let (width, height, channels) = (self.width as usize, self.height as usize, self.channels.count());
-        let [row_stride, pixel_stride, channel_stride] = self.strides;
-        let packed = pixel_stride == channels as isize && channel_stride == 1;
-        let mut pixels = Vec::with_capacity(width * height * channels);
-        let first = self.data as *const u8;
-        for y in 0..height {
-            // SAFETY: the interface is NumPy's, of an array the caller
-            // holds (alive for this call) and no Python thread writes while
-            // the GIL is held: every offset below is within it.
-            unsafe {
-                let row = first.offset(y as isize * row_stride);
-                if packed {
-                    pixels.extend_from_slice(std::slice::from_raw_parts(row, width * channels));
-                    continue;
-                }
-                for x in 0..width {
-                    let pixel = row.offset(x as isize * pixel_stride);
-                    for channel in 0..channels {
-                        pixels.push(*pixel.offset(channel as isize * channel_stride));
-                    }
-                }
-            }
-        }
-        pixels
     }
 }
 
@@ -436,105 +301,6 @@ fn run(
     Ok((manifest, report.manifest_error.map(|error| error.to_string())))
 }
 
-/// Cancels a call from another thread, or from asyncio when its task is
-/// cancelled: the `canceller=` option of `recolour` and `run`. See
-/// `variegate.Canceller`.
-#[pyclass(name = "Canceller", module = "variegate", frozen)]
-struct PyCanceller(Canceller);
-
-#[pymethods]
-impl PyCanceller {
-    #[new]
-    fn new() -> Self {
-        PyCanceller(Canceller::new())
-    }
-
-    /// Cancels the calls given this canceller: no variation starts from now
-    /// on, and those made or stored stay, recorded as in a cancelled run
-    /// (`reason` is the manifest's `interrupted`). Only the first call
-    /// counts; returns whether this one was it.
-    #[pyo3(signature = (reason = "Canceller.cancel"))]
-    fn cancel(&self, reason: &str) -> bool {
-        self.0.cancel(reason)
-    }
-
-    /// Whether `cancel` has been called.
-    #[getter]
-    fn cancelled(&self) -> bool {
-        self.0.is_cancelled()
-    }
-}
-
-/// The `canceller=` option, or one of the call's own.
-fn canceller_from(options: &Options<'_>) -> PyResult<Canceller> {
-    Ok(options
-        .take::<Bound<'_, PyCanceller>>("canceller")?
-        .map_or_else(Canceller::new, |c| c.get().0.clone()))
-}
-
-/// Runs `work` on a thread of its own while this one waits with the GIL
-/// released, waking every 50 ms to let Python run its signal handlers. When
-/// one raises (Ctrl-C's `KeyboardInterrupt`), `canceller` cancels the job:
-/// the work ends as a cancelled run does, its manifest written, and the
-/// exception is raised then, within about a second rather than when the
-/// whole call would have ended. A panic in the work, a bug, is raised as
-/// `InternalError`, never carried into Python.
-fn interruptible<T: Send>(
-    py: Python<'_>,
-    canceller: &Canceller,
-    work: impl FnOnce() -> Result<T, Failure> + Send,
-) -> PyResult<T> {
-    let (sender, receiver) = crossbeam_channel::bounded(1);
-    let call = shutdown::Call::start(canceller);
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let done = catch_bug(work);
-            drop(call);
-            let _ = sender.send(done);
-        });
-        let mut interrupted = None;
-        loop {
-            match shutdown::detach(py, || receiver.recv_timeout(Duration::from_millis(50))) {
-                Ok(done) => return interrupted.map_or(done.map_err(PyErr::from), Err),
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                    return Err(Failure::Bug("the work stopped without a result".into()).into());
-                }
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            }
-            if interrupted.is_none()
-                && let Err(error) = py.check_signals()
-            {
-                let reason =
-                    if error.is_instance_of::<PyKeyboardInterrupt>(py) { "SIGINT" } else { "a signal" };
-                canceller.cancel(reason);
-                interrupted = Some(error);
-            }
-        }
-    })
-}
-
-/// `work`'s result, or a panic in it as the bug it is (raised as
-/// [`InternalError`], never as PyO3's `PanicException`, which `except
-/// Exception` does not catch).
-fn catch_bug<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-        let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-            (Some(message), _) => (*message).into(),
-            (_, Some(message)) => message.clone(),
-            _ => "a panic without a message".into(),
-        };
-        Err(Failure::Bug(message))
-    })
-}
-
-/// What an image without a path is called in errors and keys.
-fn default_name(image: &ImageArg<'_>) -> String {
-    match image {
-        ImageArg::Array(_) | ImageArg::Pixels { .. } => "array".into(),
-        _ => "image".into(),
-    }
-}
-
 /// Decodes a variation's bytes: `(pixels, width, height, channels)`.
 #[pyfunction]
 fn decode(py: Python<'_>, data: &Bound<'_, PyBytes>) -> PyResult<(Py<PyBytes>, u32, u32, usize)> {
@@ -546,14 +312,6 @@ fn decode(py: Python<'_>, data: &Bound<'_, PyBytes>) -> PyResult<(Py<PyBytes>, u
     Ok((pixels, image.width(), image.height(), image.channels().count()))
 }
 
-/// Panics in the work of a call, as a bug would: for the tests, which show
-/// that it is raised as `InternalError` (a panic in Rust's code cannot be
-/// had from any input, or it would be fixed).
-#[pyfunction]
-fn panic_in_work(py: Python<'_>) -> PyResult<()> {
-    interruptible(py, &Canceller::new(), || -> Result<(), Failure> { panic!("as the test asked") })
-}
-
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
@@ -563,7 +321,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("InternalError", py.get_type::<InternalError>())?;
     module.add_class::<PyCanceller>()?;
     module.add_function(wrap_pyfunction!(shutdown::at_exit, module)?)?;
-    module.add_function(wrap_pyfunction!(panic_in_work, module)?)?;
+    module.add_function(wrap_pyfunction!(call::panic_in_work, module)?)?;
     module.add_function(wrap_pyfunction!(recolour, module)?)?;
     module.add_function(wrap_pyfunction!(run, module)?)?;
     module.add_function(wrap_pyfunction!(decode, module)?)?;

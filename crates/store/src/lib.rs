@@ -36,14 +36,16 @@
 //! bytes the engine decodes.
 #![warn(missing_docs)]
 
+mod error;
 pub mod keys;
 mod local;
 mod manifest;
 mod store;
 mod upload;
 
+pub use error::{ObjectError, StoreError};
 pub use manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, Status};
-pub use store::{ObjectError, Store, StoreError, StoreOptions};
+pub use store::{Store, StoreOptions};
 
 /// Whether files can be made in `dir`: tried by making one and removing
 /// it. With `create`, a missing `dir` passes if its nearest existing

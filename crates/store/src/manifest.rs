@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use variegate_core::{Job, Palette, Recipe, SourceInfo, VariationError, VariationTimings};
 
-use crate::store::ObjectError;
+use crate::error::ObjectError;
 
 /// What became of one variation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

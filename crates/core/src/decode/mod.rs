@@ -1,12 +1,19 @@
 //! Decoding: bytes or a file into 8-bit RGB or RGBA pixels, refusing images
 //! over the pixel budget before any pixel memory is allocated.
 
+mod file;
 pub(crate) mod jpeg;
+mod marking;
 pub(crate) mod profile;
+
+pub use file::{FileLimit, read_image_file};
+use file::{chunks_fit, format_of, is_animated};
+pub(crate) use file::{format_name, origin_of};
+use marking::decode_png_marking;
 
 use std::io::Cursor;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use image::metadata::Orientation;
@@ -14,7 +21,6 @@ use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, L
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::colour::marks;
 use crate::decode::jpeg::Decoded;
 use crate::error::DecodeError;
 use crate::large_buffer::LargeBuffer;
@@ -25,93 +31,6 @@ use profile::Profile;
 
 /// The default pixel budget: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
-
-/// The most bytes an image file may have before it is read: what bounds a
-/// read, so that a huge file or an endless stream (`/dev/zero`, a FIFO) is
-/// refused before it fills memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileLimit {
-    /// The pixel budget: no PNG, JPEG or WebP of at most this many pixels
-    /// is larger than [`FileLimit::for_pixels`] of it.
-    pub max_pixels: u64,
-    /// The memory budget of the run the file is read for: the file is held
-    /// whole while it decodes.
-    pub budget: u64,
-}
-
-impl FileLimit {
-    /// The largest file an image of `max_pixels` can be: its pixels at
-    /// 16-bit RGBA stored uncompressed (8 bytes a pixel), plus 64 MiB of
-    /// metadata (profiles, EXIF, text). The decoders' allocation limit too.
-    pub fn for_pixels(max_pixels: u64) -> u64 {
-        crate::limits::largest_file(max_pixels)
-    }
-
-    /// The bytes a file may have: the smaller of the two limits.
-    pub fn bytes(&self) -> u64 {
-        FileLimit::for_pixels(self.max_pixels).min(self.budget)
-    }
-
-    /// Why `bytes` (`None`: a stream, more than the limit) is too many.
-    pub fn refuse(&self, origin: &str, bytes: Option<u64>) -> DecodeError {
-        let origin = origin.to_string();
-        match self.budget < FileLimit::for_pixels(self.max_pixels) {
-            true => DecodeError::FileOverMemory { origin, bytes, budget: self.budget },
-            false => DecodeError::FileTooLarge { origin, bytes, max_pixels: self.max_pixels },
-        }
-    }
-}
-
-/// Reads an image file whole, within `limit`: the format is told from its
-/// first bytes before anything more is read, a file's size is compared
-/// with the limit before it is read, and a stream (FIFO, device) is read
-/// no further than the limit. Garbage, an empty file, or too many bytes
-/// are refused naming `origin`.
-pub fn read_image_file(path: &Path, origin: &str, limit: FileLimit) -> Result<Vec<u8>, DecodeError> {
-    use std::io::Read;
-    let read_error = |source| DecodeError::Read { origin: origin.to_string(), source };
-    let mut file = std::fs::File::open(path).map_err(read_error)?;
-    // Enough for every signature `image::guess_format` knows.
-    const SIGNATURE: u64 = 16;
-    let mut bytes = Vec::new();
-    (&mut file).take(SIGNATURE).read_to_end(&mut bytes).map_err(read_error)?;
-    if bytes.is_empty() {
-        return Err(DecodeError::Empty { origin: origin.to_string() });
-    }
-    if bytes.len() as u64 == SIGNATURE && format_of(&bytes).is_none() {
-        return Err(DecodeError::UnknownFormat { origin: origin.to_string() });
-    }
-    let max = limit.bytes();
-    let size = file.metadata().ok().filter(std::fs::Metadata::is_file).map(|m| m.len());
-    if let Some(size) = size.filter(|&size| size > max) {
-        return Err(limit.refuse(origin, Some(size)));
-    }
-    bytes.reserve(size.map_or(0, |size| size.saturating_sub(SIGNATURE)) as usize);
-    (&mut file)
-        .take(max.saturating_add(1).saturating_sub(SIGNATURE))
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    match bytes.len() as u64 > max {
-        true => Err(limit.refuse(origin, None)),
-        false => Ok(bytes),
-    }
-}
-
-/// How messages name the file at `path`: its path, or, where that is empty,
-/// so ("an empty path: cannot read file: ...", not ": cannot read ...").
-pub(crate) fn origin_of(path: &Path) -> String {
-    match path.as_os_str().is_empty() {
-        true => "an empty path".into(),
-        false => path.display().to_string(),
-    }
-}
-
-/// The format of a file the engine reads, from its first bytes.
-fn format_of(bytes: &[u8]) -> Option<ImageFormat> {
-    image::guess_format(bytes)
-        .ok()
-        .filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP))
-}
 
 /// How files are decoded. The defaults are strict and colour-managed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -510,113 +429,6 @@ impl SourceImage {
     /// The colours present, marked as the rows were decoded, if they were.
     pub(crate) fn colour_marks(&self) -> Option<&[u64]> {
         self.colour_marks.as_deref().map(|marks| &marks[..])
-    }
-}
-
-/// Rows per band handed to the marking while a PNG decodes.
-const MARK_ROWS: usize = 32;
-
-/// Decodes an 8-bit RGB or RGBA PNG (of `channels`, as its header said),
-/// not interlaced and without a transparency chunk, row by row, and marks
-/// its colours ([`marks::mark_rows`]) band by band on the pool's other
-/// threads as the rows arrive. Those rows are the bytes the image crate
-/// gives for such a file. `None` for any other PNG and on any error: the
-/// image crate then decodes it, and names what is wrong.
-fn decode_png_marking(
-    bytes: &[u8],
-    channels: Channels,
-    max_alloc: u64,
-) -> Option<(LargeBuffer<u8>, LargeBuffer<u64>)> {
-    let limits = png::Limits { bytes: usize::try_from(max_alloc).unwrap_or(usize::MAX) };
-    let mut reader = png::Decoder::new_with_limits(Cursor::new(bytes), limits).read_info().ok()?;
-    let info = reader.info();
-    let colour_type = match channels {
-        Channels::Rgb => png::ColorType::Rgb,
-        Channels::Rgba => png::ColorType::Rgba,
-    };
-    let simple = info.color_type == colour_type
-        && info.bit_depth == png::BitDepth::Eight
-        && !info.interlaced
-        && info.trns.is_none();
-    if !simple {
-        return None;
-    }
-    let row_bytes = info.width as usize * channels.count();
-    let mut pixels = LargeBuffer::zeroed(row_bytes.checked_mul(info.height as usize)?);
-    let marks = Mutex::new(LargeBuffer::zeroed(marks::WORDS));
-    let decoded = rayon::scope(|scope| {
-        let mut rest = &mut pixels[..];
-        while !rest.is_empty() {
-            let (band, after) = rest.split_at_mut((MARK_ROWS * row_bytes).min(rest.len()));
-            for row in band.chunks_exact_mut(row_bytes) {
-                reader.read_row(row).ok()??;
-            }
-            let (band, marks): (&[u8], _) = (band, &marks);
-            // Bands are marked one at a time, in any order: OR is.
-            scope.spawn(move |_| {
-                let mut marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
-                marks::mark_rows(band, channels.count(), &mut marks);
-            });
-            rest = after;
-        }
-        Some(())
-    });
-    decoded?;
-    Some((pixels, marks.into_inner().unwrap_or_else(PoisonError::into_inner)))
-}
-
-pub(crate) fn format_name(format: ImageFormat) -> &'static str {
-    match format {
-        ImageFormat::Png => "PNG",
-        ImageFormat::Jpeg => "JPEG",
-        ImageFormat::WebP => "WebP",
-        _ => "image",
-    }
-}
-
-/// Whether every chunk of a WebP fits in the file. The WebP decoder
-/// allocates a metadata chunk's declared size before reading it, so a lying
-/// `EXIF` or `ICCP` length would allocate up to 4 GiB whatever the pixel
-/// budget; such a file's metadata is not read (and its pixels, if they
-/// decode at all, are taken upright and sRGB). PNG and JPEG read metadata
-/// in bounded pieces.
-fn chunks_fit(format: ImageFormat, bytes: &[u8]) -> bool {
-    if format != ImageFormat::WebP {
-        return true;
-    }
-    let mut at = 12;
-    while let Some(header) = bytes.get(at..at + 8) {
-        let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        // Chunks are padded to an even length.
-        at = match at.checked_add(8 + length + (length & 1)) {
-            Some(next) if next <= bytes.len() + (length & 1) => next,
-            _ => return false,
-        };
-    }
-    true
-}
-
-/// Whether a PNG holds an animation (an `acTL` chunk before its first
-/// `IDAT`: APNG) or a WebP does (the animation flag of its `VP8X` chunk).
-/// Decoders give the first frame, or the default image, of either.
-fn is_animated(format: ImageFormat, bytes: &[u8]) -> bool {
-    match format {
-        ImageFormat::Png => {
-            let mut at = 8;
-            while let Some(header) = bytes.get(at..at + 8) {
-                let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-                match &header[4..8] {
-                    b"acTL" => return true,
-                    b"IDAT" => return false,
-                    _ => at = at.saturating_add(length).saturating_add(12),
-                }
-            }
-            false
-        }
-        ImageFormat::WebP => {
-            bytes.get(12..16) == Some(b"VP8X") && bytes.get(20).is_some_and(|flags| flags & 0x02 != 0)
-        }
-        _ => false,
     }
 }
 

@@ -13,10 +13,11 @@ use tokio::runtime::Runtime;
 use tracing::Instrument;
 use variegate_core::{Canceller, Job, Variation};
 
+use crate::error::{ObjectError, StoreError};
 use crate::keys::RunKeys;
 use crate::local::{LocalDir, probe};
 use crate::manifest::{Failure, Manifest, Outcome, RunStatus, RunTimings};
-use crate::store::{ObjectError, Store, StoreError};
+use crate::store::Store;
 pub use observer::Observer;
 use put::{InFlight, PutVariation, Thumbnail, spill};
 

@@ -11,9 +11,10 @@ use tokio::task::JoinSet;
 use variegate_core::{Palette, VariationTimings};
 
 use super::METADATA_NAMES;
+use crate::error::ObjectError;
 use crate::local::LocalDir;
 use crate::manifest::{Failure, Outcome, OutcomeTimings, Status};
-use crate::store::{ObjectError, Store};
+use crate::store::Store;
 
 /// After a failed put: saves the bytes in the spill folder if there is one.
 /// Returns the failure to record and where the bytes went.
