@@ -5,10 +5,10 @@
 //! the index, the pixel counts, k-means' blocks), as the PNG decoder does
 //! its pixels and the PNG encoder its file, and writes every byte of them
 //! at once. In a fresh process each 4 KiB page of them is a page fault,
-//! and on a virtual machine a fault is dear: about 4 µs on the
-//! project's host, some 10 ms of the 26 ms analysis of a 1024x683 photo at
-//! one thread. A huge page is one fault for 512 of them (0.4-0.7 µs per
-//! 4 KiB here). So a large buffer is allocated in whole huge pages, aligned
+//! and on a virtual machine a fault is dear: a large share of a small
+//! image's analysis (docs/performance-history.md, "page faults, huge
+//! pages"). A huge page is one fault for 512 of them. So a large buffer is
+//! allocated in whole huge pages, aligned
 //! to one, and advised `MADV_HUGEPAGE`, which takes effect where transparent
 //! huge pages are `always` or `madvise` (the usual defaults); elsewhere it
 //! is an ordinary allocation and works the same. It still comes from the

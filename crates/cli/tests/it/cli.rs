@@ -535,3 +535,19 @@ fn messages_say_what_they_mean() {
     let help = String::from_utf8(variegate(&["run", "--help"], dir.path()).stdout).unwrap();
     assert!(help.contains("Print only warnings and errors"), "{help}");
 }
+
+/// The refusal docs/cli.md quotes is the one the binary prints, word for
+/// word (the page wraps it; spaces are compared as one).
+#[test]
+fn the_memory_refusal_the_docs_quote_is_the_binarys() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let page = std::fs::read_to_string(root.join("docs/cli.md")).unwrap();
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let quoted = page.split("`error: testdata/retina.jpg: recolouring").nth(1).unwrap();
+    let quoted =
+        words(&format!("error: testdata/retina.jpg: recolouring{}", quoted.split('`').next().unwrap()));
+    let args = ["run", "testdata/retina.jpg", "--palettes", "testdata/palettes.json", "--max-memory", "60M"];
+    let output = variegate(&[&args[..], &["--out", "memory://"]].concat(), &root);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(words(&stderr(&output)), quoted);
+}
