@@ -312,7 +312,7 @@ fn sigterm_stops_a_batch_with_a_true_record_and_resume_finishes_it() {
 fn a_slurm_array_job_takes_every_image_exactly_once() {
     let Some(slurm) = Slurm::start() else { return };
     let work = tempfile::tempdir().unwrap();
-    let (ran, logs) = slurm.run_array(work.path(), "0-2", &[0, 1, 2], "");
+    let (ran, logs) = slurm.run_array(work.path(), "0-2", &[0, 1, 2], None);
     assert!(ran, "{logs}");
     for i in 0..3 {
         assert!(logs.contains(&format!("shard {i}/3 (Slurm): ")), "{logs}");

@@ -137,26 +137,21 @@ impl Drop for Slurm {
 }
 
 impl Slurm {
-    /// Submits `variegate batch LIST --palettes P --out WORK/out -q EXTRA` as
+    /// Submits docs/deploy/job.sh (`variegate batch LIST --palettes P --out
+    /// WORK/out --resume -q`, `--shard ID/SHARDS` where `shards` is given) as
     /// an array job of `array` (sbatch's syntax) and waits for it; returns
     /// whether sbatch succeeded and, in either case, the logs of `tasks`.
-    pub fn run_array(&self, work: &Path, array: &str, tasks: &[u32], extra: &str) -> (bool, String) {
-        let job = work.join("job.sh");
-        std::fs::write(
-            &job,
-            format!(
-                "#!/bin/sh\nexec '{BIN}' batch '{}' --palettes '{}' --out '{}/out' -q {extra}\n",
-                list(),
-                fixture("palettes.json"),
-                work.display()
-            ),
-        )
-        .unwrap();
+    pub fn run_array(&self, work: &Path, array: &str, tasks: &[u32], shards: Option<u32>) -> (bool, String) {
+        let job = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/deploy/job.sh");
+        let out = format!("{}/out", work.display());
         let logs = format!("{}/task-%a.log", work.display());
         let output = Command::new("sbatch")
             .args([&format!("--array={array}"), "--wait", "--output", &logs, "--cpus-per-task=1"])
             .arg(&job)
+            .args([list().as_str(), &fixture("palettes.json"), &out])
             .env("SLURM_CONF", &self.conf)
+            .env("VARIEGATE", BIN)
+            .env("SHARDS", shards.map(|n| n.to_string()).unwrap_or_default())
             .output()
             .unwrap();
         let logs: String = tasks
