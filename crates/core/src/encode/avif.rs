@@ -2,7 +2,7 @@
 //! full-range YCbCr tagged sRGB (primaries and transfer), alpha kept, on
 //! one thread so that the same pixels give the same bytes.
 
-use super::{Codec, EncodeError, EncodeOptions, Frame};
+use super::{Codec, EncodeError, EncodeOptions, Frame, Info};
 use crate::pixels::Channels;
 
 pub(super) struct Avif {
@@ -10,24 +10,20 @@ pub(super) struct Avif {
     pub(super) speed: u8,
 }
 
+const INFO: Info = Info {
+    name: "AVIF",
+    content_type: "image/avif",
+    extension: "avif",
+    // AV1's width less one in 16 bits.
+    max_side: 65_536,
+    // rav1e's 4:4:4 source, reconstruction and reference frames at 16 bits
+    // a sample, and the YCbCr planes handed to it.
+    encoder_bytes_per_pixel: 48,
+};
+
 impl Codec for Avif {
-    fn name(&self) -> &'static str {
-        "AVIF"
-    }
-    fn content_type(&self) -> &'static str {
-        "image/avif"
-    }
-    fn extension(&self) -> &'static str {
-        "avif"
-    }
-    /// AV1's width less one in 16 bits.
-    fn max_side(&self) -> u32 {
-        65_536
-    }
-    /// rav1e's 4:4:4 source, reconstruction and reference frames at 16 bits
-    /// a sample, and the YCbCr planes handed to it.
-    fn encoder_bytes_per_pixel(&self) -> u64 {
-        48
+    fn info(&self) -> Info {
+        INFO
     }
     fn encode(&self, frame: Frame<'_>, _: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let Frame { pixels, width, height, channels } = frame;
@@ -52,7 +48,7 @@ impl Codec for Avif {
                 encoder.encode_rgba(ravif::Img::new(&rgba[..], width, height))
             }
         }
-        .map_err(|error| EncodeError::new("AVIF", format!("rav1e: {error}")))?;
+        .map_err(|error| EncodeError::new(INFO.name, format!("rav1e: {error}")))?;
         out.extend_from_slice(&encoded.avif_file);
         Ok(())
     }

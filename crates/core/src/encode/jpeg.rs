@@ -4,7 +4,7 @@
 use image::ImageEncoder;
 use image::codecs::jpeg::JpegEncoder;
 
-use super::{Codec, EncodeError, EncodeOptions, Frame};
+use super::{Codec, EncodeError, EncodeOptions, Frame, Info};
 use crate::decode::profile::srgb_icc;
 use crate::pixels::{Channels, Rgb8};
 
@@ -12,22 +12,18 @@ pub(super) struct Jpeg {
     pub(super) quality: u8,
 }
 
+const INFO: Info = Info {
+    name: "JPEG",
+    content_type: "image/jpeg",
+    extension: "jpg",
+    // JPEG's 16-bit sizes.
+    max_side: 65_535,
+    encoder_bytes_per_pixel: 0,
+};
+
 impl Codec for Jpeg {
-    fn name(&self) -> &'static str {
-        "JPEG"
-    }
-    fn content_type(&self) -> &'static str {
-        "image/jpeg"
-    }
-    fn extension(&self) -> &'static str {
-        "jpg"
-    }
-    /// JPEG's 16-bit sizes.
-    fn max_side(&self) -> u32 {
-        65_535
-    }
-    fn encoder_bytes_per_pixel(&self) -> u64 {
-        0
+    fn info(&self) -> Info {
+        INFO
     }
     fn encode(
         &self,
@@ -36,7 +32,7 @@ impl Codec for Jpeg {
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         let Frame { pixels, width, height, channels } = frame;
-        let failed = |error| EncodeError::new("JPEG", error);
+        let failed = |error| EncodeError::new(INFO.name, error);
         let mut encoder = JpegEncoder::new_with_quality(out, self.quality.clamp(1, 100));
         if options.srgb {
             encoder

@@ -1,6 +1,6 @@
 //! Encoding finished pixels, one module per format behind one trait
-//! ([`Codec`]: name, content type, extension, largest side, encoder memory,
-//! encode), and the buffers that carry the result. A format's settings and
+//! ([`Codec`]: its [`Info`], name, content type, extension, largest side and
+//! encoder memory, and `encode`), and the buffers that carry the result. A format's settings and
 //! their ranges are in one table ([`FORMAT_SETTINGS`]) that the command
 //! line's flags, the builder's checks and Python read alike.
 
@@ -140,28 +140,28 @@ impl OutputFormat {
 
     /// `PNG`, `JPEG`, `WebP`, `lossy WebP` or `AVIF`, for messages.
     pub fn name(self) -> &'static str {
-        self.with_codec(|codec| codec.name())
+        self.with_codec(|codec| codec.info().name)
     }
     /// The MIME type, e.g. `image/png`.
     pub fn content_type(self) -> &'static str {
-        self.with_codec(|codec| codec.content_type())
+        self.with_codec(|codec| codec.info().content_type)
     }
     /// The usual file extension, without the dot: `png`, `jpg`, `webp` or `avif`.
     pub fn extension(self) -> &'static str {
-        self.with_codec(|codec| codec.extension())
+        self.with_codec(|codec| codec.info().extension)
     }
     /// The longest side the format can store: WebP's 14-bit sizes (16383),
     /// JPEG's 16-bit ones (65535), AV1's width less one in 16 bits (65536); PNG's
     /// 31 bits go beyond any image the pixel budget lets in.
     pub fn max_side(self) -> u32 {
-        self.with_codec(|codec| codec.max_side())
+        self.with_codec(|codec| codec.info().max_side)
     }
     /// Bytes a pixel the encoder holds while it works, beyond the frame it
     /// reads and the file it writes: an upper bound for the memory budget
     /// (measured, with margin, in docs/performance.md). 0 for the formats
     /// whose working memory the budget's frame already covers.
     pub fn encoder_bytes_per_pixel(self) -> u64 {
-        self.with_codec(|codec| codec.encoder_bytes_per_pixel())
+        self.with_codec(|codec| codec.info().encoder_bytes_per_pixel)
     }
 
     /// Encodes `pixels` (`width * height` pixels of `channels`) into `out`.
@@ -202,17 +202,24 @@ impl OutputFormat {
 
 /// What one module of this folder knows of its format.
 trait Codec {
-    /// For messages: `PNG`, `lossy WebP`.
-    fn name(&self) -> &'static str;
-    fn content_type(&self) -> &'static str;
-    /// Without the dot.
-    fn extension(&self) -> &'static str;
-    /// The longest side it can store.
-    fn max_side(&self) -> u32;
-    /// Bytes a pixel its encoder holds beyond the frame and the file.
-    fn encoder_bytes_per_pixel(&self) -> u64;
+    /// Its name, MIME type, extension, sides and encoder memory.
+    fn info(&self) -> Info;
     fn encode(&self, frame: Frame<'_>, options: &EncodeOptions, out: &mut Vec<u8>)
     -> Result<(), EncodeError>;
+}
+
+/// A format's figures, one constant per module.
+#[derive(Clone, Copy)]
+struct Info {
+    /// For messages: `PNG`, `lossy WebP`.
+    name: &'static str,
+    content_type: &'static str,
+    /// Without the dot.
+    extension: &'static str,
+    /// The longest side it can store.
+    max_side: u32,
+    /// Bytes a pixel its encoder holds beyond the frame and the file.
+    encoder_bytes_per_pixel: u64,
 }
 
 /// Pixels to encode: `width * height` of `channels`, rows top to bottom.

@@ -5,30 +5,31 @@
 use image::ImageEncoder;
 use image::codecs::webp::WebPEncoder;
 
-use super::{Codec, EncodeError, EncodeOptions, Frame};
+use super::{Codec, EncodeError, EncodeOptions, Frame, Info};
 use crate::decode::profile::srgb_icc;
 use crate::pixels::Channels;
 
-/// WebP's 14-bit sizes.
-const MAX_SIDE: u32 = 16_383;
+const LOSSLESS: Info = Info {
+    name: "WebP",
+    content_type: "image/webp",
+    extension: "webp",
+    // WebP's 14-bit sizes.
+    max_side: 16_383,
+    encoder_bytes_per_pixel: 0,
+};
+
+const LOSSY: Info = Info {
+    name: "lossy WebP",
+    // YUV 4:2:0 planes, the analysis' and the alpha plane's copies.
+    encoder_bytes_per_pixel: 8,
+    ..LOSSLESS
+};
 
 pub(super) struct WebP;
 
 impl Codec for WebP {
-    fn name(&self) -> &'static str {
-        "WebP"
-    }
-    fn content_type(&self) -> &'static str {
-        "image/webp"
-    }
-    fn extension(&self) -> &'static str {
-        "webp"
-    }
-    fn max_side(&self) -> u32 {
-        MAX_SIDE
-    }
-    fn encoder_bytes_per_pixel(&self) -> u64 {
-        0
+    fn info(&self) -> Info {
+        LOSSLESS
     }
     fn encode(
         &self,
@@ -37,7 +38,7 @@ impl Codec for WebP {
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         let Frame { pixels, width, height, channels } = frame;
-        let failed = |error| EncodeError::new("WebP", error);
+        let failed = |error| EncodeError::new(LOSSLESS.name, error);
         let mut encoder = WebPEncoder::new_lossless(out);
         if options.srgb {
             encoder
@@ -58,25 +59,12 @@ pub(super) struct WebPLossy {
 }
 
 impl Codec for WebPLossy {
-    fn name(&self) -> &'static str {
-        "lossy WebP"
-    }
-    fn content_type(&self) -> &'static str {
-        "image/webp"
-    }
-    fn extension(&self) -> &'static str {
-        "webp"
-    }
-    fn max_side(&self) -> u32 {
-        MAX_SIDE
-    }
-    /// YUV 4:2:0 planes, the analysis' and the alpha plane's copies.
-    fn encoder_bytes_per_pixel(&self) -> u64 {
-        8
+    fn info(&self) -> Info {
+        LOSSY
     }
     fn encode(&self, frame: Frame<'_>, _: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let Frame { pixels, width, height, channels } = frame;
-        let failed = |reason: String| EncodeError::new("lossy WebP", reason);
+        let failed = |reason: String| EncodeError::new(LOSSY.name, reason);
         let layout = match channels {
             Channels::Rgb => webp::PixelLayout::Rgb,
             Channels::Rgba => webp::PixelLayout::Rgba,
