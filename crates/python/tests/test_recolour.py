@@ -317,3 +317,19 @@ def test_a_panic_in_the_work_is_raised_as_a_bug_not_a_panic():
     with pytest.raises(variegate.InternalError, match=r"^a bug in variegate: its work panicked: as the test asked"):
         variegate._native.panic_in_work()
     assert issubclass(variegate.InternalError, Exception)  # PyO3's PanicException is not
+
+
+def test_every_option_the_cli_takes_is_documented_in_python_or_is_the_clis_own(cli):
+    """The keywords are the CLI's flags, named alike (`--max-k`, `max_k`):
+    each of `variegate run`'s is in `recolour`'s or `run`'s docstring,
+    unless only a command line has it."""
+    import re
+    import subprocess
+
+    help_text = subprocess.run([cli, "run", "--help"], capture_output=True, text=True, check=True).stdout
+    flags = set(re.findall(r"^\s+(?:-\w, )?--([a-z-]+)", help_text, re.M))
+    cli_only = {"contact-sheet", "grace", "help", "json", "palette", "palettes", "quiet", "report"}
+    docs = variegate.recolour.__doc__ + variegate.run.__doc__
+    missing = [flag for flag in sorted(flags - cli_only) if not re.search(rf"``{flag.replace('-', '_')}(``|=)", docs)]
+    assert not missing, f"not in the docstrings: {missing}"
+    assert "max-k" in flags and "url-ttl" in flags  # the help was read

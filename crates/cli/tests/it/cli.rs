@@ -551,3 +551,31 @@ fn the_memory_refusal_the_docs_quote_is_the_binarys() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(words(&stderr(&output)), quoted);
 }
+
+/// Every flag of `run` and `batch` is in the docs' tables, as `--flag`:
+/// the reference pages list what the binary takes, no more and no less.
+#[test]
+fn every_flag_is_in_the_docs() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let pages =
+        ["docs/cli.md", "docs/batches.md"].map(|page| std::fs::read_to_string(root.join(page)).unwrap());
+    for command in ["run", "batch"] {
+        let output = variegate(&[command, "--help"], dir.path());
+        let help = String::from_utf8_lossy(&output.stdout).into_owned();
+        let flags: Vec<&str> = help
+            .lines()
+            .filter_map(|line| line.trim_start().trim_start_matches("-q, ").strip_prefix("--"))
+            .map(|rest| rest.split([' ', '=', '[', '<']).next().unwrap_or(""))
+            .filter(|flag| !flag.is_empty() && *flag != "help")
+            .collect();
+        assert!(flags.contains(&"max-memory"), "{help}");
+        for flag in flags {
+            let written = format!("`--{flag}");
+            assert!(
+                pages.iter().any(|page| page.contains(&written)),
+                "--{flag} of {command} is in no docs page"
+            );
+        }
+    }
+}
