@@ -125,6 +125,10 @@ impl Array {
         let [row_stride, pixel_stride, channel_stride] = self.strides;
         let packed = pixel_stride == channels as isize && channel_stride == 1;
         let mut pixels = Vec::with_capacity(width * height * channels);
+        if width == 0 || height == 0 {
+            // Nothing to read, and no offset into an empty array is in it.
+            return pixels;
+        }
         let first = self.data as *const u8;
         for y in 0..height {
             // SAFETY: the interface is NumPy's, of an array the caller

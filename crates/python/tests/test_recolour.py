@@ -95,6 +95,9 @@ def test_bad_image_bytes_raise_decode_error(testdata, palettes):
     with pytest.raises(ValueError, match=r"^option max_memory: \"12Q\" is not a size"):
         variegate.recolour(testdata / "coffee.png", palettes, max_memory="12Q")
     assert len(variegate.recolour(testdata / "coffee.png", palettes, max_memory=1 << 30)) == len(palettes)
+    for empty in (np.zeros((0, 5, 3), np.uint8), np.zeros((5, 0, 4), np.uint8)):
+        with pytest.raises(variegate.DecodeError, match=r"^array: "):
+            variegate.recolour(empty, palettes)
     with pytest.raises(ValueError, match=r"shape \(4, 4\)"):
         variegate.recolour(np.zeros((4, 4), dtype=np.uint8), palettes)
     with pytest.raises(TypeError, match=r"not int"):
