@@ -579,3 +579,24 @@ fn every_flag_is_in_the_docs() {
         }
     }
 }
+
+/// The pictures of docs/looks are what the documented commands make today
+/// (`scripts/looks-pictures.sh`, which remakes them after a change of look).
+#[test]
+fn the_looks_pictures_are_what_the_documented_commands_make() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(root.join("scripts/looks-pictures.sh"))
+        .args([common::BIN, dir.path().to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for look in ["shift", "soft", "remap", "remap-dither", "remap-ordered", "gradient"] {
+        let made = std::fs::read(dir.path().join(format!("{look}.png"))).unwrap();
+        let shown = std::fs::read(root.join(format!("docs/looks/{look}.png"))).unwrap();
+        assert!(
+            made == shown,
+            "docs/looks/{look}.png is not what the command makes: run scripts/looks-pictures.sh"
+        );
+    }
+}
