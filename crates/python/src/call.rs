@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
-use variegate_core::Canceller;
+use variegate_core::{Canceller, panic_message};
 
 use crate::options::Options;
 use crate::{Failure, shutdown};
@@ -92,14 +92,8 @@ pub fn interruptible<T: Send>(
 /// [`InternalError`], never as PyO3's `PanicException`, which `except
 /// Exception` does not catch).
 pub fn catch_bug<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-        let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-            (Some(message), _) => (*message).into(),
-            (_, Some(message)) => message.clone(),
-            _ => "a panic without a message".into(),
-        };
-        Err(Failure::Bug(message))
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .unwrap_or_else(|panic| Err(Failure::Bug(panic_message(&*panic))))
 }
 
 /// Panics in the work of a call, as a bug would: for the tests, which show

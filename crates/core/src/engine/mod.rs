@@ -342,7 +342,10 @@ impl Engine {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// What a caught panic said (its `&str` or `String` payload), for the
+/// one-line error that reports it: the engine's failed variations, and
+/// the bindings that catch panics on their own threads.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

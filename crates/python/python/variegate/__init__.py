@@ -17,13 +17,13 @@ command line writes for the same recipe.
 
 from __future__ import annotations
 
+import atexit
+import io
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
-
-import atexit
 
 from . import _native
 from ._native import Canceller, DecodeError, InternalError, PaletteError, StoreError
@@ -101,8 +101,6 @@ class Variation:
 def _decode_avif(data: bytes, what: str) -> Any:
     """An AVIF file's pixels as a Pillow image, RGB or RGBA."""
     try:
-        import io
-
         from PIL import Image, features
     except ImportError:
         features = None

@@ -52,7 +52,8 @@ async def create_palette_variations(
 async def _off_the_loop(call: Callable[..., T], *args: Any, **options: Any) -> T:
     """``call`` in the loop's default executor, as ``asyncio.to_thread``
     runs it, with a ``Canceller`` that cancelling this coroutine uses."""
-    canceller = options.setdefault("canceller", variegate.Canceller())
+    # The caller's canceller, or one of the call's own (None is none given).
+    canceller = options["canceller"] = options.get("canceller") or variegate.Canceller()
     work = functools.partial(contextvars.copy_context().run, call, *args, **options)
     done = asyncio.get_running_loop().run_in_executor(None, work)
     try:
