@@ -74,8 +74,8 @@ pub fn setup(
 
 fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Result<Engine> {
     let builder = Engine::builder().look_spec(&args.look.spec)?;
-    if args.look.spec.analysis_size().is_some() {
-        tracing::warn!("--analysis-size no longer changes the output (output version 4 on)");
+    for option in args.look.spec.deprecated_given() {
+        tracing::warn!("--{} {}", option.flag(), option.deprecated.unwrap_or_default());
     }
     // These are checked as usage already (check_usage); the seed and the
     // background are set only where given, as the builder refuses them

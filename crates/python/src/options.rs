@@ -2,11 +2,13 @@
 //! name, turned into the engine's look ([`LookSpec`], through the engine's
 //! option table) and settings, and refused in Python's words.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyDeprecationWarning, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use variegate_core::decoding::{ColourProfiles, DEFAULT_MAX_PIXELS};
-use variegate_core::looks::{LOOK_OPTIONS, LookName, LookSpec, LookSpecError, OptionKind, OptionValue};
+use variegate_core::looks::{
+    LOOK_OPTIONS, LookName, LookOption, LookSpec, LookSpecError, OptionKind, OptionValue,
+};
 use variegate_core::memory::parse_size;
 use variegate_core::{BuildError, Engine, OutputFormat, Rgb8};
 
@@ -123,7 +125,26 @@ fn look_from(options: &Options<'_>) -> PyResult<LookSpec> {
             spec.set(option.name, value).map_err(look_error)?;
         }
     }
+    for option in spec.deprecated_given() {
+        let message = format!("{} {}", option.name, option.deprecated.unwrap_or_default());
+        let message = std::ffi::CString::new(message).unwrap_or_default();
+        // Level 2: the line that called the package's function.
+        PyErr::warn(options.given.py(), &options.given.py().get_type::<PyDeprecationWarning>(), &message, 2)?;
+    }
     Ok(spec)
+}
+
+/// The engine's table of the looks' options, for the docstrings: `(name,
+/// default, help)`, the default as Python writes it ("" where the help
+/// says it), the help as the command line's.
+#[pyfunction]
+pub fn look_options() -> Vec<(&'static str, String, &'static str)> {
+    let default = |option: &LookOption| match option.kind {
+        OptionKind::Integer { default, .. } => default.map(|d| d.to_string()).unwrap_or_default(),
+        OptionKind::Number { default, .. } => format!("{default:?}"),
+        _ => "False".into(),
+    };
+    LOOK_OPTIONS.iter().map(|option| (option.name, default(option), option.help)).collect()
 }
 
 /// A look's option refused, in Python's words.

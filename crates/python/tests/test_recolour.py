@@ -167,6 +167,14 @@ def test_options_are_checked_as_the_cli_checks_them(testdata, palettes):
     assert hash(first) == hash(variegate.recolour(image, palettes[:1])[0]) and {first: 1}[first] == 1
 
 
+def test_a_deprecated_option_warns_and_changes_no_byte(testdata, palettes):
+    image = testdata / "coffee.png"
+    with pytest.warns(DeprecationWarning, match=r"^analysis_size no longer changes the output") as warned:
+        given = variegate.recolour(image, palettes[:1], analysis_size=64)
+    assert warned[0].filename == __file__  # the warning points at the caller's line
+    assert given[0].data == variegate.recolour(image, palettes[:1])[0].data
+
+
 def test_colour_profiles_are_converted_or_ignored(testdata, palettes):
     tagged, plain = testdata / "profiles" / "p3.png", testdata / "oriented" / "upright.png"
     untagged = variegate.recolour(plain, palettes[:2])
@@ -336,3 +344,6 @@ def test_every_option_the_cli_takes_is_documented_in_python_or_is_the_clis_own(c
     missing = [flag for flag in sorted(flags - cli_only) if not re.search(rf"``{flag.replace('-', '_')}(``|=)", docs)]
     assert not missing, f"not in the docstrings: {missing}"
     assert "max-k" in flags and "url-ttl" in flags  # the help was read
+    # The looks' options are listed from the engine's table, with its defaults.
+    assert "{look_options}" not in docs
+    assert "- ``max_k`` (5): " in docs and "- ``dither_strength`` (1.0): With ``dither``: " in docs

@@ -10,23 +10,10 @@ use crate::analyse::kmeans::kmeans_finished;
 use crate::decode::SourceImage;
 
 /// How the per-image analysis runs; shared by every look.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AnalysisOptions {
-    /// No longer used: until output version 4 the clustering's starts were
-    /// first iterated on a copy of the image this many pixels on its longest
-    /// side; they now run on a weighted coreset of every colour, which is
-    /// faster and closer to the full image. Still checked (it must be at
-    /// least one) and named in the recipe, so that existing commands and
-    /// recipes keep working. Default 256.
-    pub max_side: u32,
     /// Seed of the clustering. Default 0.
     pub seed: u64,
-}
-
-impl Default for AnalysisOptions {
-    fn default() -> Self {
-        AnalysisOptions { max_side: 256, seed: 0 }
-    }
 }
 
 /// The image's `k` dominant colours (sRGB, 0..=255): seeded k-means over

@@ -9,6 +9,7 @@ use crate::decode::{ColourProfiles, DecodeOptions};
 use crate::encode::{BufferGauge, EncodeOptions, OutputFormat};
 use crate::engine::memory::default_max_memory;
 use crate::error::BuildError;
+use crate::look::ANALYSIS_SIZE;
 use crate::look::{Look, LookSpec, LookSpecError, ShiftLook};
 use crate::pixels::Rgb8;
 
@@ -32,6 +33,9 @@ pub struct EngineBuilder {
 pub(super) struct Config {
     pub look: Arc<dyn Look>,
     pub analysis: AnalysisOptions,
+    /// The deprecated `analysis_size`: no byte depends on it, the recipe
+    /// (so the keys) still names it.
+    pub analysis_size: u32,
     pub decode: DecodeOptions,
     pub max_side: Option<u32>,
     pub format: OutputFormat,
@@ -50,6 +54,7 @@ impl Default for EngineBuilder {
             config: Config {
                 look: Arc::new(ShiftLook::default()),
                 analysis: AnalysisOptions::default(),
+                analysis_size: ANALYSIS_SIZE,
                 decode: DecodeOptions::default(),
                 max_side: None,
                 format: OutputFormat::default(),
@@ -105,7 +110,7 @@ impl EngineBuilder {
     pub fn look_spec(mut self, spec: &LookSpec) -> Result<Self, LookSpecError> {
         self.config.look = spec.build()?;
         if let Some(side) = spec.analysis_size() {
-            self.config.analysis.max_side = side;
+            self.config.analysis_size = side;
         }
         Ok(self)
     }
@@ -116,12 +121,12 @@ impl EngineBuilder {
         self.seed_given = true;
         self
     }
-    /// No longer used (see [`AnalysisOptions::max_side`]): the clustering
-    /// runs on a weighted coreset of every colour. Still checked (it must
-    /// be at least one) and named in the recipe, so that existing callers
-    /// keep working. Default 256.
+    /// Deprecated, as its entry in [`LOOK_OPTIONS`](crate::looks::LOOK_OPTIONS)
+    /// says: no byte depends on it. Still checked (at least 1) and named in
+    /// the recipe, so that existing callers keep their keys. Default 256.
+    #[deprecated(note = "no longer changes the output (output version 4 on); kept in the recipe")]
     pub fn analysis_size(mut self, max_side: u32) -> Self {
-        self.config.analysis.max_side = max_side;
+        self.config.analysis_size = max_side;
         self
     }
     /// Finished variations that may wait in the channel for the consumer.
@@ -213,7 +218,7 @@ impl EngineBuilder {
         at_least_one("thumbnail", self.config.thumbnail.map(u64::from))?;
         at_least_one("previews", self.config.previews.map(u64::from))?;
         at_least_one("max_side", self.config.max_side.map(u64::from))?;
-        at_least_one("analysis_size", Some(u64::from(self.config.analysis.max_side)))?;
+        at_least_one("analysis_size", Some(u64::from(self.config.analysis_size)))?;
         at_least_one("max_pixels", Some(self.config.decode.max_pixels))?;
         at_least_one("channel_capacity", self.channel_capacity.map(|c| c as u64))?;
         at_least_one("max_memory", self.max_memory)?;

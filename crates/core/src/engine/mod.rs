@@ -88,7 +88,7 @@ impl Engine {
             look: config.look.name().to_string(),
             look_options: config.look.options(),
             seed: config.analysis.seed,
-            analysis_size: config.analysis.max_side,
+            analysis_size: config.analysis_size,
             max_side: config.max_side,
             format: config.format,
             thumbnail: config.thumbnail,

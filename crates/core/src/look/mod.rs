@@ -21,6 +21,7 @@ pub use gradient::GradientLook;
 pub use remap::{Dither, RemapLook};
 pub use shift::{ShiftLook, ShiftOptions};
 pub use soft::SoftLook;
+pub(crate) use spec::ANALYSIS_SIZE;
 pub use spec::{
     LOOK_OPTIONS, LookName, LookOption, LookSpec, LookSpecError, OptionKind, OptionValue, look_option,
 };

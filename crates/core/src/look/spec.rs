@@ -167,6 +167,9 @@ pub struct LookOption {
     pub looks: &'static [LookName],
     /// An option it needs given with it, if any.
     pub requires: Option<&'static str>,
+    /// Why it is deprecated, where it is: the command line warns with it
+    /// and Python raises a `DeprecationWarning` when it is given.
+    pub deprecated: Option<&'static str>,
 }
 
 impl LookOption {
@@ -179,6 +182,8 @@ impl LookOption {
 const SHIFT_AND_SOFT: &[LookName] = &[LookName::Shift, LookName::Soft];
 const REMAP: &[LookName] = &[LookName::Remap];
 const DEFAULTS: ShiftOptions = ShiftOptions::DEFAULT;
+/// `analysis_size`'s default, as the recipe names it.
+pub(crate) const ANALYSIS_SIZE: u32 = 256;
 
 /// Every option of every look, in the order help lists them.
 pub const LOOK_OPTIONS: &[LookOption] = &[
@@ -186,7 +191,7 @@ pub const LOOK_OPTIONS: &[LookOption] = &[
         name: "dither",
         value_name: "METHOD",
         help: "With --look remap: mix palette colours so areas keep their colour from a distance, by \
-               error diffusion (floyd-steinberg) or a regular 8x8 pattern (ordered).",
+               error diffusion (floyd-steinberg) or a regular 8x8 pattern (ordered); palettes of at most 256 colours.",
         kind: OptionKind::Method {
             methods: &[
                 ("floyd-steinberg", "Floyd–Steinberg error diffusion"),
@@ -196,6 +201,7 @@ pub const LOOK_OPTIONS: &[LookOption] = &[
         },
         looks: REMAP,
         requires: None,
+        deprecated: None,
     },
     LookOption {
         name: "dither_strength",
@@ -204,6 +210,7 @@ pub const LOOK_OPTIONS: &[LookOption] = &[
         kind: OptionKind::Number { min: 0.0, max: 1.0, default: 1.0 },
         looks: REMAP,
         requires: Some("dither"),
+        deprecated: None,
     },
     LookOption {
         name: "max_k",
@@ -212,6 +219,7 @@ pub const LOOK_OPTIONS: &[LookOption] = &[
         kind: OptionKind::Integer { min: 1, max: 255, default: Some(DEFAULTS.max_k as u64) },
         looks: SHIFT_AND_SOFT,
         requires: None,
+        deprecated: None,
     },
     LookOption {
         name: "lightness",
@@ -220,6 +228,7 @@ pub const LOOK_OPTIONS: &[LookOption] = &[
         kind: OptionKind::Number { min: 0.0, max: f32::INFINITY, default: DEFAULTS.lightness },
         looks: SHIFT_AND_SOFT,
         requires: None,
+        deprecated: None,
     },
     LookOption {
         name: "blend",
@@ -228,6 +237,7 @@ pub const LOOK_OPTIONS: &[LookOption] = &[
         kind: OptionKind::Number { min: 0.0, max: 1.0, default: DEFAULTS.blend },
         looks: SHIFT_AND_SOFT,
         requires: None,
+        deprecated: None,
     },
     LookOption {
         name: "saturation",
@@ -236,15 +246,18 @@ pub const LOOK_OPTIONS: &[LookOption] = &[
         kind: OptionKind::Number { min: 0.0, max: f32::INFINITY, default: DEFAULTS.saturation },
         looks: SHIFT_AND_SOFT,
         requires: None,
+        deprecated: None,
     },
     LookOption {
         name: "analysis_size",
         value_name: "N",
-        help: "No longer used [default: 256]: since output version 4 the clustering's starts run on a \
-               weighted coreset of every colour. Accepted, and named in the recipe, so that scripts keep working.",
+        help: "Deprecated: no byte depends on it since output version 4 (the clustering's starts run on a \
+               weighted coreset of every colour); accepted with a warning, and named in the recipe, so that \
+               scripts keep their keys [default: 256].",
         kind: OptionKind::Integer { min: 1, max: u32::MAX as u64, default: None },
         looks: SHIFT_AND_SOFT,
         requires: None,
+        deprecated: Some("no longer changes the output (output version 4 on)"),
     },
 ];
 
@@ -339,6 +352,14 @@ impl LookSpec {
     /// `--analysis-size`, where given: an engine setting, not the look's.
     pub fn analysis_size(&self) -> Option<u32> {
         self.integer("analysis_size").map(|side| side as u32)
+    }
+
+    /// The deprecated options given, in the table's order: what a caller
+    /// warns about.
+    pub fn deprecated_given(&self) -> impl Iterator<Item = &'static LookOption> + '_ {
+        LOOK_OPTIONS
+            .iter()
+            .filter(|option| option.deprecated.is_some() && self.values.contains_key(option.name))
     }
 
     /// Makes the look, once every option given has what it requires.

@@ -270,6 +270,7 @@ fn a_job_cancelled_before_it_starts_makes_nothing() {
 }
 
 #[test]
+#[allow(deprecated)] // analysis_size: still in the recipe, so in this test
 fn the_recipe_names_every_option_that_changes_bytes() {
     let shift = ShiftLook::new(ShiftOptions { max_k: 4, ..Default::default() }).unwrap();
     let engine = Engine::builder()
@@ -387,6 +388,7 @@ fn pixels_in_memory_are_the_file_they_came_from() {
 }
 
 #[test]
+#[allow(deprecated)] // analysis_size: still checked
 fn bad_builder_options_are_refused() {
     for (builder, option) in [
         (Engine::builder().max_side(Some(0)), "max_side"),

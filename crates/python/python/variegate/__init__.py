@@ -159,12 +159,12 @@ def recolour(
     for lossless) or ``"avif"`` (``speed``, 1-10, default 9). ``threads``: worker
     threads, the most variations made at once (default one per core).
 
-    ``look_options``, named and defaulting as the command line's flags:
-    ``max_k`` (5), ``lightness`` (0.7), ``blend`` (0.75), ``saturation``
-    (1.2) and ``analysis_size`` (256; no longer changes the output) for the
-    shift and soft looks; ``dither`` (False;
-    True or "floyd-steinberg" for error diffusion, "ordered" for an 8x8
-    pattern) and ``dither_strength`` (1.0, from 0 to 1) for remap; ``quality`` (90 for JPEG and lossy WebP, 70 for AVIF) and
+    ``look_options``, the looks' own, named and defaulting as the command
+    line's flags (``dither`` also takes True, for "floyd-steinberg"):
+
+    {look_options}
+
+    The other options: ``quality`` (90 for JPEG and lossy WebP, 70 for AVIF) and
     ``background`` ("#FFFFFF": what shows through transparent pixels, for JPEG only); ``max_side`` (none: downscale the
     image first so its longest side is at most this); ``max_pixels``
     (refuse larger images); ``max_memory`` (bytes, or a size such as "2G":
@@ -196,6 +196,24 @@ def recolour(
         _image_arg(image), palettes, look=look, seed=seed, format=format, threads=threads, **look_options
     )
     return [Variation(*record) for record in records]
+
+
+def _look_options_doc() -> str:
+    """The looks' options as the engine's table gives them (the table the
+    command line's flags are made from), in Python's words: a line each."""
+    lines = []
+    for name, default, text in _native.look_options():
+        bracket = re.search(r" ?\[default: ([^\]]*)\]", text)
+        if bracket:
+            default, text = default or bracket.group(1), text.replace(bracket.group(0), "")
+        text = re.sub(r"--look (\w+)", r'look="\1"', text)
+        text = re.sub(r"--([a-z-]+)", lambda flag: f"``{flag.group(1).replace('-', '_')}``", text)
+        lines.append(f"- ``{name}`` ({default}): {text}")
+    return "\n    ".join(lines)
+
+
+if recolour.__doc__:  # None under python -OO
+    recolour.__doc__ = recolour.__doc__.replace("{look_options}", _look_options_doc())
 
 
 def run(image: Image, palettes: Sequence[Palette], *, out: str = "./variations", **options: Any) -> Dict[str, Any]:
