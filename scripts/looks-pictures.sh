@@ -11,7 +11,9 @@
 # tests give a folder of their own and compare).
 #
 # docs/looks/soft-crop.png (shift beside soft on a crop of rocket.jpg at 2x)
-# is drawn by hand and not remade here.
+# needs a crop this script has no tool for: the same test makes it, and
+# VARIEGATE_BLESS=1 cargo test -p variegate-cli --test it looks_pictures
+# writes every picture of docs/looks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:-target/release/variegate}")

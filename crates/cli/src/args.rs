@@ -73,7 +73,8 @@ pub struct RunArgs {
     /// Print the JSON report on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Write a PNG contact sheet: the original and every variation, each with its palette beneath.
+    /// Write a PNG contact sheet: the original and every variation, each with its palette beneath (a name
+    /// ending in another extension than .png is a usage error).
     #[arg(long, value_name = "FILE")]
     pub contact_sheet: Option<PathBuf>,
 }
@@ -109,10 +110,13 @@ pub struct BatchArgs {
 #[derive(clap::Args)]
 #[command(group = clap::ArgGroup::new("palette-source").required(true).multiple(false))]
 pub struct JobArgs {
-    /// JSON palettes file: [{"name": ..., "colors": ["#RRGGBB", ...], "description": ...}, ...].
+    /// JSON palettes file: [{"name": ..., "colors": ["#RRGGBB", ...], "description": ...}, ...]; #RGB works
+    /// too, spaces around a colour and a byte-order mark are ignored, other fields (id, tags) too, with one
+    /// warning naming them.
     #[arg(long, value_name = "FILE", group = "palette-source")]
     pub palettes: Option<PathBuf>,
-    /// A palette given inline, e.g. "#112233,#445566,#FFEEDD"; repeat for more (named Palette 1, 2, ...).
+    /// A palette given inline instead, e.g. "#112233,#445566,#FFEEDD"; repeat for more (named Palette 1, 2,
+    /// ...).
     #[arg(long, value_name = "COLOURS", group = "palette-source")]
     pub palette: Vec<String>,
     /// Where to store the variations: a folder, file:///dir, memory://, s3://bucket/prefix,
@@ -122,14 +126,14 @@ pub struct JobArgs {
     /// Retries of a transient store failure (5xx, throttling, dropped connection, timeout).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: usize,
-    /// Per-object deadline for retrying, in seconds.
+    /// Per-object deadline for retrying, in seconds (at least 1).
     #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(StoreOptions::MIN_DEADLINE_SECONDS..))]
     pub deadline: u64,
     /// Stored objects at once [default: 2 for a local folder, where more only hold more files in memory;
     /// 8 for a cloud store].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub uploads: Option<u32>,
-    /// How long presigned links in the report stay valid, in seconds (at most 7 days).
+    /// How long presigned links in the report stay valid, in seconds (1 to 604800: 7 days).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(StoreOptions::URL_TTL_SECONDS))]
     pub url_ttl: u64,
     /// Where variations that cannot be stored are saved instead (under their keys) [default:
@@ -140,21 +144,24 @@ pub struct JobArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
     /// Worker threads, the most variations made at once [default: one per core]; more than 4 per
-    /// core this process may use are capped there, with a warning.
+    /// core this process may use (CPU affinity and cgroup quotas count) are capped there, with a warning.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
     #[command(flatten)]
     pub look: LookArgs,
-    /// Seed of the clustering (shift and soft looks); the same seed gives the same bytes [default: 0].
+    /// Seed of the clustering (shift and soft looks; with the others, which do not cluster, a usage
+    /// error); the same seed gives the same bytes [default: 0].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// File format of the variations and their thumbnails: webp is lossy (at --quality) unless --lossless.
+    /// File format of the variations and their thumbnails.
     #[arg(long, value_enum, default_value_t = Format::Png)]
     pub format: Format,
-    /// With --format jpeg, which has no alpha: what transparent pixels show [default: #FFFFFF].
+    /// With --format jpeg, which has no alpha: what transparent pixels show, each pixel composited over it
+    /// (with a format that keeps alpha, a usage error) [default: #FFFFFF].
     #[arg(long, value_name = "#RRGGBB", value_parser = colour)]
     pub background: Option<Rgb8>,
-    /// Quality of JPEG, lossy WebP and AVIF, 1-100 [default: 90 JPEG, 90 WebP, 70 AVIF].
+    /// Quality of JPEG, lossy WebP and AVIF, 1-100 (with PNG or --lossless, a usage error) [default: 90
+    /// JPEG, 90 WebP, 70 AVIF].
     #[arg(long, value_name = "Q", value_parser = format_setting(FormatSetting::QUALITY))]
     pub quality: Option<u8>,
     /// With --format webp: lossless WebP (larger files, every pixel kept).
@@ -163,7 +170,7 @@ pub struct JobArgs {
     /// With --format avif: the encoder's speed, 1 (slowest, smallest files) to 10 (fastest) [default: 9].
     #[arg(long, value_name = "1..10", value_parser = format_setting(FormatSetting::SPEED))]
     pub speed: Option<u8>,
-    /// Refuse images with more pixels than this.
+    /// Refuse images with more pixels than this, from their header, before decoding their pixels.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pixels: u64,
     /// Memory budget, e.g. 512M or 2G (K, M, G: powers of 1024). An image whose run would need more is refused
@@ -179,7 +186,7 @@ pub struct JobArgs {
     /// original service) did.
     #[arg(long, value_enum, value_name = "WHAT", default_value_t = Profiles::Convert)]
     pub colour_profiles: Profiles,
-    /// Downscale the image so its longest side is at most N pixels before recolouring.
+    /// Downscale the image (Lanczos3) so its longest side is at most N pixels before recolouring.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_side: Option<u32>,
     /// Also store a thumbnail of each variation (longest side N) under thumbs/.
@@ -204,9 +211,13 @@ pub enum Profiles {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
+    /// PNG, with a fast deflate.
     Png,
+    /// JPEG (no alpha: see --background).
     Jpeg,
+    /// Lossy WebP at --quality (libwebp), or lossless with --lossless.
     Webp,
+    /// AVIF (rav1e, 8-bit, tagged sRGB) at --quality and --speed.
     Avif,
 }
 

@@ -13,6 +13,8 @@ mod batch;
 mod look_args;
 mod output;
 mod progress;
+#[cfg(test)]
+mod reference;
 mod run;
 mod setup;
 mod sheet;

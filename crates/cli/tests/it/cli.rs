@@ -580,23 +580,57 @@ fn every_flag_is_in_the_docs() {
     }
 }
 
-/// The pictures of docs/looks are what the documented commands make today
-/// (`scripts/looks-pictures.sh`, which remakes them after a change of look).
+/// The pictures of docs/looks are what the documented commands make today:
+/// the contact sheets (`scripts/looks-pictures.sh`) and the crop of shift
+/// beside soft. `VARIEGATE_BLESS=1` writes them after a change of look.
 #[test]
 fn the_looks_pictures_are_what_the_documented_commands_make() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bless = std::env::var_os("VARIEGATE_BLESS").is_some();
     let dir = tempfile::tempdir().unwrap();
     let status = std::process::Command::new(root.join("scripts/looks-pictures.sh"))
         .args([common::BIN, dir.path().to_str().unwrap()])
         .status()
         .unwrap();
     assert!(status.success());
-    for look in ["shift", "soft", "remap", "remap-dither", "remap-ordered", "gradient"] {
+    let crop = soft_crop(dir.path());
+    crop.save(dir.path().join("soft-crop.png")).unwrap();
+    for look in ["shift", "soft", "remap", "remap-dither", "remap-ordered", "gradient", "soft-crop"] {
         let made = std::fs::read(dir.path().join(format!("{look}.png"))).unwrap();
-        let shown = std::fs::read(root.join(format!("docs/looks/{look}.png"))).unwrap();
+        let shown_path = root.join(format!("docs/looks/{look}.png"));
+        if bless {
+            std::fs::write(&shown_path, &made).unwrap();
+        }
+        let shown = std::fs::read(&shown_path).unwrap();
+        // The crop is compared by its pixels: the PNG writer is the image
+        // crate's, whose bytes may change with its version.
+        let same = match look {
+            "soft-crop" => image::load_from_memory(&shown).unwrap().to_rgb8() == crop,
+            _ => made == shown,
+        };
         assert!(
-            made == shown,
-            "docs/looks/{look}.png is not what the command makes: run scripts/looks-pictures.sh"
+            same,
+            "docs/looks/{look}.png is not what the command makes: VARIEGATE_BLESS=1 cargo test ... looks_pictures"
         );
     }
+}
+
+/// docs/looks/soft-crop.png: rocket.jpg in Citrus Pop, shift (left) beside
+/// soft (right), the same 300x200 crop of each at 2x, 4 white pixels apart.
+fn soft_crop(dir: &std::path::Path) -> image::RgbImage {
+    let crop = |look: &str| {
+        let out = dir.join(format!("rocket-{look}"));
+        let args =
+            ["run", &fixture("rocket.jpg"), "--palettes", &fixture("palettes.json"), "--look", look, "-q"];
+        let output = variegate(&[&args[..], &["--out", out.to_str().unwrap()]].concat(), dir);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let citrus = files(&out).into_iter().find(|path| path.ends_with("06-citrus-pop.png")).unwrap();
+        let variation = image::open(out.join(citrus)).unwrap().to_rgb8();
+        let crop = image::imageops::crop_imm(&variation, 150, 0, 300, 200).to_image();
+        image::imageops::resize(&crop, 600, 400, image::imageops::FilterType::Nearest)
+    };
+    let mut sheet = image::RgbImage::from_pixel(1204, 400, image::Rgb([255, 255, 255]));
+    image::imageops::replace(&mut sheet, &crop("shift"), 0, 0);
+    image::imageops::replace(&mut sheet, &crop("soft"), 604, 0);
+    sheet
 }
