@@ -27,7 +27,9 @@ use crate::pixels::{Rgb8, hex};
 /// clusters never more than an image's colours.
 /// 4: the shift and soft looks' clustering started on a weighted coreset of
 /// the image's colours and finished on every colour (no analysis copy).
-pub const OUTPUT_VERSION: u32 = 4;
+/// 5: AVIF's alpha at quality 100 whatever the colour's; lossy WebP of a
+/// tagged image tagged sRGB, as every other format is.
+pub const OUTPUT_VERSION: u32 = 5;
 
 /// Everything, besides the image and the palettes, that decides the bytes of
 /// a run's variations. Recorded in full in each manifest.

@@ -41,6 +41,20 @@ def test_alpha_is_kept(testdata, palettes, fmt):
     assert np.abs(alpha - rgba[..., 3]).mean() < 2, np.abs(alpha - rgba[..., 3]).mean()
 
 
+@pytest.mark.parametrize("fmt", ["webp", "avif"])
+def test_a_cutout_stays_opaque_inside_and_clear_outside(testdata, palettes, fmt):
+    """A cut-out (alpha 0 outside an ellipse, 255 inside, a 6-pixel ramp)
+    at the default settings: no grey halo, no see-through
+    body (AVIF's alpha at the colour's quality 70 gave 241 and 16)."""
+    source = np.asarray(Image.open(testdata / "coffee-cutout.png"))[..., 3]
+    variation = variegate.recolour(testdata / "coffee-cutout.png", palettes[:1], format=fmt)[0]
+    alpha = np.asarray(Image.open(io.BytesIO(variation.data)).convert("RGBA"))[..., 3]
+    assert alpha[source == 255].min() >= 250 and alpha[source == 0].max() <= 5, (
+        alpha[source == 255].min(), alpha[source == 0].max())
+    ramp = (source > 0) & (source < 255)
+    assert np.abs(alpha[ramp].astype(int) - source[ramp]).mean() < 2
+
+
 def test_run_stores_web_formats_under_their_own_keys(testdata, palettes, tmp_path):
     keys = {}
     for options in [{}, {"format": "webp"}, {"format": "webp", "lossless": True}, {"format": "avif", "speed": 10}]:

@@ -40,17 +40,16 @@ pub enum OutputFormat {
     /// Lossless WebP. Keeps alpha.
     WebP,
     /// Lossy WebP through libwebp at the given quality (1-100), alpha kept
-    /// (compressed losslessly). No ICC profile: browsers and decoders take
-    /// an untagged WebP as sRGB.
+    /// (compressed losslessly).
     #[serde(rename = "webp-lossy")]
     WebPLossy {
         /// 1 (smallest) to 100 (best).
         quality: u8,
     },
     /// AVIF through rav1e: 8-bit, full-range YCbCr tagged sRGB (primaries
-    /// and transfer), alpha kept.
+    /// and transfer), alpha kept at quality 100 whatever the colour's.
     Avif {
-        /// 1 (smallest) to 100 (best), for colour and alpha alike.
+        /// 1 (smallest) to 100 (best), for the colour.
         quality: u8,
         /// rav1e's speed, 1 (slowest, smallest) to 10 (fastest).
         speed: u8,
@@ -283,10 +282,14 @@ pub const FORMAT_SETTINGS: [FormatSetting; 2] = [FormatSetting::QUALITY, FormatS
 /// How variations are written, beyond their format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncodeOptions {
-    /// Say the colours are sRGB: PNG's `sRGB` chunk, an sRGB ICC profile in
-    /// JPEG and WebP. Images decoded from a file with a colour profile are
-    /// tagged so; untagged ones stay untagged, byte for byte as before.
-    /// Default false.
+    /// Say the colours are sRGB, the one rule of colour tags: a variation of
+    /// an image that had a colour profile (converted to sRGB) says sRGB in
+    /// its format's own way: PNG an `sRGB` chunk, JPEG and WebP (lossless
+    /// and lossy) an sRGB ICC profile; one of an untagged image carries no
+    /// tag, as the image did. AVIF is the exception: its AV1 stream always
+    /// describes its colours (sRGB transfer, BT.709 primaries, full range),
+    /// tagged image or not (rav1e writes it; no `colr` box, whose values
+    /// would be the ones readers assume without it). Default false.
     pub srgb: bool,
     /// What JPEG, which has no alpha, shows through transparent pixels: each
     /// pixel is composited over it. Default white.

@@ -53,7 +53,8 @@ impl Codec for WebP {
     }
 }
 
-/// No ICC profile: browsers and decoders take an untagged WebP as sRGB.
+/// Lossy WebP through libwebp; tagged sRGB as lossless WebP is (an `ICCP`
+/// chunk, which libwebp's encoder does not write: [`with_icc`]).
 pub(super) struct WebPLossy {
     pub(super) quality: u8,
 }
@@ -62,7 +63,7 @@ impl Codec for WebPLossy {
     fn info(&self) -> Info {
         LOSSY
     }
-    fn encode(&self, frame: Frame<'_>, _: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode(&self, frame: Frame<'_>, options: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let Frame { pixels, width, height, channels } = frame;
         let failed = |reason: String| EncodeError::new(LOSSY.name, reason);
         let layout = match channels {
@@ -81,7 +82,55 @@ impl Codec for WebPLossy {
         let encoded = webp::Encoder::new(pixels, layout, width, height)
             .encode_advanced(&config)
             .map_err(|error| failed(format!("libwebp: {error:?}")))?;
-        out.extend_from_slice(&encoded);
+        if options.srgb {
+            let tagged = with_icc(&encoded, srgb_icc(), width, height)
+                .ok_or_else(|| failed("libwebp's file is not a WebP RIFF".into()))?;
+            out.extend_from_slice(&tagged);
+        } else {
+            out.extend_from_slice(&encoded);
+        }
         Ok(())
     }
+}
+
+/// libwebp's file (`VP8 `, or `VP8X` then `ALPH` and `VP8 `) with `icc` in an
+/// `ICCP` chunk right after the `VP8X` header, where the container wants it
+/// (a `VP8X` made for a simple file, the canvas its size); `None` if `file`
+/// is no WebP RIFF.
+fn with_icc(file: &[u8], icc: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    const ICC_FLAG: u8 = 0x20;
+    if file.get(..4)? != b"RIFF" || file.get(8..12)? != b"WEBP" {
+        return None;
+    }
+    let chunks = file.get(12..)?;
+    let (mut header, rest) = match chunks.get(..4)? {
+        b"VP8X" => (chunks.get(8..18)?.to_vec(), chunks.get(18..)?),
+        _ => {
+            // Flags, 3 reserved bytes, then the canvas less one, 24 bits each.
+            let mut header = vec![0; 10];
+            header[4..7].copy_from_slice(&width.checked_sub(1)?.to_le_bytes()[..3]);
+            header[7..10].copy_from_slice(&height.checked_sub(1)?.to_le_bytes()[..3]);
+            (header, chunks)
+        }
+    };
+    header[0] |= ICC_FLAG;
+    let mut out = Vec::with_capacity(file.len() + icc.len() + 32);
+    out.extend_from_slice(b"RIFF\0\0\0\0WEBP");
+    chunk(&mut out, b"VP8X", &header)?;
+    chunk(&mut out, b"ICCP", icc)?;
+    out.extend_from_slice(rest);
+    let size = u32::try_from(out.len() - 8).ok()?;
+    out[4..8].copy_from_slice(&size.to_le_bytes());
+    Some(out)
+}
+
+/// A RIFF chunk: its name, size and data, padded to an even length.
+fn chunk(out: &mut Vec<u8>, name: &[u8; 4], data: &[u8]) -> Option<()> {
+    out.extend_from_slice(name);
+    out.extend_from_slice(&u32::try_from(data.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(data);
+    if data.len() % 2 == 1 {
+        out.push(0);
+    }
+    Some(())
 }

@@ -230,9 +230,24 @@ fn variations_of_a_tagged_image_say_srgb_and_untagged_ones_stay_as_they_were() {
         assert_eq!(has_chunk(png.bytes(), b"sRGB"), tagged, "{file}");
         assert!(!has_chunk(png.bytes(), b"iCCP"), "{file}");
     }
-    for format in [variegate_core::OutputFormat::Jpeg { quality: 90 }, variegate_core::OutputFormat::WebP] {
+    // The cut-out, tagged with an sRGB profile: lossy WebP's VP8X file (it
+    // has alpha) as well as its simple one.
+    let cutout = image::open(fixture("coffee-cutout.png")).unwrap().to_rgba8();
+    let mut tagged_cutout = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut tagged_cutout);
+    encoder.set_icc_profile(moxcms::ColorProfile::new_srgb().encode().unwrap()).unwrap();
+    image::ImageEncoder::write_image(encoder, &cutout, 600, 400, image::ExtendedColorType::Rgba8).unwrap();
+    use variegate_core::OutputFormat::{Jpeg, WebP, WebPLossy};
+    for (format, tagged) in [
+        (Jpeg { quality: 90 }, engine.open(fixture("profiles/p3.png")).unwrap()),
+        (WebP, engine.open(fixture("profiles/p3.png")).unwrap()),
+        (WebPLossy { quality: 90 }, engine.open(fixture("profiles/p3.png")).unwrap()),
+        (WebPLossy { quality: 90 }, engine.decode(&tagged_cutout, "cutout").unwrap()),
+        (WebPLossy { quality: 90 }, engine.open(fixture("oriented/upright.png")).unwrap()),
+    ] {
+        let said = tagged.is_srgb_tagged();
         let engine = Engine::builder().format(format).build().unwrap();
-        let job = engine.start(engine.open(fixture("profiles/p3.png")).unwrap(), palette.clone()).unwrap();
+        let job = engine.start(tagged, palette.clone()).unwrap();
         let encoded = job.variations().recv().unwrap().result.unwrap();
         job.wait();
         let mut decoder = image::ImageReader::new(std::io::Cursor::new(encoded.bytes()))
@@ -240,9 +255,15 @@ fn variations_of_a_tagged_image_say_srgb_and_untagged_ones_stay_as_they_were() {
             .unwrap()
             .into_decoder()
             .unwrap();
-        let icc = image::ImageDecoder::icc_profile(&mut decoder).unwrap().expect("an ICC profile");
+        let icc = image::ImageDecoder::icc_profile(&mut decoder).unwrap();
+        assert_eq!(icc.is_some_and(|icc| icc.len() > 100), said, "{format:?}");
         let reread = SourceImage::decode(encoded.bytes(), "out", 1 << 30).unwrap();
-        assert!(reread.is_srgb_tagged() && icc.len() > 100, "{format:?}");
+        assert_eq!(reread.is_srgb_tagged(), said, "{format:?}");
+        if reread.channels() == Channels::Rgba {
+            // The container made around libwebp's chunks keeps its alpha.
+            let alpha = |pixels: &[u8]| pixels.chunks(4).map(|p| p[3]).collect::<Vec<u8>>();
+            assert_eq!(alpha(reread.pixels()), alpha(cutout.as_raw()));
+        }
     }
 }
 
