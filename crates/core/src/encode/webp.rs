@@ -63,7 +63,12 @@ impl Codec for WebPLossy {
     fn info(&self) -> Info {
         LOSSY
     }
-    fn encode(&self, frame: Frame<'_>, options: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode(
+        &self,
+        frame: Frame<'_>,
+        options: &EncodeOptions,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         let Frame { pixels, width, height, channels } = frame;
         let failed = |reason: String| EncodeError::new(LOSSY.name, reason);
         let layout = match channels {

@@ -235,7 +235,8 @@ fn variations_of_a_tagged_image_say_srgb_and_untagged_ones_stay_as_they_were() {
     let cutout = image::open(fixture("coffee-cutout.png")).unwrap().to_rgba8();
     let mut tagged_cutout = Vec::new();
     let mut encoder = image::codecs::png::PngEncoder::new(&mut tagged_cutout);
-    image::ImageEncoder::set_icc_profile(&mut encoder, moxcms::ColorProfile::new_srgb().encode().unwrap()).unwrap();
+    image::ImageEncoder::set_icc_profile(&mut encoder, moxcms::ColorProfile::new_srgb().encode().unwrap())
+        .unwrap();
     image::ImageEncoder::write_image(encoder, &cutout, 600, 400, image::ExtendedColorType::Rgba8).unwrap();
     use variegate_core::OutputFormat::{Jpeg, WebP, WebPLossy};
     for (format, tagged) in [
