@@ -189,6 +189,12 @@ pub struct JobArgs {
     /// Downscale the image (Lanczos3) so its longest side is at most N pixels before recolouring.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_side: Option<u32>,
+    /// Store each variation at each of these longest sides, e.g. 480,960,1920 for a web page's srcset, instead
+    /// of the one full-size file (never upscaled: a side at or above the image's is the image itself, made
+    /// once); each key ends in its side (00-coral-480.webp), and the report gives each variation's files and
+    /// srcset. At most 8.
+    #[arg(long, value_name = "SIDES", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub sizes: Vec<u32>,
     /// Also store a thumbnail of each variation (longest side N) under thumbs/.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub thumbnail: Option<u32>,
@@ -243,6 +249,14 @@ pub fn check_usage(args: &JobArgs, subcommand: &str) {
     };
     if let Some(message) = problem {
         usage_error(subcommand, clap::error::ErrorKind::ArgumentConflict, message)
+    }
+    let mut sizes = args.sizes.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    if sizes.len() > variegate_core::MAX_SIZES {
+        let message =
+            format!("--sizes takes at most {} sides, not {}", variegate_core::MAX_SIZES, sizes.len());
+        usage_error(subcommand, clap::error::ErrorKind::TooManyValues, message)
     }
 }
 

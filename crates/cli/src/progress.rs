@@ -88,6 +88,15 @@ impl Observer for Progress {
                 self.line(&format!("stored {key} ({} bytes, {ms:.0} ms)", outcome.bytes));
             }
         }
+        for size in &outcome.sizes {
+            if let Some(error) = &size.error {
+                let saved = match &size.spill_path {
+                    Some(path) => format!("saved to {}", path.display()),
+                    None => "not saved".to_string(),
+                };
+                self.line(&format!("error: {} not stored, {saved}: {error}", size.key));
+            }
+        }
         if let Some(error) = &outcome.thumbnail_error {
             let saved = match &outcome.thumbnail_spill_path {
                 Some(path) => format!("saved to {}", path.display()),

@@ -96,6 +96,10 @@ fn summary(progress: &mut Progress, report: &StoreReport, uploader: &Uploader, q
     if thumbnails > 0 {
         progress.console.line(&format!("error: {thumbnails} thumbnails not stored (see above)"));
     }
+    let sizes = manifest.variations.iter().flat_map(|o| &o.sizes).filter(|size| size.error.is_some()).count();
+    if sizes > 0 {
+        progress.console.line(&format!("error: {sizes} sizes not stored (see above)"));
+    }
     let folder = uploader.store().location_of(&manifest.folder);
     let total = manifest.variations.len();
     let ms = manifest.timings.total.as_secs_f64() * 1e3;

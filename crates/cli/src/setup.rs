@@ -102,6 +102,7 @@ fn engine(args: &JobArgs, previews: Option<u32>, max_memory: u64) -> anyhow::Res
         })
         .max_side(args.max_side)
         .thumbnail(args.thumbnail)
+        .sizes(&args.sizes)
         .previews(previews)
         .build()?)
 }

@@ -93,7 +93,8 @@ pub use decode::{SourceImage, SourceInfo};
 pub use encode::{EncodedImage, OutputFormat};
 pub use engine::cancel::{Cancellation, Canceller};
 pub use engine::{
-    Engine, EngineBuilder, Job, RunSummary, THREADS_PER_CORE, Variation, VariationTimings, panic_message,
+    Engine, EngineBuilder, Job, MAX_SIZES, RunSummary, THREADS_PER_CORE, Variation, VariationTimings,
+    panic_message,
 };
 pub use error::{
     BuildError, DecodeError, Error, LookError, OverBudget, PaletteError, VariationError, one_line,

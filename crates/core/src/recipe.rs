@@ -50,6 +50,10 @@ pub struct Recipe {
     pub format: OutputFormat,
     /// Longest side of stored thumbnails, if any.
     pub thumbnail: Option<u32>,
+    /// The longest sides each variation is stored at, if asked
+    /// ([`EngineBuilder::sizes`](crate::EngineBuilder::sizes)); written only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizes: Option<Vec<u32>>,
     /// What JPEG variations show through transparent pixels (JPEG only).
     #[serde(default)]
     pub background: Option<Rgb8>,
@@ -78,6 +82,8 @@ impl Recipe {
             max_side: Option<u32>,
             format: OutputFormat,
             thumbnail: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sizes: Option<&'a [u32]>,
             background: Option<Rgb8>,
             colour_profiles: ColourProfiles,
             output_version: u32,
@@ -91,6 +97,7 @@ impl Recipe {
             max_side: self.max_side,
             format: self.format,
             thumbnail: self.thumbnail,
+            sizes: self.sizes.as_deref(),
             background: self.background,
             colour_profiles: self.colour_profiles,
             output_version: self.output_version,
@@ -142,6 +149,7 @@ mod tests {
             max_side: None,
             format: OutputFormat::Png,
             thumbnail: None,
+            sizes: None,
             background: None,
             colour_profiles: ColourProfiles::Convert,
             output_version: OUTPUT_VERSION,
@@ -166,6 +174,8 @@ mod tests {
             Recipe { colour_profiles: ColourProfiles::Ignore, ..recipe() },
             Recipe { background: Some(Rgb8([0, 0, 0])), ..recipe() },
             Recipe { thumbnail: Some(64), ..recipe() },
+            Recipe { sizes: Some(vec![480, 960]), ..recipe() },
+            Recipe { sizes: Some(vec![480]), ..recipe() },
             Recipe { output_version: OUTPUT_VERSION + 1, ..recipe() },
         ];
         let mut digests: Vec<String> = changed.iter().map(|r| r.digest(&palettes)).collect();

@@ -161,8 +161,8 @@ fn look_error(error: LookSpecError) -> PyErr {
 /// An engine from the options a recolour takes (the command line's, named
 /// alike): `look`, its options, `seed`, `format`, `quality`, `background`,
 /// `threads`, `max_pixels`, `max_memory`, `max_side`, `lenient`, `colour_profiles`, and
-/// `thumbnail` when `thumbnails` is true.
-pub fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> {
+/// `thumbnail` and `sizes` when `stored` is true.
+pub fn engine_from(options: &Options<'_>, stored: bool) -> PyResult<Engine> {
     let mut builder = Engine::builder().look_spec(&look_from(options)?).map_err(look_error)?;
     let format: String = options.take("format")?.unwrap_or_else(|| "png".into());
     let (quality, speed) = (options.take("quality")?, options.take("speed")?);
@@ -173,8 +173,9 @@ pub fn engine_from(options: &Options<'_>, thumbnails: bool) -> PyResult<Engine> 
     if threads == Some(0) {
         return Err(PyValueError::new_err("invalid option threads: must be at least 1"));
     }
-    if thumbnails {
+    if stored {
         builder = builder.thumbnail(options.take("thumbnail")?);
+        builder = builder.sizes(&options.take::<Vec<u32>>("sizes")?.unwrap_or_default());
     }
     // Bytes, or a size as the command line takes it ("512M", "2G").
     match options.take::<Bound<'_, PyAny>>("max_memory")? {

@@ -28,6 +28,25 @@ def test_run_stores_what_the_cli_stores(testdata, palettes, run_cli, tmp_path):
         assert outcome["url"] == (out / outcome["key"]).as_uri()
 
 
+def test_sizes_for_a_srcset_decode_at_their_sizes(testdata, palettes, tmp_path):
+    import io
+
+    from PIL import Image
+
+    out = tmp_path / "sized"
+    report = variegate.run(testdata / "retina.jpg", palettes[:2], out=str(out), format="webp", sizes=[480, 960, 1920])
+    assert report["status"] == "complete" and report["recipe"]["sizes"] == [480, 960, 1920]
+    for outcome in report["variations"]:
+        assert [size["width"] for size in outcome["sizes"]] == [480, 960, 1411]  # 1920 > 1411: the image itself
+        for size in outcome["sizes"]:
+            decoded = Image.open(io.BytesIO((out / size["key"]).read_bytes()))
+            assert decoded.format == "WEBP" and decoded.size == (size["width"], size["height"])
+        names = [size["key"].rsplit("/", 1)[1] for size in outcome["sizes"]]
+        assert outcome["srcset"] == ", ".join(f"{n} {w}w" for n, w in zip(names, [480, 960, 1411]))
+    with pytest.raises(ValueError, match=r"^invalid option sizes: at most 8 sizes, not 9$"):
+        variegate.run(testdata / "coffee.png", palettes, out=str(out), sizes=range(1, 10))
+
+
 def test_a_palette_that_cannot_work_is_refused_before_any_work(testdata, palettes, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(variegate.PaletteError, match=r'^palettes: palette 2 \("Empty"\): no colours$'):

@@ -4,6 +4,7 @@
 //! ```text
 //! <image stem>-<sha256 of the image, 8 hex>/<look>-<recipe digest, 8 hex>/
 //!     NN-<palette slug>.<ext>          one a palette
+//!     NN-<palette slug>-<side>.<ext>   one a size, with sizes (the longest side)
 //!     thumbs/NN-<palette slug>.<ext>   with thumbnails
 //!     manifest.json                    the run's record
 //! ```
@@ -83,6 +84,14 @@ impl RunKeys {
         format!("{}/{}", self.folder, self.file_name(index, palette_name, extension))
     }
 
+    /// The key of palette `index`'s variation at one of the sizes asked
+    /// for, `side` pixels on its longest side.
+    pub fn sized(&self, index: usize, palette_name: &str, extension: &str, side: u32) -> String {
+        let name = self.file_name(index, palette_name, extension);
+        let stem = name.strip_suffix(&format!(".{extension}")).unwrap_or(&name);
+        format!("{}/{stem}-{side}.{extension}", self.folder)
+    }
+
     /// The key of palette `index`'s thumbnail.
     pub fn thumbnail(&self, index: usize, palette_name: &str, extension: &str) -> String {
         format!("{}/thumbs/{}", self.folder, self.file_name(index, palette_name, extension))
@@ -124,6 +133,7 @@ mod tests {
             max_side: None,
             format: Default::default(),
             thumbnail: None,
+            sizes: None,
             background: None,
             colour_profiles: Default::default(),
             output_version: 1,
@@ -148,5 +158,6 @@ mod tests {
         }
         let many = RunKeys::new(&source, &recipe, "0123456789abcdef", 120);
         assert_eq!(many.variation(7, "x", "png"), "coffee-cup-8f3a9c1d/shift-01234567/007-x.png");
+        assert_eq!(many.sized(7, "x", "webp", 480), "coffee-cup-8f3a9c1d/shift-01234567/007-x-480.webp");
     }
 }

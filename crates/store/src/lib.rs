@@ -44,7 +44,7 @@ mod store;
 mod upload;
 
 pub use error::{ObjectError, StoreError};
-pub use manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, Status};
+pub use manifest::{Failure, Manifest, Outcome, OutcomeTimings, RunStatus, RunTimings, SizeOutcome, Status};
 pub use store::{Store, StoreOptions};
 
 /// Whether files can be made in `dir`: tried by making one and removing

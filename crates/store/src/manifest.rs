@@ -127,9 +127,41 @@ pub struct Outcome {
     /// written only then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail_spill_path: Option<PathBuf>,
+    /// With sizes, every file of it, ascending (the last is `key`'s);
+    /// written only then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<SizeOutcome>,
+    /// With sizes, the files stored as an `<img srcset>` gives them: each
+    /// name relative to the run's folder (where `manifest.json` is) and its
+    /// width, e.g. `00-coral-480.webp 480w, 00-coral-960.webp 960w`; written
+    /// only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srcset: Option<String>,
     /// Milliseconds per stage.
     #[serde(rename = "timings_ms")]
     pub timings: OutcomeTimings,
+}
+
+/// One size of a variation ([`Outcome::sizes`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SizeOutcome {
+    /// Key relative to the store's prefix.
+    pub key: String,
+    /// Where to fetch it, when it was stored.
+    pub url: Option<String>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Size of the encoded file.
+    pub bytes: u64,
+    /// Why it is not stored; written only then. A variation stored without
+    /// all its sizes leaves the run partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    /// Where it was saved locally when it could not be stored; written only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spill_path: Option<PathBuf>,
 }
 
 impl Outcome {
@@ -138,6 +170,30 @@ impl Outcome {
         self.status = if spill_path.is_some() { Status::Spilled } else { Status::Failed };
         self.spill_path = spill_path;
         self.error = Some(failure);
+    }
+
+    /// With sizes: the variation's own file as the last (largest) of its
+    /// sizes, and the `srcset` of those stored.
+    pub(crate) fn set_largest_size(&mut self) {
+        if let (Some(key), Some(width), Some(height)) = (&self.key, self.width, self.height) {
+            let stored = self.status == Status::Stored;
+            self.sizes.push(SizeOutcome {
+                key: key.clone(),
+                url: self.url.clone(),
+                width,
+                height,
+                bytes: self.bytes,
+                error: if stored { None } else { self.error.clone() },
+                spill_path: self.spill_path.clone(),
+            });
+        }
+        let stored: Vec<String> = self
+            .sizes
+            .iter()
+            .filter(|size| size.error.is_none())
+            .map(|size| format!("{} {}w", size.key.rsplit('/').next().unwrap_or(&size.key), size.width))
+            .collect();
+        self.srcset = (!stored.is_empty()).then(|| stored.join(", "));
     }
 
     /// Its thumbnail not stored, for `failure`; `spill_path` is where its
@@ -172,6 +228,8 @@ impl Outcome {
             thumbnail: None,
             thumbnail_error: None,
             thumbnail_spill_path: None,
+            sizes: Vec::new(),
+            srcset: None,
             timings: OutcomeTimings { made, store: Duration::ZERO },
         }
     }
@@ -292,7 +350,10 @@ impl Manifest {
         self.spilled = count(Status::Spilled);
         self.failed = count(Status::Failed);
         self.cancelled = count(Status::Cancelled);
-        let thumbnails_stored = self.variations.iter().all(|o| o.thumbnail_error.is_none());
+        let thumbnails_stored = self
+            .variations
+            .iter()
+            .all(|o| o.thumbnail_error.is_none() && o.sizes.iter().all(|size| size.error.is_none()));
         self.status = if self.interrupted.is_some() && self.stored < self.variations.len() {
             RunStatus::Interrupted
         } else if self.stored == self.variations.len() && thumbnails_stored {

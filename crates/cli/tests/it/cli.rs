@@ -448,6 +448,83 @@ fn web_formats_are_stored_with_their_thumbnails_under_their_own_keys() {
     }
 }
 
+/// `--sizes`: each variation at each longest side asked for, never
+/// upscaled (1920 and 4000 of a 1411-pixel image are the image itself, made
+/// once), under keys naming the side, each file decoding at its size; the
+/// manifest lists them with a srcset; the same bytes at 1 and 2 threads; a
+/// size list the engine cannot take is a usage error.
+#[test]
+fn sizes_store_each_variation_at_each_side_for_a_srcset() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |threads: &str, out: &str| {
+        let args = [
+            "--format",
+            "webp",
+            "--sizes",
+            "960,480,1920,4000",
+            "--threads",
+            threads,
+            "--json",
+            "--out",
+            out,
+        ];
+        let output = run_photo("retina.jpg", &args, dir.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        report
+    };
+    let report = run("2", "two");
+    assert_eq!(report["recipe"]["sizes"], serde_json::json!([480, 960, 1920, 4000]));
+    let variations = report["variations"].as_array().unwrap();
+    assert_eq!(variations.len(), 7);
+    let mut files = 0;
+    for variation in variations {
+        let sizes = variation["sizes"].as_array().unwrap();
+        let sides: Vec<u64> = sizes.iter().map(|size| size["width"].as_u64().unwrap()).collect();
+        assert_eq!(sides, [480, 960, 1411], "square: the width is the side");
+        let mut srcset = Vec::new();
+        for (size, side) in sizes.iter().zip(&sides) {
+            let key = size["key"].as_str().unwrap();
+            assert!(key.ends_with(&format!("-{side}.webp")), "{key}");
+            let bytes = std::fs::read(dir.path().join("two").join(key)).unwrap();
+            assert_eq!(size["bytes"].as_u64(), Some(bytes.len() as u64));
+            let decoded = image::load_from_memory(&bytes).unwrap();
+            assert_eq!((u64::from(decoded.width()), u64::from(decoded.height())), (*side, *side), "{key}");
+            srcset.push(format!("{} {side}w", key.rsplit('/').next().unwrap()));
+            files += 1;
+        }
+        assert_eq!(variation["srcset"].as_str(), Some(srcset.join(", ").as_str()));
+        assert_eq!(variation["key"], sizes[2]["key"], "the variation's own file is the largest");
+    }
+    let stored: Vec<String> = files_under(&dir.path().join("two"));
+    assert_eq!(files, 21);
+    assert_eq!(stored.iter().filter(|name| name.ends_with(".webp")).count(), 21, "no full-size file besides");
+    run("1", "one");
+    let bytes = |root: &str| -> Vec<(String, Vec<u8>)> {
+        let root = dir.path().join(root);
+        files_under(&root)
+            .into_iter()
+            .filter(|f| f.ends_with(".webp"))
+            .map(|f| {
+                let bytes = std::fs::read(root.join(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect()
+    };
+    assert!(bytes("one") == bytes("two"), "the same bytes at 1 and 2 threads");
+    let nine = ["--sizes", "1,2,3,4,5,6,7,8,9"];
+    let output = run_photo("coffee.png", &nine, dir.path());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("error: --sizes takes at most 8 sides, not 9"), "{}", stderr(&output));
+}
+
+/// Every file under `root`, relative to it, sorted.
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut found = files(root);
+    found.sort();
+    found
+}
+
 /// The same output gets one key: -0 is 0. A setting that would change the
 /// key and not the bytes (a seed for a look without clustering, a quality
 /// for PNG, a background for a format that keeps alpha) is a usage error,

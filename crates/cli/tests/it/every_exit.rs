@@ -597,6 +597,29 @@ fn a_read_only_working_folder_and_an_out_above_it_work() {
     assert!(dir.path().join("out2/_results").is_dir());
 }
 
+/// Sizes for a srcset cost no more memory than the one full-size file:
+/// the lane's full-size frame is let go before the largest size is encoded.
+#[test]
+fn sizes_cost_what_the_full_size_file_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = inputs();
+    let measure = |extra: &[&str]| {
+        let args = ["run", &inputs.frame, "--palettes", &fixture("palettes.json"), "--format", "webp"];
+        let args = [&args[..], &["--threads", "2", "-q", "--out", "out"], extra].concat();
+        let (code, log, peak) = common::peak_of(&args, dir.path());
+        assert_eq!(code, Some(0), "{log}");
+        peak
+    };
+    let full = measure(&[]);
+    let sized = measure(&["--sizes", "480,960,1920"]);
+    assert!(
+        sized as f64 <= 1.1 * full as f64,
+        "peaks: sizes {} MiB, full size {} MiB",
+        sized >> 20,
+        full >> 20
+    );
+}
+
 /// Memory is bounded by threads, not by palettes: on the 2048x2048 frame,
 /// 63 palettes peak within 1.2 times what 7 do, and their estimate is
 /// within 1.3 times (finished files waiting for a local folder are few, and

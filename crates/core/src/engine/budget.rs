@@ -29,6 +29,7 @@ impl Engine {
             threads: self.threads(),
             waiting: inner.channel_capacity + config.downstream,
             thumbnail: config.thumbnail,
+            sizes: std::array::from_fn(|i| config.sizes.get(i).copied().unwrap_or(0)),
             previews: config.previews,
             look_per_pixel: config.look.memory_per_pixel(palettes),
             encoder_per_pixel: config.format.encoder_bytes_per_pixel(),

@@ -42,8 +42,14 @@ pub(super) struct Config {
     pub background: Rgb8,
     pub thumbnail: Option<u32>,
     pub previews: Option<u32>,
+    /// The longest sides each variation is stored at, ascending, without
+    /// repeats; empty: the one full-size file.
+    pub sizes: Vec<u32>,
     pub downstream: usize,
 }
+
+/// The most sizes a variation is stored at ([`EngineBuilder::sizes`]).
+pub const MAX_SIZES: usize = 8;
 
 /// Finished variations an uploader holds by default: its stores at once.
 const DEFAULT_DOWNSTREAM: usize = 8;
@@ -61,6 +67,7 @@ impl Default for EngineBuilder {
                 background: EncodeOptions::default().background,
                 thumbnail: None,
                 previews: None,
+                sizes: Vec::new(),
                 downstream: DEFAULT_DOWNSTREAM,
             },
             threads: 0,
@@ -181,6 +188,20 @@ impl EngineBuilder {
         self
     }
 
+    /// Store each variation at each of these longest sides (e.g. 480, 960,
+    /// 1920 for a web page's `srcset`) instead of the one full-size file,
+    /// in the same format: each made from the recoloured full-size pixels by
+    /// one resize, never upscaled (a side at or above the image's is the
+    /// image itself, made once). At most [`MAX_SIZES`]. Part of the recipe.
+    /// Default: none.
+    pub fn sizes(mut self, sides: &[u32]) -> Self {
+        let mut sides = sides.to_vec();
+        sides.sort_unstable();
+        sides.dedup();
+        self.config.sizes = sides;
+        self
+    }
+
     /// Also keep each variation's pixels at this longest side, unencoded, in
     /// [`Variation::preview`](super::Variation::preview) (a contact sheet draws them). Not stored, and
     /// no part of the recipe. Default: none.
@@ -217,6 +238,11 @@ impl EngineBuilder {
         };
         at_least_one("thumbnail", self.config.thumbnail.map(u64::from))?;
         at_least_one("previews", self.config.previews.map(u64::from))?;
+        at_least_one("sizes", self.config.sizes.first().map(|&side| u64::from(side)))?;
+        if self.config.sizes.len() > MAX_SIZES {
+            let reason = format!("at most {MAX_SIZES} sizes, not {}", self.config.sizes.len());
+            return Err(BuildError::Option { option: "sizes", reason });
+        }
         at_least_one("max_side", self.config.max_side.map(u64::from))?;
         at_least_one("analysis_size", Some(u64::from(self.config.analysis_size)))?;
         at_least_one("max_pixels", Some(self.config.decode.max_pixels))?;

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analyse::indexed;
 use crate::colour::marks;
+use crate::engine::config::MAX_SIZES;
 use crate::large_buffer;
 use crate::limits::MemoryEstimate;
 use crate::pixels::Channels;
@@ -89,6 +90,9 @@ pub struct MemoryPlan {
     pub waiting: usize,
     /// Longest side of each variation's thumbnail, if any.
     pub thumbnail: Option<u32>,
+    /// The longest sides each variation is stored at, ascending, 0 for none
+    /// ([`EngineBuilder::sizes`](crate::EngineBuilder::sizes)).
+    pub sizes: [u32; MAX_SIZES],
     /// Longest side of each variation's preview, if any (all kept until the
     /// run ends, e.g. for a contact sheet).
     pub previews: Option<u32>,
@@ -134,6 +138,23 @@ impl MemoryPlan {
                 side * side * channels + 4096
             })
         };
+        // Sizes: the largest is the variation's file (no larger than the
+        // full-size one it replaces); each smaller one is another file, and
+        // a lane resizes into one buffer at a time.
+        let mut sides: Vec<u64> =
+            self.sizes.iter().filter(|&&side| side > 0).map(|&side| u64::from(side).min(longest)).collect();
+        sides.dedup();
+        let smaller = &sides[..sides.len().saturating_sub(1)];
+        let sized_files: u64 = smaller.iter().map(|&side| small(Some(side as u32))).sum();
+        // A resize holds its output, fast_image_resize's pass between the
+        // two (the new width by the old height) and, with alpha, the image
+        // premultiplied.
+        let premultiplied = if channels == 4 { frame } else { 0 };
+        let resized = sides
+            .iter()
+            .filter(|&&side| side < longest)
+            .max()
+            .map_or(0, |&side| small(Some(side as u32)) + side * longest * channels + premultiplied);
         MemoryEstimate {
             decode: self.file_bytes + declared * DECODE_PER_PIXEL,
             image: large_buffer::bytes_held(frame),
@@ -141,8 +162,8 @@ impl MemoryPlan {
             // The PNG encoder holds its compressed bands and their joined
             // stream beside the file it writes.
             frames: lanes as u64
-                * (frame + distinct * 3 + 2 * encoded_one + recoloured * self.encoder_per_pixel),
-            encoded: buffers as u64 * (encoded_one + small(self.thumbnail))
+                * (frame + distinct * 3 + 2 * encoded_one + recoloured * self.encoder_per_pixel + resized),
+            encoded: buffers as u64 * (encoded_one + sized_files + small(self.thumbnail))
                 + self.palettes as u64 * small(self.previews),
             // PNG band buffers kept for the next files (banded_png.rs).
             program: PROGRAM
@@ -329,6 +350,7 @@ mod tests {
             threads: 2,
             waiting: 10,
             thumbnail: None,
+            sizes: [0; MAX_SIZES],
             previews: None,
             look_per_pixel: 0,
             encoder_per_pixel: 0,

@@ -26,7 +26,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use rayon::prelude::*;
 
-pub use config::{EngineBuilder, THREADS_PER_CORE};
+pub use config::{EngineBuilder, MAX_SIZES, THREADS_PER_CORE};
 pub use job::{Job, RunSummary};
 pub use variation::{Variation, VariationTimings};
 
@@ -92,6 +92,7 @@ impl Engine {
             max_side: config.max_side,
             format: config.format,
             thumbnail: config.thumbnail,
+            sizes: (!config.sizes.is_empty()).then(|| config.sizes.clone()),
             background: matches!(config.format, OutputFormat::Jpeg { .. }).then_some(config.background),
             colour_profiles: config.decode.colour_profiles,
             output_version: OUTPUT_VERSION,

@@ -1,6 +1,6 @@
 //! Making one variation: recolour into the lane's frame, encode (indexed
-//! PNG where the look gives palette indices), then the thumbnail and preview
-//! asked for. Every failure, a panic included, becomes that palette's error.
+//! PNG where the look gives palette indices) at full size or at each size
+//! asked for, then the thumbnail and preview asked for. Every failure, a panic included, becomes that palette's error.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use crate::encode::{EncodeOptions, EncodedImage, OutputFormat, encode_indexed};
 use crate::error::{LookError, VariationError};
 use crate::look::{PreparedLook, RowPainter};
 use crate::palette::Palette;
+use crate::pixels::Channels;
 use crate::preview::Preview;
 
 /// One palette's result, sent down the channel the moment it is done.
@@ -23,8 +24,11 @@ pub struct Variation {
     pub index: usize,
     /// The palette it was made with.
     pub palette: Palette,
-    /// The encoded image, or why there is none.
+    /// The encoded image, or why there is none. With sizes
+    /// ([`EngineBuilder::sizes`](super::EngineBuilder::sizes)), the largest.
     pub result: Result<EncodedImage, VariationError>,
+    /// With sizes, the smaller ones, ascending (`result` is the largest).
+    pub sizes: Vec<EncodedImage>,
     /// A small copy encoded like the variation, when the engine was asked
     /// for thumbnails ([`EngineBuilder::thumbnail`](super::EngineBuilder::thumbnail)).
     pub thumbnail: Option<EncodedImage>,
@@ -56,6 +60,7 @@ impl Engine {
             index,
             palette: palette.clone(),
             result: Err(error),
+            sizes: Vec::new(),
             thumbnail: None,
             preview: None,
             timings: VariationTimings::default(),
@@ -75,11 +80,11 @@ impl Engine {
             .unwrap_or_else(|payload| {
                 Err(VariationError::Panicked { name: palette.name.clone(), reason: panic_message(&*payload) })
             });
-        let (result, thumbnail, preview) = match made {
-            Ok(Made { encoded, thumbnail, preview }) => (Ok(encoded), thumbnail, preview),
-            Err(error) => (Err(error), None, None),
+        let (result, sizes, thumbnail, preview) = match made {
+            Ok(Made { encoded, smaller, thumbnail, preview }) => (Ok(encoded), smaller, thumbnail, preview),
+            Err(error) => (Err(error), Vec::new(), None, None),
         };
-        Variation { index, palette: palette.clone(), result, thumbnail, preview, timings }
+        Variation { index, palette: palette.clone(), result, sizes, thumbnail, preview, timings }
     }
 
     /// Recolours into `frame`: palette indices where the look can give them
@@ -106,7 +111,7 @@ impl Engine {
             }
         }
         let config = &self.inner.config;
-        let pixels_only = config.thumbnail.is_none() && config.previews.is_none();
+        let pixels_only = config.thumbnail.is_none() && config.previews.is_none() && config.sizes.is_empty();
         if config.format == OutputFormat::Png
             && pixels_only
             && let Some(painter) = look.painter(image, palette)
@@ -156,6 +161,44 @@ impl Engine {
                 Err(error) => Err(encode_error(&error)),
             }
         };
+        if !config.sizes.is_empty() {
+            if let Recoloured::Indices = recoloured {
+                let colours: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
+                *frame = frame.iter().flat_map(|&i| colours[usize::from(i)]).collect();
+            }
+            let (thumbnail, preview) = self.small_copies(frame, size, channels, &encode)?;
+            // Largest first, each smaller one resized from the one above it
+            // (a smaller source, a cheaper resize); a side at or above the
+            // image's is the image itself, made once. Once a resized copy is
+            // made the lane's frame is let go, so that the encoders' memory
+            // comes in its place (the next palette allocates it anew) and a
+            // run with sizes holds no more than one without.
+            let longest = size.0.max(size.1);
+            let mut sides: Vec<u32> = config.sizes.iter().map(|&side| side.min(longest)).collect();
+            sides.dedup();
+            let mut files = Vec::with_capacity(sides.len());
+            let mut above: Option<Preview> = None;
+            for &side in sides.iter().rev() {
+                let resized = match &above {
+                    None if side == longest => {
+                        files.push(encode(frame, size.0, size.1, channels)?);
+                        continue;
+                    }
+                    None => Preview::fitting(frame, size, channels, side),
+                    Some(above) => {
+                        Preview::fitting(&above.pixels, (above.width, above.height), channels, side)
+                    }
+                };
+                *frame = Vec::new();
+                files.push(encode(&resized.pixels, resized.width, resized.height, channels)?);
+                above = Some(resized);
+            }
+            files.reverse();
+            let encoded = files.pop().ok_or_else(|| encode_error(&"no size to make"))?;
+            let smaller = files;
+            timings.encode = started.elapsed();
+            return Ok(Made { encoded, smaller, thumbnail, preview });
+        }
         let encoded = match recoloured {
             Recoloured::Pixels => encode(frame, size.0, size.1, channels)?,
             Recoloured::Painted(painter) => {
@@ -178,6 +221,26 @@ impl Engine {
                 encoded
             }
         };
+        let (thumbnail, preview) = self.small_copies(frame, size, channels, &encode)?;
+        timings.encode = started.elapsed();
+        tracing::debug!(
+            recolour_ms = timings.recolour.as_secs_f64() * 1e3,
+            encode_ms = timings.encode.as_secs_f64() * 1e3,
+            bytes = encoded.bytes().len(),
+            "variation done"
+        );
+        Ok(Made { encoded, smaller: Vec::new(), thumbnail, preview })
+    }
+
+    /// The thumbnail and preview asked for, from the variation's pixels.
+    fn small_copies(
+        &self,
+        frame: &[u8],
+        size: (u32, u32),
+        channels: Channels,
+        encode: &Encode<'_>,
+    ) -> Result<(Option<EncodedImage>, Option<Preview>), VariationError> {
+        let config = &self.inner.config;
         let thumbnail_and_pixels = match config.thumbnail {
             Some(side) => {
                 let small = Preview::fitting(frame, size, channels, side);
@@ -185,7 +248,7 @@ impl Engine {
             }
             None => None,
         };
-        let (thumbnail, preview) = match (thumbnail_and_pixels, config.previews) {
+        Ok(match (thumbnail_and_pixels, config.previews) {
             // A preview the thumbnail's size is the thumbnail's pixels.
             (Some((thumbnail, small)), Some(side)) if config.thumbnail == Some(side) => {
                 (Some(thumbnail), Some(small))
@@ -194,15 +257,7 @@ impl Engine {
                 thumbnail.map(|(thumbnail, _)| thumbnail),
                 side.map(|side| Preview::fitting(frame, size, channels, side)),
             ),
-        };
-        timings.encode = started.elapsed();
-        tracing::debug!(
-            recolour_ms = timings.recolour.as_secs_f64() * 1e3,
-            encode_ms = timings.encode.as_secs_f64() * 1e3,
-            bytes = encoded.bytes().len(),
-            "variation done"
-        );
-        Ok(Made { encoded, thumbnail, preview })
+        })
     }
 }
 
@@ -216,9 +271,13 @@ enum Recoloured<'a> {
     Painted(RowPainter<'a>),
 }
 
+/// Encodes pixels (width, height, channels) as the variation's format.
+type Encode<'a> = dyn Fn(&[u8], u32, u32, Channels) -> Result<EncodedImage, VariationError> + 'a;
+
 /// What making one variation produced.
 struct Made {
     encoded: EncodedImage,
+    smaller: Vec<EncodedImage>,
     thumbnail: Option<EncodedImage>,
     preview: Option<Preview>,
 }

@@ -234,7 +234,10 @@ def run(image: Image, palettes: Sequence[Palette], *, out: str = "./variations",
     ("./variegate-spill", or variegate-spill in the temporary folder where
     the working folder is read-only: where variations the store refuses are
     saved),
-    ``thumbnail`` (also store a thumbnail of this longest side).
+    ``thumbnail`` (also store a thumbnail of this longest side), ``sizes``
+    (a list of longest sides, e.g. ``[480, 960, 1920]``: each variation
+    stored at each instead of at full size, never upscaled; each outcome
+    then has ``sizes``, its files, and ``srcset``).
 
     Raises as ``recolour`` does, and ``StoreError`` when the store cannot be
     opened or does not answer; a variation that cannot be stored is recorded

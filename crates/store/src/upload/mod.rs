@@ -19,7 +19,7 @@ use crate::local::{LocalDir, probe};
 use crate::manifest::{Failure, Manifest, Outcome, RunStatus, RunTimings};
 use crate::store::Store;
 pub use observer::Observer;
-use put::{InFlight, PutVariation, Thumbnail, spill};
+use put::{InFlight, PutVariation, Sized, Thumbnail, spill};
 
 /// Puts in flight at once by default on a cloud store, where each waits on
 /// the network.
@@ -291,6 +291,7 @@ impl Uploader {
     pub fn store_observed(&self, job: Job, observer: &mut dyn Observer) -> StoreReport {
         let started = Instant::now();
         let keys = RunKeys::new(job.source(), job.recipe(), job.digest(), job.palettes().len());
+        let sized = job.recipe().sizes.is_some();
         let cancel = job.canceller().clone();
         let mut manifest = Manifest::begin(&job, self.store.url(), keys.folder());
         let mut record = |outcome: Outcome, observer: &mut dyn Observer| {
@@ -305,7 +306,7 @@ impl Uploader {
                     record(outcome, observer);
                 }
             }
-            let Variation { index, palette, result, thumbnail, timings, .. } = variation;
+            let Variation { index, palette, result, sizes, thumbnail, timings, .. } = variation;
             match (result, self.out_of_time(&cancel)) {
                 (Err(error), _) => {
                     record(Outcome::not_stored(index, palette, error.into(), timings), observer)
@@ -315,7 +316,31 @@ impl Uploader {
                     record(Outcome::not_stored(index, palette, failure, timings), observer)
                 }
                 (Ok(encoded), None) => {
-                    let key = keys.variation(index, &palette.name, encoded.format().extension());
+                    let extension = encoded.format().extension();
+                    let side = |width: u32, height: u32| width.max(height);
+                    let key = match sized {
+                        true => keys.sized(
+                            index,
+                            &palette.name,
+                            extension,
+                            side(encoded.width(), encoded.height()),
+                        ),
+                        false => keys.variation(index, &palette.name, extension),
+                    };
+                    let smaller = sizes
+                        .into_iter()
+                        .map(|file| Sized {
+                            key: keys.sized(
+                                index,
+                                &palette.name,
+                                extension,
+                                side(file.width(), file.height()),
+                            ),
+                            width: file.width(),
+                            height: file.height(),
+                            bytes: Bytes::from_owner(file),
+                        })
+                        .collect();
                     let thumbnail = thumbnail.map(|t| Thumbnail {
                         key: keys.thumbnail(index, &palette.name, t.format().extension()),
                         content_type: t.content_type(),
@@ -334,6 +359,8 @@ impl Uploader {
                         // Zero-copy, and the engine's buffer gauge counts the
                         // buffer until the put is done with it.
                         bytes: Bytes::from_owner(encoded),
+                        sized,
+                        smaller,
                         thumbnail,
                         made: timings,
                     };

@@ -1,4 +1,4 @@
-//! One variation's puts (the image, then its thumbnail), spilled locally
+//! One variation's puts (the image, its other sizes, then its thumbnail), spilled locally
 //! when the store refuses them, and the set of puts under way.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use variegate_core::{Palette, VariationTimings};
 use super::METADATA_NAMES;
 use crate::error::ObjectError;
 use crate::local::LocalDir;
-use crate::manifest::{Failure, Outcome, OutcomeTimings, Status};
+use crate::manifest::{Failure, Outcome, OutcomeTimings, SizeOutcome, Status};
 use crate::store::Store;
 
 /// After a failed put: saves the bytes in the spill folder if there is one.
@@ -105,6 +105,10 @@ pub(super) struct PutVariation {
     pub height: u32,
     pub content_type: &'static str,
     pub bytes: Bytes,
+    /// Whether sizes were asked for: the image is then the largest.
+    pub sized: bool,
+    /// With sizes, the smaller ones, ascending.
+    pub smaller: Vec<Sized>,
     pub thumbnail: Option<Thumbnail>,
     pub made: VariationTimings,
 }
@@ -132,6 +136,29 @@ impl PutVariation {
                 let (failure, path) = spill_blocking(&self.spill, &self.key, reason, &self.bytes).await;
                 outcome.set_spilled(failure, path);
             }
+        }
+        for size in &self.smaller {
+            let stored = match outcome.status {
+                Status::Stored => {
+                    self.store.put(&size.key, size.bytes.clone(), self.content_type, &metadata, keep).await
+                }
+                _ => Err(ObjectError::NotTried("its variation was not stored")),
+            };
+            let mut entry = size.outcome();
+            match stored {
+                Ok(()) => entry.url = self.store.url_of(&size.key).await.ok(),
+                Err(reason) => {
+                    (entry.error, entry.spill_path) = {
+                        let (failure, path) =
+                            spill_blocking(&self.spill, &size.key, reason, &size.bytes).await;
+                        (Some(failure), path)
+                    }
+                }
+            }
+            outcome.sizes.push(entry);
+        }
+        if self.sized {
+            outcome.set_largest_size();
         }
         if let Some(Thumbnail { key, bytes, content_type }) = &self.thumbnail {
             let stored = match outcome.status {
@@ -168,6 +195,8 @@ impl PutVariation {
             thumbnail: None,
             thumbnail_error: None,
             thumbnail_spill_path: None,
+            sizes: Vec::new(),
+            srcset: None,
             timings: OutcomeTimings { made: self.made, store: Duration::ZERO },
         }
     }
@@ -189,6 +218,15 @@ impl PutVariation {
         let mut outcome = self.outcome();
         let (failure, path) = spill(self.spill.as_deref(), &self.key, why.clone(), &self.bytes);
         outcome.set_spilled(failure, path);
+        for size in &self.smaller {
+            let mut entry = size.outcome();
+            let (failure, path) = spill(self.spill.as_deref(), &size.key, why.clone(), &size.bytes);
+            (entry.error, entry.spill_path) = (Some(failure), path);
+            outcome.sizes.push(entry);
+        }
+        if self.sized {
+            outcome.set_largest_size();
+        }
         if let Some(Thumbnail { key, bytes, .. }) = &self.thumbnail {
             let (failure, path) = spill(self.spill.as_deref(), key, why.clone(), bytes);
             outcome.set_thumbnail_spilled(failure, path);
@@ -210,6 +248,30 @@ async fn spill_blocking(
         .unwrap_or_else(|error| {
             (Failure::Store { key: key.into(), reason: ObjectError::Task(error.to_string()) }, None)
         })
+}
+
+/// One of a variation's smaller sizes, to store at its own key.
+#[derive(Clone)]
+pub(super) struct Sized {
+    pub key: String,
+    pub bytes: Bytes,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Sized {
+    /// Its entry in the record, not stored until said otherwise.
+    fn outcome(&self) -> SizeOutcome {
+        SizeOutcome {
+            key: self.key.clone(),
+            url: None,
+            width: self.width,
+            height: self.height,
+            bytes: self.bytes.len() as u64,
+            error: None,
+            spill_path: None,
+        }
+    }
 }
 
 /// A variation's thumbnail, to store at its own key.
