@@ -77,6 +77,11 @@ pub struct RunArgs {
     /// ending in another extension than .png is a usage error).
     #[arg(long, value_name = "FILE")]
     pub contact_sheet: Option<PathBuf>,
+    /// Write a web page of the run (no JavaScript): the original and each variation over its palette, as an
+    /// <img srcset> over its --sizes; links relative to the page's folder for a local --out, the stored
+    /// files' links for a cloud store (a name ending in another extension than .html is a usage error).
+    #[arg(long, value_name = "FILE.html")]
+    pub gallery: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -286,6 +291,18 @@ pub fn check_run_usage(args: &RunArgs) {
     if let Some(extension) = extension.filter(|e| !e.eq_ignore_ascii_case("png")) {
         let message = format!("--contact-sheet is a PNG: name it .png, not .{}", extension.to_string_lossy());
         usage_error("run", clap::error::ErrorKind::ValueValidation, message)
+    }
+    let extension = args.gallery.as_ref().map(|path| path.extension().unwrap_or_default());
+    if let Some(extension) =
+        extension.filter(|e| !e.eq_ignore_ascii_case("html") && !e.eq_ignore_ascii_case("htm"))
+    {
+        let message = format!("--gallery is a web page: name it .html, not .{}", extension.to_string_lossy());
+        usage_error("run", clap::error::ErrorKind::ValueValidation, message)
+    }
+    if args.gallery.is_some() && args.job.out.starts_with("memory:") {
+        let message =
+            "--gallery needs a folder or a cloud store: memory:// objects have no link a browser can load";
+        usage_error("run", clap::error::ErrorKind::ArgumentConflict, message.into())
     }
 }
 

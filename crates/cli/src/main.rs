@@ -10,6 +10,7 @@
 
 mod args;
 mod batch;
+mod gallery;
 mod look_args;
 mod output;
 mod progress;

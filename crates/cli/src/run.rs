@@ -1,5 +1,5 @@
 //! `variegate run`: one image, every palette, stored; then the caller's
-//! copies (report, contact sheet, JSON) and the closing lines.
+//! copies (report, contact sheet, web page, JSON) and the closing lines.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use variegate_core::DecodeError;
 use variegate_store::{RunStatus, StoreReport, Uploader};
 
 use crate::args::RunArgs;
+use crate::gallery::{gallery_html, page_folder};
 use crate::one_line;
 use crate::output::{check_output_file, write_file};
 use crate::progress::Progress;
@@ -29,7 +30,9 @@ pub fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
         },
     )?;
     tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "started");
-    for (flag, path) in [("--report", &args.report), ("--contact-sheet", &args.contact_sheet)] {
+    let outputs =
+        [("--report", &args.report), ("--contact-sheet", &args.contact_sheet), ("--gallery", &args.gallery)];
+    for (flag, path) in outputs {
         if let Some(path) = path {
             check_output_file(flag, path)?;
         }
@@ -65,6 +68,12 @@ pub fn run(args: &RunArgs, started: Instant) -> anyhow::Result<ExitCode> {
         && let Err(error) = sheet.write(path, &report.manifest)
     {
         fail(&mut progress, anyhow::anyhow!("--contact-sheet {}: {error}", path.display()));
+    }
+    if let Some(path) = &args.gallery {
+        let page = gallery_html(&report.manifest, uploader.store(), &args.image, &page_folder(path));
+        if let Err(error) = write_file(path, page.as_bytes()) {
+            fail(&mut progress, anyhow::anyhow!("--gallery {}: {error}", path.display()));
+        }
     }
     if args.json {
         // A closed stdout loses only this copy of the report.

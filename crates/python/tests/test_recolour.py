@@ -339,7 +339,7 @@ def test_every_option_the_cli_takes_is_documented_in_python_or_is_the_clis_own(c
 
     help_text = subprocess.run([cli, "run", "--help"], capture_output=True, text=True, check=True).stdout
     flags = set(re.findall(r"^\s+(?:-\w, )?--([a-z-]+)", help_text, re.M))
-    cli_only = {"contact-sheet", "grace", "help", "json", "palette", "palettes", "quiet", "report"}
+    cli_only = {"contact-sheet", "gallery", "grace", "help", "json", "palette", "palettes", "quiet", "report"}
     docs = variegate.recolour.__doc__ + variegate.run.__doc__
     missing = [flag for flag in sorted(flags - cli_only) if not re.search(rf"``{flag.replace('-', '_')}(``|=)", docs)]
     assert not missing, f"not in the docstrings: {missing}"

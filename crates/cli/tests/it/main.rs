@@ -12,6 +12,7 @@ mod cli;
 mod clouds;
 mod deploy;
 mod every_exit;
+mod gallery;
 mod inputs;
 mod lists;
 mod s3;

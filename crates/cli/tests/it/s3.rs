@@ -279,6 +279,63 @@ fn a_refused_thumbnail_is_spilled_beside_its_stored_variation() {
     assert!(stderr.contains("error: 7 thumbnails not stored"), "{stderr}");
 }
 
+/// One size the store refuses is spilled and recorded in its entry; the
+/// variation's other sizes are stored, the srcset names only those, and the
+/// run is partial.
+#[test]
+fn a_refused_size_is_spilled_beside_the_stored_ones() {
+    let server = S3Server::start();
+    let policy =
+        Arc::new(|_, path: &str| if path.contains("-480.") { Fault::Forbidden } else { Fault::Pass });
+    let proxy = FaultProxy::start_by_path(&server.endpoint, policy);
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("s3://{BUCKET}/sized");
+    let args = ["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json"), "--out", &out];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_variegate"));
+    command.args(args).args(["--sizes", "480,960", "--spill-dir", "spill", "--json"]);
+    let output = command.envs(env_for(&proxy.endpoint)).current_dir(dir.path()).output().unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["stored"].as_u64(), report["status"].as_str()), (Some(7), Some("partial")));
+    for variation in report["variations"].as_array().unwrap() {
+        let (small, full) = (&variation["sizes"][0], &variation["sizes"][1]);
+        assert!(small["error"].as_str().unwrap().contains("-480.png"), "{variation}");
+        let spilled = dir.path().join(small["spill_path"].as_str().unwrap());
+        assert_eq!(image::open(&spilled).unwrap().width(), 480);
+        assert!(full["error"].is_null() && full["url"].is_string(), "{variation}");
+        let srcset = variation["srcset"].as_str().unwrap();
+        assert!(srcset.ends_with("-600.png 600w") && !srcset.contains("480"), "{srcset}");
+    }
+    assert!(stderr.contains("error: 7 sizes not stored"), "{stderr}");
+}
+
+/// A gallery of a run in a bucket links each stored size by its presigned
+/// link: each one fetches its file.
+#[test]
+fn a_gallery_of_a_bucket_links_presigned_files() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("s3://{BUCKET}/web");
+    let args = ["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json"), "--out", &out];
+    let extra = ["--format", "webp", "--sizes", "300,600", "--gallery", "page.html", "--json"];
+    let output = variegate(&[&args[..], &extra].concat(), &server.env(), dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let page = std::fs::read_to_string(dir.path().join("page.html")).unwrap();
+    let mut fetched = 0;
+    for variation in report["variations"].as_array().unwrap() {
+        for size in variation["sizes"].as_array().unwrap() {
+            let url = size["url"].as_str().unwrap();
+            assert!(page.contains(&format!("{} {}w", url.replace('&', "&amp;"), size["width"])), "{url}");
+            let (status, _, body) = http_get(url);
+            assert_eq!((status, body.len() as u64), (200, size["bytes"].as_u64().unwrap()));
+            fetched += 1;
+        }
+    }
+    assert_eq!(fetched, 14);
+}
+
 /// Store settings from the environment that would go into a header or a URL
 /// unfit (a secret read from a file keeps its newline; an endpoint without
 /// a scheme, with a space, half an IPv6 address): refused in one line naming
