@@ -1,6 +1,7 @@
 //! Making one variation: recolour into the lane's frame, encode (indexed
 //! PNG where the look gives palette indices) at full size or at each size
-//! asked for, then the thumbnail and preview asked for. Every failure, a panic included, becomes that palette's error.
+//! asked for, and the thumbnail and preview asked for. Every failure, a
+//! panic included, becomes that palette's error.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -163,39 +164,12 @@ impl Engine {
         };
         if !config.sizes.is_empty() {
             if let Recoloured::Indices = recoloured {
-                let colours: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
-                *frame = frame.iter().flat_map(|&i| colours[usize::from(i)]).collect();
+                // Sizes are resized from pixels (a PNG of them is RGB).
+                *frame = indices_to_pixels(frame, palette);
             }
             let (thumbnail, preview) = self.small_copies(frame, size, channels, &encode)?;
-            // Largest first, each smaller one resized from the one above it
-            // (a smaller source, a cheaper resize); a side at or above the
-            // image's is the image itself, made once. Once a resized copy is
-            // made the lane's frame is let go, so that the encoders' memory
-            // comes in its place (the next palette allocates it anew) and a
-            // run with sizes holds no more than one without.
-            let longest = size.0.max(size.1);
-            let mut sides: Vec<u32> = config.sizes.iter().map(|&side| side.min(longest)).collect();
-            sides.dedup();
-            let mut files = Vec::with_capacity(sides.len());
-            let mut above: Option<Preview> = None;
-            for &side in sides.iter().rev() {
-                let resized = match &above {
-                    None if side == longest => {
-                        files.push(encode(frame, size.0, size.1, channels)?);
-                        continue;
-                    }
-                    None => Preview::fitting(frame, size, channels, side),
-                    Some(above) => {
-                        Preview::fitting(&above.pixels, (above.width, above.height), channels, side)
-                    }
-                };
-                *frame = Vec::new();
-                files.push(encode(&resized.pixels, resized.width, resized.height, channels)?);
-                above = Some(resized);
-            }
-            files.reverse();
-            let encoded = files.pop().ok_or_else(|| encode_error(&"no size to make"))?;
-            let smaller = files;
+            let mut smaller = self.sizes(frame, size, channels, &encode)?;
+            let encoded = smaller.pop().ok_or_else(|| encode_error(&"no size asked for"))?;
             timings.encode = started.elapsed();
             return Ok(Made { encoded, smaller, thumbnail, preview });
         }
@@ -215,8 +189,7 @@ impl Engine {
                 let encoded = EncodedImage::new(bytes, config.format, size.0, size.1, gauge);
                 if config.thumbnail.is_some() || config.previews.is_some() {
                     // Thumbnails and previews are made from the pixels.
-                    let pixels: Vec<u8> = frame.iter().flat_map(|&i| colours[usize::from(i)]).collect();
-                    *frame = pixels;
+                    *frame = indices_to_pixels(frame, palette);
                 }
                 encoded
             }
@@ -230,6 +203,41 @@ impl Engine {
             "variation done"
         );
         Ok(Made { encoded, smaller: Vec::new(), thumbnail, preview })
+    }
+
+    /// The variation at each size asked for, ascending. Made largest first, each smaller one resized from the one
+    /// above it (a smaller source, a cheaper resize); a side at or above the
+    /// image's is the image itself, made once. Once a resized copy is made
+    /// the lane's frame is let go, so that the encoders' memory comes in its
+    /// place (the next palette allocates it anew) and a run with sizes holds
+    /// no more than one without.
+    fn sizes(
+        &self,
+        frame: &mut Vec<u8>,
+        size: (u32, u32),
+        channels: Channels,
+        encode: &Encode<'_>,
+    ) -> Result<Vec<EncodedImage>, VariationError> {
+        let longest = size.0.max(size.1);
+        let mut sides: Vec<u32> = self.inner.config.sizes.iter().map(|&side| side.min(longest)).collect();
+        sides.dedup();
+        let mut files = Vec::with_capacity(sides.len());
+        let mut above: Option<Preview> = None;
+        for &side in sides.iter().rev() {
+            let resized = match &above {
+                None if side == longest => {
+                    files.push(encode(frame, size.0, size.1, channels)?);
+                    continue;
+                }
+                None => Preview::fitting(frame, size, channels, side),
+                Some(above) => Preview::fitting(&above.pixels, (above.width, above.height), channels, side),
+            };
+            *frame = Vec::new();
+            files.push(encode(&resized.pixels, resized.width, resized.height, channels)?);
+            above = Some(resized);
+        }
+        files.reverse();
+        Ok(files)
     }
 
     /// The thumbnail and preview asked for, from the variation's pixels.
@@ -269,6 +277,14 @@ enum Recoloured<'a> {
     Indices,
     /// Nothing yet: the encoder paints each row as it takes it.
     Painted(RowPainter<'a>),
+}
+
+/// One palette index a pixel as the palette's RGB pixels. (The look gives
+/// indices within the palette; were one not, the panic would be caught as
+/// this palette's error.)
+fn indices_to_pixels(indices: &[u8], palette: &Palette) -> Vec<u8> {
+    let colours: Vec<[u8; 3]> = palette.colors.iter().map(|c| c.0).collect();
+    indices.iter().flat_map(|&i| colours[usize::from(i)]).collect()
 }
 
 /// Encodes pixels (width, height, channels) as the variation's format.

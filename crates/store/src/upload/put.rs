@@ -1,5 +1,5 @@
-//! One variation's puts (the image, its other sizes, then its thumbnail), spilled locally
-//! when the store refuses them, and the set of puts under way.
+//! One variation's puts (the image, its other sizes, then its thumbnail),
+//! spilled locally when the store refuses them, and the set of puts under way.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -148,11 +148,8 @@ impl PutVariation {
             match stored {
                 Ok(()) => entry.url = self.store.url_of(&size.key).await.ok(),
                 Err(reason) => {
-                    (entry.error, entry.spill_path) = {
-                        let (failure, path) =
-                            spill_blocking(&self.spill, &size.key, reason, &size.bytes).await;
-                        (Some(failure), path)
-                    }
+                    let (failure, path) = spill_blocking(&self.spill, &size.key, reason, &size.bytes).await;
+                    (entry.error, entry.spill_path) = (Some(failure), path);
                 }
             }
             outcome.sizes.push(entry);
