@@ -5,6 +5,8 @@
 use image::ImageEncoder;
 use image::codecs::webp::WebPEncoder;
 
+mod libwebp;
+
 use super::{Codec, EncodeError, EncodeOptions, Frame, Info};
 use crate::decode::profile::srgb_icc;
 use crate::pixels::Channels;
@@ -71,12 +73,8 @@ impl Codec for WebPLossy {
     ) -> Result<(), EncodeError> {
         let Frame { pixels, width, height, channels } = frame;
         let failed = |reason: String| EncodeError::new(LOSSY.name, reason);
-        let layout = match channels {
-            Channels::Rgb => webp::PixelLayout::Rgb,
-            Channels::Rgba => webp::PixelLayout::Rgba,
-        };
-        let mut config =
-            webp::WebPConfig::new().map_err(|()| failed("libwebp: cannot set up its encoder".into()))?;
+        let mut config = libwebp_sys::WebPConfig::new()
+            .map_err(|()| failed("libwebp: cannot set up its encoder".into()))?;
         config.lossless = 0;
         config.quality = f32::from(self.quality.clamp(1, 100));
         config.alpha_compression = 1;
@@ -84,9 +82,7 @@ impl Codec for WebPLossy {
         // libwebp's fastest method: its default (4) makes files 18% smaller at
         // 3.6 times the encode time (docs/performance.md).
         config.method = 0;
-        let encoded = webp::Encoder::new(pixels, layout, width, height)
-            .encode_advanced(&config)
-            .map_err(|error| failed(format!("libwebp: {error:?}")))?;
+        let encoded = libwebp::encode(&config, pixels, width, height, channels).map_err(failed)?;
         if options.srgb {
             let tagged = with_icc(&encoded, srgb_icc(), width, height)
                 .ok_or_else(|| failed("libwebp's file is not a WebP RIFF".into()))?;
