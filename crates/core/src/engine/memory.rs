@@ -146,15 +146,13 @@ impl MemoryPlan {
         sides.dedup();
         let smaller = &sides[..sides.len().saturating_sub(1)];
         let sized_files: u64 = smaller.iter().map(|&side| small(Some(side as u32))).sum();
-        // A resize holds its output, fast_image_resize's pass between the
-        // two (the new width by the old height) and, with alpha, the image
-        // premultiplied.
-        let premultiplied = if channels == 4 { frame } else { 0 };
-        let resized = sides
-            .iter()
-            .filter(|&&side| side < longest)
-            .max()
-            .map_or(0, |&side| small(Some(side as u32)) + side * longest * channels + premultiplied);
+        // A resize holds its output and one band's source rows twice over
+        // (fast_image_resize's pass between its two, and with alpha the
+        // rows premultiplied): 256 output rows, and the filter's reach.
+        let resized = sides.iter().filter(|&&side| side < longest).max().map_or(0, |&side| {
+            let band_rows = (256 * longest / side.max(1) + 16).min(longest);
+            small(Some(side as u32)) + 2 * band_rows * longest * channels
+        });
         MemoryEstimate {
             decode: self.file_bytes + declared * DECODE_PER_PIXEL,
             image: large_buffer::bytes_held(frame),

@@ -17,6 +17,7 @@ use crate::look::{PreparedLook, RowPainter};
 use crate::palette::Palette;
 use crate::pixels::Channels;
 use crate::preview::Preview;
+use crate::resize::{fit, resize, shrink_in_place};
 
 /// One palette's result, sent down the channel the moment it is done.
 #[derive(Debug)]
@@ -168,7 +169,7 @@ impl Engine {
                 *frame = indices_to_pixels(frame, palette);
             }
             let (thumbnail, preview) = self.small_copies(frame, size, channels, &encode)?;
-            let mut smaller = self.sizes(frame, size, channels, &encode)?;
+            let mut smaller = self.sizes(frame, size, channels, &encode, &|reason| encode_error(&reason))?;
             let encoded = smaller.pop().ok_or_else(|| encode_error(&"no size asked for"))?;
             timings.encode = started.elapsed();
             return Ok(Made { encoded, smaller, thumbnail, preview });
@@ -205,36 +206,39 @@ impl Engine {
         Ok(Made { encoded, smaller: Vec::new(), thumbnail, preview })
     }
 
-    /// The variation at each size asked for, ascending. Made largest first, each smaller one resized from the one
-    /// above it (a smaller source, a cheaper resize); a side at or above the
-    /// image's is the image itself, made once. Once a resized copy is made
-    /// the lane's frame is let go, so that the encoders' memory comes in its
-    /// place (the next palette allocates it anew) and a run with sizes holds
-    /// no more than one without.
+    /// The variation at each size asked for, ascending. Made largest first,
+    /// each smaller one shrunk from the one above it (a smaller source, a
+    /// cheaper resize), in the lane's frame itself where the shrink allows
+    /// (a band at a time, over rows already read), so that a run with sizes
+    /// holds no second image; a side at or above the image's is the image
+    /// itself, made once. The frame holds the smallest size afterwards (the
+    /// next palette's recolour writes the whole image again).
     fn sizes(
         &self,
         frame: &mut Vec<u8>,
         size: (u32, u32),
         channels: Channels,
         encode: &Encode<'_>,
+        fail: &dyn Fn(&str) -> VariationError,
     ) -> Result<Vec<EncodedImage>, VariationError> {
         let longest = size.0.max(size.1);
         let mut sides: Vec<u32> = self.inner.config.sizes.iter().map(|&side| side.min(longest)).collect();
         sides.dedup();
         let mut files = Vec::with_capacity(sides.len());
-        let mut above: Option<Preview> = None;
+        let mut current = size;
         for &side in sides.iter().rev() {
-            let resized = match &above {
-                None if side == longest => {
-                    files.push(encode(frame, size.0, size.1, channels)?);
-                    continue;
+            let to = fit(current.0, current.1, side);
+            if to != current {
+                // A band that cannot be resized would be a bug (whole images
+                // of the stated size resize): this palette's error.
+                let shrunk = shrink_in_place(frame, current, channels, to)
+                    .map_err(|()| fail("a band of the image could not be resized"))?;
+                if !shrunk {
+                    *frame = resize(frame, current, channels, to);
                 }
-                None => Preview::fitting(frame, size, channels, side),
-                Some(above) => Preview::fitting(&above.pixels, (above.width, above.height), channels, side),
-            };
-            *frame = Vec::new();
-            files.push(encode(&resized.pixels, resized.width, resized.height, channels)?);
-            above = Some(resized);
+                current = to;
+            }
+            files.push(encode(frame, current.0, current.1, channels)?);
         }
         files.reverse();
         Ok(files)
