@@ -250,22 +250,35 @@ fn a_batch_after_sigterm_with_a_hung_store_ends_within_the_grace() {
     assert!(stderr.lines().last().unwrap().starts_with("interrupted by SIGTERM: "), "{stderr}");
 }
 
-#[test]
-fn a_refused_thumbnail_is_spilled_beside_its_stored_variation() {
+/// coffee.png run into `s3://BUCKET/PREFIX` with `extra` flags and a spill
+/// folder, through a proxy that refuses every put whose path contains
+/// `refused`: exit 3, all 7 variations stored, the run partial. Returns the
+/// server, the working folder, the report and stderr.
+fn run_with_puts_refused(
+    refused: &'static str,
+    prefix: &str,
+    extra: &[&str],
+) -> (S3Server, tempfile::TempDir, Value, String) {
     let server = S3Server::start();
     let policy =
-        Arc::new(|_, path: &str| if path.contains("/thumbs/") { Fault::Forbidden } else { Fault::Pass });
+        Arc::new(move |_, path: &str| if path.contains(refused) { Fault::Forbidden } else { Fault::Pass });
     let proxy = FaultProxy::start_by_path(&server.endpoint, policy);
     let dir = tempfile::tempdir().unwrap();
-    let out = format!("s3://{BUCKET}/small");
+    let out = format!("s3://{BUCKET}/{prefix}");
     let args = ["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json"), "--out", &out];
     let mut command = Command::new(env!("CARGO_BIN_EXE_variegate"));
-    command.args(args).args(["--thumbnail", "64", "--spill-dir", "spill", "--json"]);
+    command.args(args).args(extra).args(["--spill-dir", "spill", "--json"]);
     let output = command.envs(env_for(&proxy.endpoint)).current_dir(dir.path()).output().unwrap();
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!((report["stored"].as_u64(), report["status"].as_str()), (Some(7), Some("partial")));
+    (server, dir, report, stderr)
+}
+
+#[test]
+fn a_refused_thumbnail_is_spilled_beside_its_stored_variation() {
+    let (server, dir, report, stderr) = run_with_puts_refused("/thumbs/", "small", &["--thumbnail", "64"]);
     for variation in report["variations"].as_array().unwrap() {
         assert_eq!(variation["status"], "stored");
         assert!(variation["thumbnail"].is_null());
@@ -284,20 +297,7 @@ fn a_refused_thumbnail_is_spilled_beside_its_stored_variation() {
 /// run is partial.
 #[test]
 fn a_refused_size_is_spilled_beside_the_stored_ones() {
-    let server = S3Server::start();
-    let policy =
-        Arc::new(|_, path: &str| if path.contains("-480.") { Fault::Forbidden } else { Fault::Pass });
-    let proxy = FaultProxy::start_by_path(&server.endpoint, policy);
-    let dir = tempfile::tempdir().unwrap();
-    let out = format!("s3://{BUCKET}/sized");
-    let args = ["run", &fixture("coffee.png"), "--palettes", &fixture("palettes.json"), "--out", &out];
-    let mut command = Command::new(env!("CARGO_BIN_EXE_variegate"));
-    command.args(args).args(["--sizes", "480,960", "--spill-dir", "spill", "--json"]);
-    let output = command.envs(env_for(&proxy.endpoint)).current_dir(dir.path()).output().unwrap();
-    let stderr = stderr(&output);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((report["stored"].as_u64(), report["status"].as_str()), (Some(7), Some("partial")));
+    let (_server, dir, report, stderr) = run_with_puts_refused("-480.", "sized", &["--sizes", "480,960"]);
     for variation in report["variations"].as_array().unwrap() {
         let (small, full) = (&variation["sizes"][0], &variation["sizes"][1]);
         assert!(small["error"].as_str().unwrap().contains("-480.png"), "{variation}");

@@ -163,18 +163,45 @@ impl Engine {
                 Err(error) => Err(encode_error(&error)),
             }
         };
-        if !config.sizes.is_empty() {
+        let (encoded, smaller, (thumbnail, preview)) = if !config.sizes.is_empty() {
             if let Recoloured::Indices = recoloured {
                 // Sizes are resized from pixels (a PNG of them is RGB).
                 *frame = indices_to_pixels(frame, palette);
             }
-            let (thumbnail, preview) = self.small_copies(frame, size, channels, &encode)?;
-            let mut smaller = self.sizes(frame, size, channels, &encode, &|reason| encode_error(&reason))?;
+            // From the full-size pixels, before the sizes shrink them.
+            let copies = self.small_copies(frame, size, channels, &encode)?;
+            let mut smaller = self.sizes(frame, size, channels, &encode, &encode_error)?;
             let encoded = smaller.pop().ok_or_else(|| encode_error(&"no size asked for"))?;
-            timings.encode = started.elapsed();
-            return Ok(Made { encoded, smaller, thumbnail, preview });
-        }
-        let encoded = match recoloured {
+            (encoded, smaller, copies)
+        } else {
+            let encoded = self.full_size(recoloured, image, palette, frame, &encode, &encode_error)?;
+            (encoded, Vec::new(), self.small_copies(frame, size, channels, &encode)?)
+        };
+        timings.encode = started.elapsed();
+        tracing::debug!(
+            recolour_ms = timings.recolour.as_secs_f64() * 1e3,
+            encode_ms = timings.encode.as_secs_f64() * 1e3,
+            bytes = encoded.bytes().len(),
+            "variation done"
+        );
+        Ok(Made { encoded, smaller, thumbnail, preview })
+    }
+
+    /// The variation at full size, as `recolour` left it: pixels, painted
+    /// rows, or palette indices (then turned into pixels in `frame` where a
+    /// thumbnail or preview is made from them).
+    fn full_size(
+        &self,
+        recoloured: Recoloured<'_>,
+        image: &SourceImage,
+        palette: &Palette,
+        frame: &mut Vec<u8>,
+        encode: &Encode<'_>,
+        encode_error: &EncodeErrorOf<'_>,
+    ) -> Result<EncodedImage, VariationError> {
+        let (config, gauge) = (&self.inner.config, &self.inner.gauge);
+        let (size, channels) = ((image.width(), image.height()), image.channels());
+        Ok(match recoloured {
             Recoloured::Pixels => encode(frame, size.0, size.1, channels)?,
             Recoloured::Painted(painter) => {
                 let bytes =
@@ -194,16 +221,7 @@ impl Engine {
                 }
                 encoded
             }
-        };
-        let (thumbnail, preview) = self.small_copies(frame, size, channels, &encode)?;
-        timings.encode = started.elapsed();
-        tracing::debug!(
-            recolour_ms = timings.recolour.as_secs_f64() * 1e3,
-            encode_ms = timings.encode.as_secs_f64() * 1e3,
-            bytes = encoded.bytes().len(),
-            "variation done"
-        );
-        Ok(Made { encoded, smaller: Vec::new(), thumbnail, preview })
+        })
     }
 
     /// The variation at each size asked for, ascending. Made largest first,
@@ -219,7 +237,7 @@ impl Engine {
         size: (u32, u32),
         channels: Channels,
         encode: &Encode<'_>,
-        fail: &dyn Fn(&str) -> VariationError,
+        encode_error: &EncodeErrorOf<'_>,
     ) -> Result<Vec<EncodedImage>, VariationError> {
         let longest = size.0.max(size.1);
         let mut sides: Vec<u32> = self.inner.config.sizes.iter().map(|&side| side.min(longest)).collect();
@@ -232,7 +250,7 @@ impl Engine {
                 // A band that cannot be resized would be a bug (whole images
                 // of the stated size resize): this palette's error.
                 let shrunk = shrink_in_place(frame, current, channels, to)
-                    .map_err(|()| fail("a band of the image could not be resized"))?;
+                    .map_err(|()| encode_error(&"a band of the image could not be resized"))?;
                 if !shrunk {
                     *frame = resize(frame, current, channels, to);
                 }
@@ -282,6 +300,9 @@ enum Recoloured<'a> {
     /// Nothing yet: the encoder paints each row as it takes it.
     Painted(RowPainter<'a>),
 }
+
+/// A reason as this variation's encoding error.
+type EncodeErrorOf<'a> = dyn Fn(&dyn std::fmt::Display) -> VariationError + 'a;
 
 /// One palette index a pixel as the palette's RGB pixels. (The look gives
 /// indices within the palette; were one not, the panic would be caught as
