@@ -6,7 +6,10 @@
 //! own, and the three channels the same way (a pixel a level lighter or
 //! darker), which moves clusters more. The original's own
 //! clustering, run twice with the same seed, moves its variations about
-//! 0.18; issue 40 asks for at most 0.35 on each photo.
+//! 0.18; issue 40 asks for at most 0.35 on each photo. Then the colour
+//! profile photos of testdata/profiles/ (Display P3, Adobe RGB) converted
+//! by the engine against the same values converted by littleCMS: at most
+//! 1.5.
 //!
 //! ```text
 //! cargo run --release -p variegate-benches --example stability [-- LOOK [PHOTO ...]]
@@ -33,19 +36,34 @@ fn main() {
     }
     let spec = LookSpec::named(&look).expect("shift, soft, remap or gradient");
     let engine = Engine::builder().look_spec(&spec).expect("a look").build().expect("an engine");
-    println!("photo\tnoise\tmean CIEDE2000, noisy against clean ({look}; per palette)");
+    println!("photo\tagainst\tmean CIEDE2000 ({look}; per palette)");
     for photo in photos {
         let path = if std::path::Path::new(&photo).exists() { photo.clone().into() } else { fixture(&photo) };
         let clean = engine.open(&path).expect("the photo decodes");
         let made = variations(&engine, clean.clone());
-        for (kind, together) in [("per channel", false), ("all channels", true)] {
+        for (kind, together) in [("noise per channel", false), ("noise all channels", true)] {
             let noisy = variations(&engine, with_noise(&clean, together));
-            let each: Vec<f64> = made.iter().zip(&noisy).map(|(a, b)| mean_ciede2000(a, b)).collect();
-            let mean = each.iter().sum::<f64>() / each.len() as f64;
-            let each: Vec<String> = each.iter().map(|d| format!("{d:.3}")).collect();
-            println!("{photo}\t{kind}\t{mean:.3}\t({})", each.join(" "));
+            println!("{photo}\t{kind}\t{}", distances(&made, &noisy));
         }
     }
+    // The engine's conversion of a tagged photo against littleCMS's of
+    // the same values (testdata/profiles/, 300x200).
+    for (tagged, stem) in [("p3.png", "p3"), ("adobe-rgb.jpg", "adobe-rgb")] {
+        let ours =
+            variations(&engine, engine.open(fixture(&format!("profiles/{tagged}"))).expect("it decodes"));
+        let converted = engine.open(fixture(&format!("profiles/{stem}-in-srgb.png"))).expect("it decodes");
+        let theirs = variations(&engine, converted);
+        println!("profiles/{tagged}\tlittleCMS\t{}", distances(&ours, &theirs));
+    }
+}
+
+/// Mean CIEDE2000 between two runs' variations: over the palettes, then
+/// each palette's.
+fn distances(a: &[image::RgbaImage], b: &[image::RgbaImage]) -> String {
+    let each: Vec<f64> = a.iter().zip(b).map(|(a, b)| mean_ciede2000(a, b)).collect();
+    let mean = each.iter().sum::<f64>() / each.len() as f64;
+    let each: Vec<String> = each.iter().map(|d| format!("{d:.3}")).collect();
+    format!("{mean:.3}\t({})", each.join(" "))
 }
 
 /// `image` with +-1 on the colour channels of one pixel in five, clamped:
