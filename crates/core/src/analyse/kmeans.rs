@@ -390,10 +390,29 @@ impl Block {
         }
         best
     }
+    /// [`Block::nearest`], with each point's squared distance to that
+    /// centre and to the nearest other (equal to it on a tie).
+    #[inline(always)]
+    fn nearest_two(&self, centres: &[[f32; 3]]) -> ([u32; LANES], [f32; LANES], [f32; LANES]) {
+        let [r, g, b] = &self.channels;
+        let (mut best, mut best_distance, mut second) =
+            ([0u32; LANES], [f32::INFINITY; LANES], [f32::INFINITY; LANES]);
+        for (index, centre) in centres.iter().enumerate() {
+            for i in 0..LANES {
+                let d = [centre[0] - r[i], centre[1] - g[i], centre[2] - b[i]];
+                let distance = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+                let closer = distance < best_distance[i];
+                second[i] = if closer { best_distance[i] } else { second[i].min(distance) };
+                best_distance[i] = if closer { distance } else { best_distance[i] };
+                best[i] = if closer { index as u32 } else { best[i] };
+            }
+        }
+        (best, best_distance, second)
+    }
 }
 
 /// Lloyd's iterations from the given centres until no point changes
-/// cluster, no centre moves more than 0.2, or [`MAX_ITERATIONS`].
+/// cluster, no centre moves more than 0.2 ([`SETTLED`]), or [`MAX_ITERATIONS`].
 ///
 /// The per-cluster sums are kept from one iteration to the next and only
 /// the points that change cluster move their weight, so after the first
@@ -402,31 +421,50 @@ impl Block {
 /// exact: the same centres as summing afresh every time.
 #[inline(always)]
 fn lloyd(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
-    iterate(points, centres, relabel_fastest)
+    iterate(points, centres, SETTLED, relabel_fastest)
 }
 
 /// Blocks per parallel band of [`finish`]'s iterations: 16 384 colours.
 const FINISH_BAND: usize = 2048;
 
 /// Lloyd's iterations on every colour from the coreset's best centres
-/// (see [`lloyd`]), each iteration's relabelling in parallel bands. The
-/// sums are of integers (colours times pixel counts), so adding the bands'
-/// changes in any order gives the same sums: the same centres at any thread
-/// count, and as one band would give.
+/// (see [`lloyd`]) to a fixed point: until no colour changes cluster (or
+/// [`MAX_ITERATIONS`]). Stopping once centres move less than 0.2, as the
+/// coreset does, left them anywhere along the last slow drift: the same
+/// photo with +-1 level of noise then stopped an iteration apart and its
+/// variations moved by 0.41 mean CIEDE2000 (coffee.png); at the fixed
+/// point, 0.18. Late iterations move few colours, so each block keeps a
+/// bound on how far its colours are from changing cluster (its slack, as
+/// Hamerly's k-means keeps bounds), and a block that cannot have changed
+/// is not measured again: the same labels, and so the same centres, as
+/// measuring every colour every time.
+///
+/// Each iteration's relabelling runs in parallel bands. The sums are of
+/// integers (colours times pixel counts), so adding the bands' changes in
+/// any order gives the same sums: the same centres at any thread count,
+/// and as one band would give.
 fn finish(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
     if points.blocks.is_empty() {
         return centres;
     }
     let k = centres.len();
-    iterate(points, centres, |blocks, weights, labels, centres, sums| {
+    // Per block: its slack, not known yet.
+    let mut slack = vec![f32::NEG_INFINITY; points.blocks.len()];
+    let mut before = centres.clone();
+    iterate(points, centres, 0.0, |blocks, weights, labels, centres, sums| {
+        // How far the centres moved since the last relabelling, at most.
+        let farthest = centres.iter().zip(&before).map(|(a, b)| distance2(*a, *b).sqrt()).fold(0.0, f32::max);
+        before.copy_from_slice(centres);
         let bands: Vec<(bool, Vec<[f64; 4]>)> = blocks
             .par_chunks(FINISH_BAND)
             .zip(labels.par_chunks_mut(FINISH_BAND))
+            .zip(slack.par_chunks_mut(FINISH_BAND))
             .enumerate()
-            .map(|(band, (blocks, labels))| {
+            .map(|(band, ((blocks, labels), slack))| {
                 let weights = weights.get(band * FINISH_BAND * LANES..).unwrap_or_default();
                 let mut moved = vec![[0f64; 4]; k];
-                (relabel_fastest(blocks, weights, labels, centres, &mut moved), moved)
+                let band = Band { blocks, weights, labels, slack };
+                (relabel_bounded_fastest(band, farthest, centres, &mut moved), moved)
             })
             .collect();
         let mut changed = false;
@@ -440,13 +478,70 @@ fn finish(points: &Distinct, centres: Vec<[f32; 3]>) -> Vec<[f32; 3]> {
     })
 }
 
+/// What float rounding can take from a block's slack over
+/// [`MAX_ITERATIONS`] (distances are at most 442, whose `f32` steps are
+/// 3e-5), with room to spare: a block with a colour this close to the edge
+/// of its cluster is measured again.
+const ROUNDING: f32 = 0.05;
+
+/// One parallel band of [`finish`]: its blocks, their colours' weights
+/// (from the band's first colour), labels, and slacks: per block, the
+/// least over its colours of the distance (RGB units, not squared) to the
+/// nearest other centre less that to its own. Centres that move by at most
+/// `m` take at most `2m` from it.
+struct Band<'a> {
+    blocks: &'a [Block],
+    weights: &'a [u64],
+    labels: &'a mut [[u32; LANES]],
+    slack: &'a mut [f32],
+}
+
+/// [`relabel_bounded`] compiled for AVX2 where the CPU has it, as [`start_avx2`].
+fn relabel_bounded_fastest(band: Band, farthest: f32, centres: &[[f32; 3]], sums: &mut [[f64; 4]]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: the CPU has AVX2 (`simd`).
+        return unsafe { relabel_bounded_avx2(band, farthest, centres, sums) };
+    }
+    relabel_bounded(band, farthest, centres, sums)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn relabel_bounded_avx2(band: Band, farthest: f32, centres: &[[f32; 3]], sums: &mut [[f64; 4]]) -> bool {
+    relabel_bounded(band, farthest, centres, sums)
+}
+
+/// [`relabel`] for the blocks whose slack, less what centres that moved
+/// by up to `farthest` can take, leaves room for a colour to have changed
+/// cluster; the others keep their labels. The blocks measured get their
+/// exact slack again.
+#[inline(always)]
+fn relabel_bounded(band: Band, farthest: f32, centres: &[[f32; 3]], sums: &mut [[f64; 4]]) -> bool {
+    let Band { blocks, weights, labels, slack } = band;
+    let mut changed = false;
+    for (index, ((block, labels), slack)) in blocks.iter().zip(labels).zip(slack).enumerate() {
+        *slack -= 2.0 * farthest;
+        if *slack > ROUNDING {
+            continue;
+        }
+        let (nearest, own, other) = block.nearest_two(centres);
+        *slack = (0..LANES).map(|i| other[i].sqrt() - own[i].sqrt()).fold(f32::INFINITY, f32::min);
+        let first = index * LANES;
+        changed |= move_changed(block, weights.get(first..).unwrap_or_default(), labels, nearest, sums);
+    }
+    changed
+}
+
 /// The iterations of [`lloyd`] and [`finish`]: `step` relabels every block
 /// against the centres and moves the changed points' weight in the sums,
-/// saying whether any point changed; the centres are then the sums' means.
+/// saying whether any point changed; the centres are then the sums' means,
+/// until none moves further than the root of `settled` (squared).
 #[inline(always)]
 fn iterate(
     points: &Distinct,
     mut centres: Vec<[f32; 3]>,
+    settled: f64,
     mut step: impl FnMut(&[Block], &[u64], &mut [[u32; LANES]], &[[f32; 3]], &mut [[f64; 4]]) -> bool,
 ) -> Vec<[f32; 3]> {
     let k = centres.len();
@@ -468,7 +563,7 @@ fn iterate(
                 *centre = moved;
             }
         }
-        if largest_move <= SETTLED {
+        if largest_move <= settled {
             break;
         }
     }
@@ -517,26 +612,42 @@ fn relabel(
     let mut changed = false;
     for (index, (block, labels)) in blocks.iter().zip(labels).enumerate() {
         let nearest = block.nearest(centres);
-        if nearest == *labels {
-            continue;
-        }
-        changed = true;
-        for i in 0..LANES {
-            let (was, now) = (labels[i], nearest[i]);
-            if was == now {
-                continue;
-            }
-            let weight = weight_of(weights, index * LANES + i);
-            let channel = |c: usize| weight * f64::from(block.channels[c][i]);
-            let moved = [channel(0), channel(1), channel(2), weight];
-            if let Some(from) = sums.get_mut(was as usize) {
-                from.iter_mut().zip(moved).for_each(|(sum, value)| *sum -= value);
-            }
-            sums[now as usize].iter_mut().zip(moved).for_each(|(sum, value)| *sum += value);
-        }
-        *labels = nearest;
+        let first = index * LANES;
+        changed |= move_changed(block, weights.get(first..).unwrap_or_default(), labels, nearest, sums);
     }
     changed
+}
+
+/// Gives `block`'s colours their `nearest` centres: a colour that changed
+/// cluster takes its weight (`weights` from the block's first colour) and
+/// weighted channels from its old cluster's sums, if it had one, to its
+/// new one's. Whether any changed.
+#[inline(always)]
+fn move_changed(
+    block: &Block,
+    weights: &[u64],
+    labels: &mut [u32; LANES],
+    nearest: [u32; LANES],
+    sums: &mut [[f64; 4]],
+) -> bool {
+    if nearest == *labels {
+        return false;
+    }
+    for i in 0..LANES {
+        let (was, now) = (labels[i], nearest[i]);
+        if was == now {
+            continue;
+        }
+        let weight = weight_of(weights, i);
+        let channel = |c: usize| weight * f64::from(block.channels[c][i]);
+        let moved = [channel(0), channel(1), channel(2), weight];
+        if let Some(from) = sums.get_mut(was as usize) {
+            from.iter_mut().zip(moved).for_each(|(sum, value)| *sum -= value);
+        }
+        sums[now as usize].iter_mut().zip(moved).for_each(|(sum, value)| *sum += value);
+    }
+    *labels = nearest;
+    true
 }
 
 /// k-means++ seeding: each next centre is drawn with probability
@@ -716,6 +827,34 @@ mod tests {
             colours.dedup();
             let weights: Vec<u64> = (0..colours.len() as u64).map(|i| i % 5).collect();
             assert_eq!(coreset_bins(&colours, &weights), coreset_bins_scanned(&colours, &weights));
+        }
+    }
+
+    /// The bounds only spare measuring colours that cannot have changed
+    /// cluster: the centres are those of measuring every colour on every
+    /// iteration, to the bit, from good starts and from poor ones.
+    #[test]
+    fn bounded_finish_is_the_exhaustive_one() {
+        let mut colours: Vec<[u8; 3]> = (0..60_000u32)
+            .map(|i| {
+                let h = i.wrapping_mul(0x9E37_79B1);
+                [(h >> 24) as u8 / 2 + (i % 3) as u8 * 60, (h >> 16) as u8 / 3 + 40, (h >> 8) as u8]
+            })
+            .collect();
+        colours.sort_unstable();
+        colours.dedup();
+        let weights: Vec<u64> = (0..colours.len() as u64).map(|i| 1 + i * 7 % 13).collect();
+        let full = Distinct::weighted(&colours, &weights);
+        let coreset = Distinct::coreset(&colours, &weights);
+        for k in [1, 2, 5, 9] {
+            for seed in 0..3 {
+                let good = cluster(&coreset, k, seed);
+                let poor = kmeans_plus_plus(&coreset, k, seed);
+                for start in [good, poor] {
+                    let exhaustive = iterate(&full, start.clone(), 0.0, relabel);
+                    assert_eq!(finish(&full, start), exhaustive, "k {k}, seed {seed}");
+                }
+            }
         }
     }
 
