@@ -373,25 +373,17 @@ impl Block {
     }
 
     /// For each point, the index of its nearest centre: the same arithmetic
-    /// as the scalar `nearest`, lane by lane.
+    /// as the scalar `nearest`, lane by lane. (The distances
+    /// [`Block::nearest_two`] also gives are dropped, and with them the work
+    /// of finding them, once inlined.)
     #[inline(always)]
     fn nearest(&self, centres: &[[f32; 3]]) -> [u32; LANES] {
-        let [r, g, b] = &self.channels;
-        let mut best_distance = [f32::INFINITY; LANES];
-        let mut best = [0u32; LANES];
-        for (index, centre) in centres.iter().enumerate() {
-            for i in 0..LANES {
-                let d = [centre[0] - r[i], centre[1] - g[i], centre[2] - b[i]];
-                let distance = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-                let closer = distance < best_distance[i];
-                best_distance[i] = if closer { distance } else { best_distance[i] };
-                best[i] = if closer { index as u32 } else { best[i] };
-            }
-        }
-        best
+        self.nearest_two(centres).0
     }
-    /// [`Block::nearest`], with each point's squared distance to that
-    /// centre and to the nearest other (equal to it on a tie).
+
+    /// For each point, the index of its nearest centre (the first on
+    /// ties), its squared distance to that centre, and to the nearest other
+    /// (equal to it on a tie).
     #[inline(always)]
     fn nearest_two(&self, centres: &[[f32; 3]]) -> ([u32; LANES], [f32; LANES], [f32; LANES]) {
         let [r, g, b] = &self.channels;
@@ -430,10 +422,9 @@ const FINISH_BAND: usize = 2048;
 /// Lloyd's iterations on every colour from the coreset's best centres
 /// (see [`lloyd`]) to a fixed point: until no colour changes cluster (or
 /// [`MAX_ITERATIONS`]). Stopping once centres move less than 0.2, as the
-/// coreset does, left them anywhere along the last slow drift: the same
-/// photo with +-1 level of noise then stopped an iteration apart and its
-/// variations moved by 0.41 mean CIEDE2000 (coffee.png); at the fixed
-/// point, 0.18. Late iterations move few colours, so each block keeps a
+/// coreset does, left them anywhere along the last slow drift, so a photo
+/// and the same photo with a level of noise stopped an iteration apart and
+/// their variations differed (docs/looks.md, "Stability"). Late iterations move few colours, so each block keeps a
 /// bound on how far its colours are from changing cluster (its slack, as
 /// Hamerly's k-means keeps bounds), and a block that cannot have changed
 /// is not measured again: the same labels, and so the same centres, as
@@ -535,8 +526,9 @@ fn relabel_bounded(band: Band, farthest: f32, centres: &[[f32; 3]], sums: &mut [
 
 /// The iterations of [`lloyd`] and [`finish`]: `step` relabels every block
 /// against the centres and moves the changed points' weight in the sums,
-/// saying whether any point changed; the centres are then the sums' means,
-/// until none moves further than the root of `settled` (squared).
+/// saying whether any point changed; the centres are then the sums' means.
+/// It ends when no point changed, or no centre moved further than the
+/// square root of `settled` (0: at a fixed point only).
 #[inline(always)]
 fn iterate(
     points: &Distinct,
